@@ -1,0 +1,96 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"parley/invite"
+)
+
+func (c *cli) cmdInvite(args []string) error {
+	return c.subcommand("invite", args, []command{
+		{"inspect", "check a link's signature and validity and show what it holds", (*cli).inviteInspect},
+	})
+}
+
+// inspection is the JSON form of `invite inspect`.
+type inspection struct {
+	Valid           bool      `json:"valid"`
+	Error           string    `json:"error,omitempty"`
+	Org             string    `json:"org"`
+	CompanyKey      string    `json:"company_key"`
+	Session         string    `json:"session"`
+	Title           string    `json:"title"`
+	Candidate       string    `json:"candidate"`
+	Block           int       `json:"block"`
+	Blocks          int       `json:"blocks"`
+	Starts          time.Time `json:"starts"`
+	Duration        string    `json:"duration"`
+	ValidFrom       time.Time `json:"valid_from"`
+	ValidUntil      time.Time `json:"valid_until"`
+	Conference      string    `json:"conference,omitempty"`
+	MaxInterviewers int       `json:"max_interviewers"`
+	Recorder        string    `json:"recorder,omitempty"`
+	Bootstrap       []string  `json:"bootstrap"`
+}
+
+func (c *cli) inviteInspect(args []string) error {
+	fs := c.flags("invite inspect", "LINK [--json]", `
+Checks an interview link: its encoding, version and signature, and whether it
+is valid now; shows the organisation, title, candidate, block, times and the
+company key's fingerprint. Exits non-zero, naming the failed check, for a bad
+link. Needs no node.`)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseArgs(fs, args, "LINK")
+	if err != nil {
+		return err
+	}
+	inv, err := invite.Parse(pos[0])
+	if err != nil {
+		return err
+	}
+	in := inspection{
+		Org: inv.Org, CompanyKey: invite.Fingerprint(inv.CompanyKey), Session: inv.SessionID,
+		Title: inv.Title, Candidate: inv.Candidate, Block: inv.Block, Blocks: inv.Blocks,
+		Starts: inv.Starts, Duration: inv.Duration.String(), ValidFrom: inv.ValidFrom, ValidUntil: inv.ValidUntil,
+		Conference: inv.Conference, MaxInterviewers: inv.MaxInterviewers, Recorder: inv.Recorder,
+		Bootstrap: []string{},
+	}
+	for _, a := range inv.Bootstrap {
+		in.Bootstrap = append(in.Bootstrap, a.String())
+	}
+	checkErr := inv.Check(time.Now())
+	in.Valid = checkErr == nil
+	if checkErr != nil {
+		in.Error = checkErr.Error()
+	}
+	if *asJSON {
+		if err := c.printJSON(in); err != nil {
+			return err
+		}
+		return checkErr
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, oneLine(v)) }
+	row("Organisation", inv.Org)
+	row("Company key", in.CompanyKey)
+	row("Title", inv.Title)
+	row("Candidate", inv.Candidate)
+	row("Block", fmt.Sprintf("%d of %d", inv.Block, inv.Blocks))
+	row("Starts", invite.FormatTime(inv.Starts))
+	row("Duration", inv.Duration.String())
+	row("Valid", fmt.Sprintf("from %s until %s", invite.FormatTime(inv.ValidFrom), invite.FormatTime(inv.ValidUntil)))
+	if inv.Conference != "" {
+		row("Conferencing", inv.Conference)
+	} else {
+		row("Conferencing", "built-in audio and video")
+	}
+	row("Session", inv.SessionID)
+	tw.Flush()
+	if checkErr != nil {
+		return checkErr
+	}
+	c.printf("Signature valid: signed by %s (key %s).\n", oneLine(inv.Org), in.CompanyKey)
+	return nil
+}

@@ -1,0 +1,167 @@
+// Command parley runs Parley, a self-hosted, peer-to-peer platform for live
+// technical interviews: it makes and runs this machine's node, manages the
+// company's team and interview sessions, and checks links.
+//
+// Run `parley help` for the commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"parley/node"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// cli is one invocation of the command line.
+type cli struct {
+	ctx    context.Context
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+
+	// Global flags, accepted before the command and by every command.
+	dataDir      string
+	storeKeyFile string
+	verbose      bool
+}
+
+type command struct {
+	name    string
+	summary string
+	run     func(c *cli, args []string) error
+}
+
+// commands are the top-level commands, in the order help lists them.
+func commands() []command {
+	return []command{
+		{"init", "create this node's keys and settings (--org makes a company node)", (*cli).cmdInit},
+		{"id", "print this node's peer ID", (*cli).cmdID},
+		{"team", "manage the company's team: add, accept, list, remove", (*cli).cmdTeam},
+		{"session", "manage interview sessions: create, list, show, cancel, email", (*cli).cmdSession},
+		{"invite", "check an interview link: inspect", (*cli).cmdInvite},
+	}
+}
+
+// usageError is a mistake in how a command was called; it exits with 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// run runs the command line args and returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	c := &cli{ctx: ctx, stdout: stdout, stderr: stderr, getenv: getenv}
+	err := c.dispatch(args)
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "parley: %s\n", ue.msg)
+		return 2
+	case errors.Is(err, errFlagParse):
+		return 2 // the flag package has said what was wrong
+	}
+	fmt.Fprintf(stderr, "parley: %v\n", err)
+	return 1
+}
+
+func (c *cli) dispatch(args []string) error {
+	fs := c.flags("parley", "COMMAND [ARGS]", "")
+	fs.Usage = func() { c.usage(fs) }
+	rest, err := parseInterspersed(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	if len(rest) == 0 {
+		c.usage(fs)
+		return usagef("no command given")
+	}
+	name, rest := rest[0], rest[1:]
+	if name == "help" {
+		if len(rest) > 0 {
+			return c.dispatch(append(rest[:1], "-h"))
+		}
+		c.usage(fs)
+		return nil
+	}
+	for _, cmd := range commands() {
+		if cmd.name == name {
+			return cmd.run(c, rest)
+		}
+	}
+	return usagef("unknown command %q (run `parley help` for the list)", name)
+}
+
+func (c *cli) usage(fs *flag.FlagSet) {
+	w := c.stderr
+	fmt.Fprintf(w, "Parley: live technical interviews, peer to peer.\n\nusage: parley [--data DIR] COMMAND [ARGS]\n\ncommands:\n")
+	for _, cmd := range commands() {
+		fmt.Fprintf(w, "  %-9s %s\n", cmd.name, cmd.summary)
+	}
+	fmt.Fprintf(w, "\nRun `parley COMMAND -h` for a command's flags.\n\nglobal flags:\n")
+	fs.PrintDefaults()
+}
+
+// logger returns the logger commands give the node: warnings and errors on
+// stderr, or everything with --verbose.
+func (c *cli) logger() *slog.Logger {
+	level := slog.LevelWarn
+	if c.verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// open opens this machine's node.
+func (c *cli) open() (*node.Node, error) {
+	return node.New(node.Config{Dir: c.dir(), StoreKeyFile: c.storeKeyFile, Logger: c.logger()})
+}
+
+// dir returns the data directory named by --data or the environment.
+func (c *cli) dir() string {
+	if c.dataDir != "" {
+		return c.dataDir
+	}
+	return c.getenv("PARLEY_HOME")
+}
+
+// withNode opens the node, runs f, and closes it.
+func (c *cli) withNode(f func(n *node.Node) error) error {
+	n, err := c.open()
+	if err != nil {
+		return err
+	}
+	err = f(n)
+	if cerr := n.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// printf writes to standard output.
+func (c *cli) printf(format string, args ...any) { fmt.Fprintf(c.stdout, format, args...) }
+
+// oneLine replaces line breaks, so that a value from outside cannot forge
+// lines of output.
+func oneLine(s string) string {
+	return strings.NewReplacer("\n", " ", "\r", " ").Replace(s)
+}

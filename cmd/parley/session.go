@@ -1,0 +1,257 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"parley/invite"
+	"parley/node"
+)
+
+func (c *cli) cmdSession(args []string) error {
+	return c.subcommand("session", args, []command{
+		{"create", "create an interview (one session per block) and print the links", (*cli).sessionCreate},
+		{"list", "list sessions (pending by default)", (*cli).sessionList},
+		{"show", "show one session", (*cli).sessionShow},
+		{"cancel", "end a session nobody started; its link is refused", (*cli).sessionCancel},
+		{"email", "print (or send) the invite email of a session", (*cli).sessionEmail},
+	})
+}
+
+func (c *cli) printJSON(v any) error {
+	enc := json.NewEncoder(c.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func (c *cli) sessionCreate(args []string) error {
+	fs := c.flags("session create", `--candidate NAME --title TITLE [flags]`, `
+Creates an interview on the company node and prints each block's link (with
+one block, the link is the last line). --blocks N makes N separate sessions
+back to back, each with its own link, so that one block's end never ends the
+next. Named interviewers must be on the team.`)
+	var req node.NewSessions
+	var starts string
+	var interviewers, bootstrap listFlag
+	asJSON := fs.Bool("json", false, "print a JSON array with an object per session")
+	fs.StringVar(&req.Candidate, "candidate", "", "the candidate's `NAME`, as shown to everyone")
+	fs.StringVar(&req.CandidateEmail, "candidate-email", "", "the candidate's email `ADDRESS`, for the invite email")
+	fs.StringVar(&req.Title, "title", "", "the interview's `TITLE`")
+	fs.StringVar(&starts, "starts", "", "when the first block starts, as `RFC3339` (default now)")
+	fs.Var(durationFlag{&req.Duration}, "duration", "length of each block, as `DURATION` (default 1h)")
+	fs.Var(durationFlag{&req.Validity}, "expires", "how long each link stays valid after its block starts, as `DURATION` (default 7d)")
+	fs.IntVar(&req.Blocks, "blocks", 1, "number of back-to-back sessions (`N`) with this candidate")
+	fs.Var(&interviewers, "interviewer", "team member `EMAIL` taking part (repeatable)")
+	fs.IntVar(&req.MaxInterviewers, "max-interviewers", node.DefaultMaxInterviewers, "most interviewers in the session at once (`N`)")
+	fs.StringVar(&req.Conference, "conference", "", "external conferencing `URL` (Zoom, Meet...); default: built-in audio and video")
+	fs.StringVar(&req.Recorder, "recorder", "", "`EMAIL` of the interviewer who records feedback (default: agreed in the room)")
+	fs.Var(&bootstrap, "bootstrap", "bootstrap/relay `MULTIADDR` for these links instead of the node's defaults (repeatable)")
+	if _, err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	if req.Candidate == "" || req.Title == "" {
+		return usagef("session create needs --candidate and --title")
+	}
+	if req.MaxInterviewers < 1 || req.Blocks < 1 {
+		return usagef("--max-interviewers and --blocks must be at least 1")
+	}
+	if starts != "" {
+		t, err := time.Parse(time.RFC3339, starts)
+		if err != nil {
+			return usagef("--starts %q is not an RFC3339 time (example: 2026-12-01T14:00:00Z or 2026-12-01T15:00:00+01:00)", starts)
+		}
+		req.Starts = t
+	}
+	req.Interviewers = interviewers
+	req.Bootstrap = bootstrap
+	return c.withNode(func(n *node.Node) error {
+		sessions, err := n.CreateSessions(req)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return c.printJSON(sessions)
+		}
+		s0 := sessions[0]
+		c.printf("Created %q with %s: %d session(s), pending.\n", oneLine(s0.Title), oneLine(s0.Candidate), len(sessions))
+		c.printf("Send each link to the candidate and the interviewers (`parley session email ID` writes the invite).\n")
+		for _, s := range sessions {
+			c.printf("\nBlock %d/%d  %s  starts %s  session %s\n%s\n", s.Block, s.Blocks, s.Duration, invite.FormatTime(s.Starts), s.ID, s.Link)
+		}
+		return nil
+	})
+}
+
+func (c *cli) sessionList(args []string) error {
+	fs := c.flags("session list", "[--status pending|live|ended|expired|all] [--json]", `
+Lists sessions with a given status, pending by default (the dashboard's
+Pending tab). The LINK column holds each whole link.`)
+	status := fs.String("status", "pending", "which sessions: `pending`, live, ended, expired or all")
+	asJSON := fs.Bool("json", false, "print a JSON array")
+	if _, err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	return c.withNode(func(n *node.Node) error {
+		sessions, err := n.Sessions(*status)
+		if err != nil {
+			return usagef("%v", err)
+		}
+		if *asJSON {
+			return c.printJSON(sessions)
+		}
+		if len(sessions) == 0 {
+			c.printf("No %s sessions.\n", *status)
+			return nil
+		}
+		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "ID\tTITLE\tCANDIDATE\tBLOCK\tSTARTS\tSTATUS\tLINK\n")
+		for _, s := range sessions {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\n", s.ID, oneLine(s.Title), oneLine(s.Candidate), s.Block, s.Blocks, invite.FormatTime(s.Starts), s.Status, s.Link)
+		}
+		return tw.Flush()
+	})
+}
+
+func (c *cli) sessionShow(args []string) error {
+	fs := c.flags("session show", "ID [--json]", "Shows a session. ID may be abbreviated to a unique prefix.")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseArgs(fs, args, "ID")
+	if err != nil {
+		return err
+	}
+	return c.withNode(func(n *node.Node) error {
+		s, err := n.Session(pos[0])
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return c.printJSON(s)
+		}
+		c.printSession(s)
+		return nil
+	})
+}
+
+func (c *cli) printSession(s node.Session) {
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, oneLine(v)) }
+	row("Session", s.ID)
+	row("Title", s.Title)
+	row("Candidate", s.Candidate)
+	if s.CandidateEmail != "" {
+		row("Candidate email", s.CandidateEmail)
+	}
+	row("Block", fmt.Sprintf("%d of %d", s.Block, s.Blocks))
+	row("Status", s.Status)
+	row("Starts", invite.FormatTime(s.Starts))
+	row("Duration", s.Duration)
+	row("Link valid until", invite.FormatTime(s.Expires))
+	if len(s.Interviewers) > 0 {
+		row("Interviewers", fmt.Sprint(s.Interviewers))
+	}
+	row("Max interviewers", fmt.Sprint(s.MaxInterviewers))
+	if s.Conference != "" {
+		row("Conferencing", s.Conference)
+	} else {
+		row("Conferencing", "built-in audio and video")
+	}
+	if s.Recorder != "" {
+		row("Feedback recorder", s.Recorder)
+	}
+	if !s.EndedAt.IsZero() {
+		row("Ended", fmt.Sprintf("%s by %s (%s)", invite.FormatTime(s.EndedAt), s.EndedBy, s.EndReason))
+	}
+	row("Link", s.Link)
+	tw.Flush()
+}
+
+func (c *cli) sessionCancel(args []string) error {
+	fs := c.flags("session cancel", "ID", "Ends a session nobody has started (company node); its link is refused from then on.")
+	pos, err := parseArgs(fs, args, "ID")
+	if err != nil {
+		return err
+	}
+	return c.withNode(func(n *node.Node) error {
+		s, err := n.CancelSession(pos[0])
+		if err != nil {
+			return err
+		}
+		c.printf("Cancelled session %s (%s with %s); its link is refused from now on.\n", s.ID, oneLine(s.Title), oneLine(s.Candidate))
+		return nil
+	})
+}
+
+func (c *cli) sessionEmail(args []string) error {
+	fs := c.flags("session email", "ID [--template FILE] [--smtp HOST:PORT --from ADDR [--to ADDR]]", `
+Prints the invite email of a session, with its link, from the default template
+or a text/template FILE whose output is a "Subject:" line, an empty line and
+the body. Fields: {{.Link}} {{.Candidate}} {{.Title}} {{.Org}} {{.Starts}}
+{{.Duration}} {{.Block}} {{.Blocks}} {{.Conference}}.
+
+With --smtp and --from it sends the email instead (STARTTLS required), to the
+candidate's email or --to. Credentials come from the environment:
+PARLEY_SMTP_USERNAME and PARLEY_SMTP_PASSWORD.`)
+	tmplFile := fs.String("template", "", "text/template `FILE` for the email")
+	smtpAddr := fs.String("smtp", "", "send through the SMTP server at `HOST:PORT`")
+	from := fs.String("from", "", "sender `ADDRESS` when sending")
+	to := fs.String("to", "", "recipient `ADDRESS` (default: the candidate's email)")
+	pos, err := parseArgs(fs, args, "ID")
+	if err != nil {
+		return err
+	}
+	var tmpl string
+	if *tmplFile != "" {
+		b, err := readLimited(*tmplFile, 64<<10)
+		if err != nil {
+			return fmt.Errorf("email template: %w", err)
+		}
+		tmpl = string(b)
+	}
+	if *smtpAddr != "" && *from == "" {
+		return usagef("sending with --smtp needs --from")
+	}
+	var email invite.Email
+	var candidateEmail string
+	err = c.withNode(func(n *node.Node) error {
+		email, candidateEmail, err = n.InviteEmail(pos[0], tmpl)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	rcpt := *to
+	if rcpt == "" {
+		rcpt = candidateEmail
+	}
+	if *smtpAddr == "" {
+		if rcpt != "" {
+			c.printf("To: %s\n", rcpt)
+		}
+		c.printf("Subject: %s\n\n%s", email.Subject, email.Body)
+		return nil
+	}
+	if rcpt == "" {
+		return usagef("the session has no candidate email: give --to")
+	}
+	cfg := node.SMTP{Addr: *smtpAddr, From: *from, Username: c.getenv("PARLEY_SMTP_USERNAME"), Password: c.getenv("PARLEY_SMTP_PASSWORD")}
+	if err := node.SendMail(c.ctx, cfg, rcpt, email); err != nil {
+		return err
+	}
+	c.printf("Sent %q to %s.\n", email.Subject, rcpt)
+	return nil
+}
+
+// readLimited reads a file of at most max bytes.
+func readLimited(path string, max int64) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() > max {
+		return nil, fmt.Errorf("%s is %d bytes, over the limit of %d", path, fi.Size(), max)
+	}
+	return os.ReadFile(path)
+}

@@ -1,0 +1,167 @@
+package invite
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func testCredential(key ed25519.PrivateKey) *Credential {
+	return &Credential{
+		ID:         CredentialID{9, 9, 9, 9, 1, 2, 3, 4},
+		CompanyKey: key.Public().(ed25519.PublicKey),
+		Org:        "Acme Inc",
+		Peer:       testPeer(nil, 7),
+		Name:       "Ana Lí",
+		Email:      "ana@acme.test",
+		Role:       RoleInterviewer,
+		Issued:     t0,
+		Expires:    t0.Add(90 * 24 * time.Hour),
+	}
+}
+
+func TestCredentialRoundTrip(t *testing.T) {
+	key := testKey(1)
+	c := testCredential(key)
+	tok, err := c.Sign(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseCredential("\n" + tok + "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != c.ID || got.Org != c.Org || got.Peer != c.Peer || got.Name != c.Name || got.Email != c.Email ||
+		got.Role != c.Role || !got.Issued.Equal(c.Issued) || !got.Expires.Equal(c.Expires) || !got.CompanyKey.Equal(c.CompanyKey) {
+		t.Fatalf("round trip changed the credential:\n got %+v\nwant %+v", got, c)
+	}
+}
+
+func TestCredentialCheck(t *testing.T) {
+	key := testKey(1)
+	c := testCredential(key)
+	company := key.Public().(ed25519.PublicKey)
+	revoked := func(id CredentialID) bool { return id == c.ID }
+	tests := []struct {
+		name  string
+		check CredentialCheck
+		want  error
+	}{
+		{"ok", CredentialCheck{Company: company, Peer: c.Peer, Now: t0.Add(time.Hour)}, nil},
+		{"any issuer, any peer", CredentialCheck{Now: t0.Add(time.Hour)}, nil},
+		{"other company", CredentialCheck{Company: testKey(2).Public().(ed25519.PublicKey), Now: t0}, ErrWrongIssuer},
+		{"other peer", CredentialCheck{Peer: testPeer(t, 8), Now: t0}, ErrWrongPeer},
+		{"before issue", CredentialCheck{Now: t0.Add(-time.Hour)}, ErrNotYetValid},
+		{"expired", CredentialCheck{Now: c.Expires}, ErrExpired},
+		{"revoked", CredentialCheck{Now: t0, Revoked: revoked}, ErrRevoked},
+	}
+	for _, tt := range tests {
+		err := c.Check(tt.check)
+		if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
+			t.Errorf("%s: Check = %v, want %v", tt.name, err, tt.want)
+		}
+	}
+	err := c.Check(CredentialCheck{Peer: testPeer(t, 8), Now: t0})
+	if !strings.Contains(err.Error(), "parley id") {
+		t.Errorf("wrong-peer message %q does not say what to do", err)
+	}
+}
+
+func badCredentials(t testing.TB) []struct {
+	name, token string
+	want        error
+} {
+	key := testKey(1)
+	tok, err := testCredential(key).Sign(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, _ := testInvite(key).Sign(key)
+	flip := []byte(tok)
+	if flip[40] == 'A' {
+		flip[40] = 'B'
+	} else {
+		flip[40] = 'A'
+	}
+	return []struct {
+		name, token string
+		want        error
+	}{
+		{"empty", "", ErrMalformed},
+		{"garbage", "hello world", ErrMalformed},
+		{"oversized", strings.Repeat("A", MaxCredentialLen+1), ErrMalformed},
+		{"invite as credential", inv, ErrMalformed},
+		{"truncated", tok[:len(tok)-10], ErrMalformed},
+		{"flipped", string(flip), ErrBadSignature},
+		{"valid", tok, nil},
+	}
+}
+
+func TestParseCredentialBad(t *testing.T) {
+	for _, tt := range badCredentials(t) {
+		_, err := ParseCredential(tt.token)
+		if !errors.Is(err, tt.want) || (tt.want == nil && err != nil) {
+			t.Errorf("%s: ParseCredential = %v, want %v", tt.name, err, tt.want)
+		}
+	}
+}
+
+func TestRevocations(t *testing.T) {
+	key := testKey(1)
+	r := &Revocations{
+		CompanyKey: key.Public().(ed25519.PublicKey),
+		Seq:        4,
+		Issued:     t0,
+		Entries:    []Revoked{{ID: CredentialID{1}, Expires: t0.Add(time.Hour)}, {ID: CredentialID{2}, Expires: t0}},
+	}
+	tok, err := r.Sign(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseRevocations(tok, r.CompanyKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Seq != 4 || len(got.Entries) != 2 || !got.Contains(CredentialID{2}) || got.Contains(CredentialID{3}) || !got.Entries[0].Expires.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("round trip changed the list: %+v", got)
+	}
+	if _, err := ParseRevocations(tok, testKey(2).Public().(ed25519.PublicKey)); !errors.Is(err, ErrWrongIssuer) {
+		t.Fatalf("list from another company: %v, want ErrWrongIssuer", err)
+	}
+}
+
+func FuzzParseCredential(f *testing.F) {
+	for _, tt := range badCredentials(f) {
+		f.Add(tt.token)
+	}
+	f.Fuzz(func(t *testing.T, token string) {
+		c, err := ParseCredential(token)
+		if err != nil {
+			var ce *CheckError
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %v is not a *CheckError", err)
+			}
+			return
+		}
+		if err := c.validate(); err != nil {
+			t.Fatalf("parsed an invalid credential: %v", err)
+		}
+	})
+}
+
+func FuzzParseRevocations(f *testing.F) {
+	key := testKey(1)
+	r := &Revocations{CompanyKey: key.Public().(ed25519.PublicKey), Seq: 1, Issued: t0, Entries: []Revoked{{ID: CredentialID{1}, Expires: t0}}}
+	tok, _ := r.Sign(key)
+	f.Add(tok)
+	f.Add("")
+	f.Add(tok[:20])
+	f.Fuzz(func(t *testing.T, token string) {
+		r, err := ParseRevocations(token, key.Public().(ed25519.PublicKey))
+		if err == nil && !r.CompanyKey.Equal(key.Public().(ed25519.PublicKey)) {
+			t.Fatal("accepted a list from another key")
+		}
+	})
+}

@@ -1,0 +1,165 @@
+// Package node is a running Parley node: its identity and data directory,
+// its store, the company's team and interview sessions.
+//
+// A data directory is made by Init. New opens it; every operation a user can
+// ask for (team, sessions, credentials) is a method of Node, which the
+// command line calls directly when no node runs, and the local web API
+// serves when one does.
+package node
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"parley/invite"
+	"parley/node/store"
+)
+
+// Config configures a Node. The zero value works.
+type Config struct {
+	// Dir is the data directory. If empty, $PARLEY_HOME is used, else
+	// ~/.parley. It must have been made by Init.
+	Dir string
+	// StoreKeyFile names the file with the key that encrypts the store at
+	// rest. If empty, the one recorded by Init is used, if any.
+	StoreKeyFile string
+	// Logger receives the node's log. If nil, slog.Default() is used.
+	Logger *slog.Logger
+	// Now returns the current time. If nil, time.Now is used.
+	Now func() time.Time
+}
+
+// Node is a Parley node.
+type Node struct {
+	cfg      Config
+	dir      string
+	log      *slog.Logger
+	now      func() time.Time
+	key      crypto.PrivKey
+	id       peer.ID
+	company  ed25519.PrivateKey // nil on a participant node
+	settings Settings
+	db       *store.DB
+
+	closeOnce sync.Once
+}
+
+// New opens the node in cfg.Dir.
+func New(cfg Config) (*Node, error) {
+	dir, err := resolveDir(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, dir: dir, log: cfg.Logger, now: cfg.Now}
+	if n.log == nil {
+		n.log = slog.Default()
+	}
+	if n.now == nil {
+		n.now = time.Now
+	}
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no Parley node in %s: run `parley init` (or `parley init --org NAME` for a company node) first: %w", dir, ErrNotInitialized)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPrivate(dir, fi); err != nil {
+		return nil, err
+	}
+	n.key, err = readKey(filepath.Join(dir, nodeKeyFile), parseNodeKey)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no Parley node in %s (no %s): run `parley init` first: %w", dir, nodeKeyFile, ErrNotInitialized)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if n.id, err = peer.IDFromPrivateKey(n.key); err != nil {
+		return nil, err
+	}
+	n.company, err = loadCompanyKey(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if n.settings, err = loadSettings(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if n.company != nil && n.settings.Org == "" {
+		return nil, fmt.Errorf("%s has a company key but no organisation name: run `parley init --org NAME`", dir)
+	}
+	var storeKey []byte
+	keyFile := cfg.StoreKeyFile
+	if keyFile == "" {
+		keyFile = n.settings.StoreKeyFile
+	}
+	if keyFile != "" {
+		if storeKey, err = readKey(keyFile, parseStoreKey); err != nil {
+			return nil, fmt.Errorf("store key: %w", err)
+		}
+	}
+	n.db, err = store.Open(filepath.Join(dir, storeDir), store.Options{EncryptionKey: storeKey, Logger: n.log})
+	if err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// Close closes the node. Closing twice returns an error wrapping
+// net.ErrClosed.
+func (n *Node) Close() error {
+	err := fmt.Errorf("node: close: %w", net.ErrClosed)
+	n.closeOnce.Do(func() {
+		err = n.db.Close()
+	})
+	return err
+}
+
+// ID returns this node's peer ID.
+func (n *Node) ID() peer.ID { return n.id }
+
+// Dir returns the data directory.
+func (n *Node) Dir() string { return n.dir }
+
+// Info describes a node.
+type Info struct {
+	Peer       string `json:"peer"`
+	Dir        string `json:"dir"`
+	Org        string `json:"org,omitempty"`         // company nodes only
+	CompanyKey string `json:"company_key,omitempty"` // fingerprint; company nodes only
+	PublicURL  string `json:"public_url,omitempty"`
+}
+
+// Info describes this node.
+func (n *Node) Info() Info {
+	i := Info{Peer: n.id.String(), Dir: n.dir, PublicURL: n.settings.PublicURL}
+	if n.company != nil {
+		i.Org = n.settings.Org
+		i.CompanyKey = invite.Fingerprint(n.companyPublic())
+	}
+	return i
+}
+
+func (n *Node) companyPublic() ed25519.PublicKey {
+	return n.company.Public().(ed25519.PublicKey)
+}
+
+// ErrNotCompany is returned for what only the company node may do.
+var ErrNotCompany = errors.New("this is not the company node")
+
+func (n *Node) requireCompany(what string) error {
+	if n.company == nil {
+		return fmt.Errorf("%s needs the company key, and this node (%s) has none: run this on the company node, the one made with `parley init --org NAME`: %w", what, n.dir, ErrNotCompany)
+	}
+	return nil
+}

@@ -1,0 +1,400 @@
+package node
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/multiformats/go-multiaddr"
+
+	"parley/invite"
+	"parley/node/store"
+)
+
+// Session defaults.
+const (
+	DefaultDuration        = time.Hour
+	DefaultLinkValidity    = 7 * 24 * time.Hour
+	DefaultMaxInterviewers = 3
+)
+
+// Session statuses as users see them. A pending session whose link expired
+// unused is "expired".
+const (
+	StatusPending = store.StatePending
+	StatusLobby   = store.StateLobby
+	StatusLive    = store.StateLive
+	StatusEnded   = store.StateEnded
+	StatusExpired = "expired"
+)
+
+// Session is an interview session as users see one.
+type Session struct {
+	ID              string    `json:"id"`
+	Link            string    `json:"link"`
+	Status          string    `json:"status"`
+	Title           string    `json:"title"`
+	Candidate       string    `json:"candidate"`
+	CandidateEmail  string    `json:"candidate_email,omitempty"`
+	Block           int       `json:"block"`
+	Blocks          int       `json:"blocks"`
+	Starts          time.Time `json:"starts"`
+	Duration        string    `json:"duration"`
+	Expires         time.Time `json:"expires"`
+	Interviewers    []string  `json:"interviewers"`
+	MaxInterviewers int       `json:"max_interviewers"`
+	Conference      string    `json:"conference,omitempty"`
+	Recorder        string    `json:"recorder,omitempty"`
+	Created         time.Time `json:"created"`
+	EndedAt         time.Time `json:"ended_at,omitzero"`
+	EndedBy         string    `json:"ended_by,omitempty"`
+	EndReason       string    `json:"end_reason,omitempty"`
+}
+
+// NewSessions asks for an interview: one session per block.
+type NewSessions struct {
+	Candidate      string `json:"candidate"`
+	CandidateEmail string `json:"candidate_email,omitempty"`
+	Title          string `json:"title"`
+	// Starts is when the first block starts; now if zero. Later blocks
+	// follow back to back.
+	Starts time.Time `json:"starts,omitzero"`
+	// Duration of each block; DefaultDuration if zero.
+	Duration time.Duration `json:"duration,omitempty"`
+	// Validity is how long each link stays valid after its block starts;
+	// DefaultLinkValidity if zero.
+	Validity time.Duration `json:"validity,omitempty"`
+	// Blocks is the number of sessions to make; 1 if zero.
+	Blocks int `json:"blocks,omitempty"`
+	// Interviewers are team members' emails.
+	Interviewers []string `json:"interviewers,omitempty"`
+	// MaxInterviewers in the session at once; DefaultMaxInterviewers if zero.
+	MaxInterviewers int `json:"max_interviewers,omitempty"`
+	// Conference is an external conferencing URL; empty for built-in calls.
+	Conference string `json:"conference,omitempty"`
+	// Recorder is the email of the interviewer who records feedback.
+	Recorder string `json:"recorder,omitempty"`
+	// Bootstrap multiaddrs for the links; the node's defaults if empty.
+	Bootstrap []string `json:"bootstrap,omitempty"`
+}
+
+// CreateSessions stores new pending sessions, one per block, and returns
+// them with their links.
+func (n *Node) CreateSessions(req NewSessions) ([]Session, error) {
+	if err := n.requireCompany("creating an interview session"); err != nil {
+		return nil, err
+	}
+	now := n.now().UTC().Truncate(time.Second)
+	req.Candidate = strings.TrimSpace(req.Candidate)
+	req.Title = strings.TrimSpace(req.Title)
+	req.Duration = cmp.Or(req.Duration, DefaultDuration)
+	req.Validity = cmp.Or(req.Validity, DefaultLinkValidity)
+	req.Blocks = cmp.Or(req.Blocks, 1)
+	req.MaxInterviewers = cmp.Or(req.MaxInterviewers, DefaultMaxInterviewers)
+	if req.Starts.IsZero() {
+		req.Starts = now
+	}
+	req.Starts = req.Starts.UTC().Truncate(time.Second)
+	switch {
+	case req.Candidate == "":
+		return nil, fmt.Errorf("a session needs the candidate's name (--candidate)")
+	case req.Title == "":
+		return nil, fmt.Errorf("a session needs a title (--title)")
+	case req.Duration < time.Minute || req.Duration > 24*time.Hour:
+		return nil, fmt.Errorf("duration %v is out of range: between 1 minute and 24 hours", req.Duration)
+	case req.Validity <= 0:
+		return nil, fmt.Errorf("link validity %v is not positive", req.Validity)
+	case req.Blocks < 1 || req.Blocks > invite.MaxBlocks:
+		return nil, fmt.Errorf("%d blocks: between 1 and %d are allowed", req.Blocks, invite.MaxBlocks)
+	case req.MaxInterviewers < 1 || req.MaxInterviewers > invite.MaxInterviewers:
+		return nil, fmt.Errorf("maximum interviewers %d is out of range: between 1 and %d", req.MaxInterviewers, invite.MaxInterviewers)
+	case !req.Starts.Add(time.Duration(req.Blocks-1) * req.Duration).Add(req.Validity).After(now):
+		return nil, fmt.Errorf("the link would already have expired: it starts %s and stays valid for %v; give a later --starts or a longer --expires", invite.FormatTime(req.Starts), req.Validity)
+	}
+	if req.CandidateEmail != "" {
+		if err := invite.CheckEmail(req.CandidateEmail); err != nil {
+			return nil, fmt.Errorf("candidate email: %v", err)
+		}
+	}
+	if req.Conference != "" {
+		if err := invite.CheckConferenceURL(req.Conference); err != nil {
+			return nil, err
+		}
+	}
+	interviewers, err := n.teamEmails(req.Interviewers)
+	if err != nil {
+		return nil, err
+	}
+	if len(interviewers) > req.MaxInterviewers {
+		return nil, fmt.Errorf("%d interviewers named, but a session allows at most %d (raise it with --max-interviewers)", len(interviewers), req.MaxInterviewers)
+	}
+	if req.Recorder != "" {
+		rec, err := n.teamEmails([]string{req.Recorder})
+		if err != nil {
+			return nil, fmt.Errorf("feedback recorder: %w", err)
+		}
+		req.Recorder = rec[0]
+		if len(interviewers) > 0 && !slices.Contains(interviewers, req.Recorder) {
+			return nil, fmt.Errorf("feedback recorder %s is not one of the session's interviewers (%s)", req.Recorder, strings.Join(interviewers, ", "))
+		}
+	}
+	bootstrap := req.Bootstrap
+	if len(bootstrap) == 0 {
+		bootstrap = n.settings.Bootstrap
+	}
+	if len(bootstrap) > invite.MaxBootstrap {
+		return nil, fmt.Errorf("%d bootstrap addresses: at most %d fit in a link", len(bootstrap), invite.MaxBootstrap)
+	}
+	var addrs []multiaddr.Multiaddr
+	for _, s := range bootstrap {
+		if err := CheckBootstrap(s); err != nil {
+			return nil, err
+		}
+		addrs = append(addrs, multiaddr.StringCast(s))
+	}
+	revoked, err := n.revokedForInvite(now)
+	if err != nil {
+		return nil, err
+	}
+
+	var records []store.Session
+	for b := 1; b <= req.Blocks; b++ {
+		starts := req.Starts.Add(time.Duration(b-1) * req.Duration)
+		inv := &invite.Invite{
+			Org:             n.settings.Org,
+			CompanyKey:      n.companyPublic(),
+			SessionID:       invite.NewSessionID(),
+			Secret:          invite.NewSecret(),
+			Title:           req.Title,
+			Candidate:       req.Candidate,
+			Block:           b,
+			Blocks:          req.Blocks,
+			Starts:          starts,
+			Duration:        req.Duration,
+			ValidFrom:       earliest(now, starts),
+			ValidUntil:      starts.Add(req.Validity),
+			Bootstrap:       addrs,
+			Conference:      req.Conference,
+			MaxInterviewers: req.MaxInterviewers,
+			Recorder:        req.Recorder,
+			Revoked:         revoked,
+		}
+		tok, err := inv.Sign(n.company)
+		if err != nil {
+			return nil, err
+		}
+		records = append(records, store.Session{
+			ID: inv.SessionID, Token: tok, Title: inv.Title, Candidate: inv.Candidate,
+			CandidateEmail: req.CandidateEmail, Block: b, Blocks: req.Blocks, Starts: starts,
+			Duration: req.Duration, Expires: inv.ValidUntil, Interviewers: interviewers,
+			MaxInterviewers: req.MaxInterviewers, Conference: req.Conference, Recorder: req.Recorder,
+			Created: now, State: store.StatePending,
+		})
+	}
+	if err := n.db.CreateSessions(records); err != nil {
+		return nil, err
+	}
+	out := make([]Session, len(records))
+	for i, r := range records {
+		out[i] = n.sessionView(r)
+	}
+	return out, nil
+}
+
+// FormatDuration formats d without zero units: 1h, 1h30m, 45m.
+func FormatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// teamEmails checks that each email names a team member and returns the
+// stored spellings, without duplicates.
+func (n *Node) teamEmails(emails []string) ([]string, error) {
+	var out []string
+	for _, e := range emails {
+		m, err := n.db.Member(strings.TrimSpace(e))
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("%s is not on the team: add them first with `parley team add --email %s ...` (see `parley team list`)", e, e)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(out, m.Email) {
+			out = append(out, m.Email)
+		}
+	}
+	return out, nil
+}
+
+// revokedForInvite returns the revoked credential IDs a new link carries: all
+// of them, or the latest-expiring ones if there are more than fit.
+func (n *Node) revokedForInvite(now time.Time) ([]invite.CredentialID, error) {
+	rs, _, err := n.db.Revocations(now)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(rs, func(a, b store.Revoked) int { return b.Expires.Compare(a.Expires) })
+	var ids []invite.CredentialID
+	for i, r := range rs {
+		if i == invite.MaxRevokedInInvite {
+			n.log.Warn("more revoked credentials than fit in a link; the oldest rely on the company node's revocation list", "revoked", len(rs))
+			break
+		}
+		ids = append(ids, r.ID)
+	}
+	return ids, nil
+}
+
+func (n *Node) sessionView(r store.Session) Session {
+	s := Session{
+		ID: r.ID, Link: invite.Link(n.settings.PublicURL, r.Token), Status: r.State, Title: r.Title,
+		Candidate: r.Candidate, CandidateEmail: r.CandidateEmail, Block: r.Block, Blocks: r.Blocks,
+		Starts: r.Starts, Duration: FormatDuration(r.Duration), Expires: r.Expires,
+		Interviewers: append([]string{}, r.Interviewers...), MaxInterviewers: r.MaxInterviewers,
+		Conference: r.Conference, Recorder: r.Recorder, Created: r.Created,
+		EndedAt: r.EndedAt, EndedBy: r.EndedBy, EndReason: r.EndReason,
+	}
+	if s.Status == StatusPending && !n.now().Before(r.Expires) {
+		s.Status = StatusExpired
+	}
+	return s
+}
+
+// Status filters for Sessions.
+var statusFilters = map[string]func(status string) bool{
+	StatusPending: func(s string) bool { return s == StatusPending },
+	StatusLive:    func(s string) bool { return s == StatusLive || s == StatusLobby },
+	StatusEnded:   func(s string) bool { return s == StatusEnded },
+	StatusExpired: func(s string) bool { return s == StatusExpired },
+	"all":         func(string) bool { return true },
+}
+
+// Sessions lists sessions with the given status (pending, live, which
+// includes sessions with someone in the lobby, ended, expired, or all),
+// ordered by start time. An empty status means pending.
+func (n *Node) Sessions(status string) ([]Session, error) {
+	keep, ok := statusFilters[cmp.Or(status, StatusPending)]
+	if !ok {
+		return nil, fmt.Errorf("unknown status %q: want pending, live, ended, expired or all", status)
+	}
+	rs, err := n.db.Sessions()
+	if err != nil {
+		return nil, err
+	}
+	out := []Session{}
+	for _, r := range rs {
+		if s := n.sessionView(r); keep(s.Status) {
+			out = append(out, s)
+		}
+	}
+	slices.SortFunc(out, func(a, b Session) int {
+		return cmp.Or(a.Starts.Compare(b.Starts), cmp.Compare(a.Block, b.Block), strings.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+// Session returns the session with the given ID, or the only one whose ID
+// starts with it.
+func (n *Node) Session(id string) (Session, error) {
+	r, err := n.lookupSession(id)
+	if err != nil {
+		return Session{}, err
+	}
+	return n.sessionView(r), nil
+}
+
+func (n *Node) lookupSession(id string) (store.Session, error) {
+	id = strings.ToLower(strings.TrimSpace(id))
+	r, err := n.db.Session(id)
+	if err == nil || !errors.Is(err, store.ErrNotFound) {
+		return r, err
+	}
+	var found []store.Session
+	if len(id) >= 4 {
+		all, err := n.db.Sessions()
+		if err != nil {
+			return r, err
+		}
+		for _, s := range all {
+			if strings.HasPrefix(s.ID, id) {
+				found = append(found, s)
+			}
+		}
+	}
+	switch len(found) {
+	case 0:
+		return r, fmt.Errorf("no session %q on this node (see `parley session list --status all`): %w", id, ErrNotFound)
+	case 1:
+		return found[0], nil
+	}
+	return r, fmt.Errorf("%q is the start of %d session IDs; give more of it", id, len(found))
+}
+
+// ErrSessionEnded is returned for a session that has ended.
+var ErrSessionEnded = errors.New("this interview has ended")
+
+// CancelSession ends a session nobody has started, so that its link is
+// refused from then on.
+func (n *Node) CancelSession(id string) (Session, error) {
+	if err := n.requireCompany("cancelling a session"); err != nil {
+		return Session{}, err
+	}
+	r, err := n.lookupSession(id)
+	if err != nil {
+		return Session{}, err
+	}
+	now := n.now().UTC()
+	r, err = n.db.UpdateSession(r.ID, func(s *store.Session) error {
+		switch s.State {
+		case store.StateEnded:
+			return fmt.Errorf("session %s already ended on %s: %w", s.ID, invite.FormatTime(s.EndedAt), ErrSessionEnded)
+		case store.StateLive:
+			return fmt.Errorf("session %s is live: end it for everyone with `parley session end %s --yes`", s.ID, s.ID)
+		}
+		s.State = store.StateEnded
+		s.EndedAt = now
+		s.EndedBy = n.settings.Org
+		s.EndReason = "canceled"
+		return nil
+	})
+	if err != nil {
+		return Session{}, err
+	}
+	return n.sessionView(r), nil
+}
+
+// InviteEmail renders the invite email of a session from a text/template
+// (invite.DefaultEmailTemplate if tmpl is empty).
+func (n *Node) InviteEmail(id, tmpl string) (invite.Email, string, error) {
+	s, err := n.Session(id)
+	if err != nil {
+		return invite.Email{}, "", err
+	}
+	t, err := invite.ParseEmailTemplate(cmp.Or(tmpl, invite.DefaultEmailTemplate))
+	if err != nil {
+		return invite.Email{}, "", err
+	}
+	dur, _ := time.ParseDuration(s.Duration)
+	e, err := invite.RenderEmail(t, invite.EmailFields{
+		Link: s.Link, Candidate: s.Candidate, Title: s.Title, Org: n.settings.Org,
+		Starts: invite.Time{Time: s.Starts}, Duration: invite.Duration(dur),
+		Block: s.Block, Blocks: s.Blocks, Conference: s.Conference,
+	})
+	return e, s.CandidateEmail, err
+}

@@ -1,0 +1,136 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"parley/invite"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func open(t *testing.T, dir string, key []byte) *DB {
+	t.Helper()
+	db, err := Open(dir, Options{EncryptionKey: key, Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+var now = time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+
+func TestSessionsAtomic(t *testing.T) {
+	db := open(t, t.TempDir(), nil)
+	defer db.Close()
+	if err := db.CreateSessions([]Session{{ID: "a", State: StatePending}, {ID: "b", State: StatePending}}); err != nil {
+		t.Fatal(err)
+	}
+	// One clash refuses the whole batch.
+	err := db.CreateSessions([]Session{{ID: "c"}, {ID: "a"}})
+	if !errors.Is(err, ErrExists) {
+		t.Fatalf("clash: %v", err)
+	}
+	if _, err := db.Session("c"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("half a batch was stored: %v", err)
+	}
+	// A failed update changes nothing.
+	_, err = db.UpdateSession("a", func(s *Session) error { s.State = StateEnded; return errors.New("no") })
+	if s, _ := db.Session("a"); err == nil || s.State != StatePending {
+		t.Fatalf("failed update: %v, state %q", err, s.State)
+	}
+	s, err := db.UpdateSession("a", func(s *Session) error { s.State = StateEnded; return nil })
+	if err != nil || s.State != StateEnded {
+		t.Fatal(err)
+	}
+	all, _ := db.Sessions()
+	if len(all) != 2 {
+		t.Fatalf("%d sessions", len(all))
+	}
+}
+
+func TestMembersAndRevocations(t *testing.T) {
+	db := open(t, t.TempDir(), nil)
+	defer db.Close()
+	m := Member{Email: "Ana@acme.test", Name: "Ana", Credential: invite.CredentialID{1}, Expires: now.Add(time.Hour)}
+	if r, err := db.PutMember(m, now); err != nil || r != nil {
+		t.Fatal(r, err)
+	}
+	got, err := db.Member("ana@ACME.test")
+	if err != nil || got.Name != "Ana" {
+		t.Fatalf("case-insensitive lookup: %+v, %v", got, err)
+	}
+	if _, err := db.RemoveMember("ana@acme.test", now); err != nil {
+		t.Fatal(err)
+	}
+	rs, seq, err := db.Revocations(now)
+	if err != nil || seq != 1 || len(rs) != 1 || rs[0].ID != m.Credential {
+		t.Fatalf("revocations %+v seq %d err %v", rs, seq, err)
+	}
+	if rs, _, _ := db.Revocations(now.Add(2 * time.Hour)); len(rs) != 0 {
+		t.Fatal("expired revocation kept")
+	}
+}
+
+func TestEncryptedAtRest(t *testing.T) {
+	dir := t.TempDir()
+	key := bytes.Repeat([]byte{7}, 32)
+	db := open(t, dir, key)
+	secret := "parley://join/SECRET-TOKEN-MARKER"
+	if err := db.CreateSessions([]Session{{ID: "a", Token: secret}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	filepath.Walk(dir, func(path string, fi os.FileInfo, err error) error {
+		if err == nil && !fi.IsDir() {
+			b, _ := os.ReadFile(path)
+			if bytes.Contains(b, []byte("SECRET-TOKEN-MARKER")) {
+				t.Errorf("%s holds plaintext", path)
+			}
+		}
+		return nil
+	})
+	if _, err := Open(dir, Options{Logger: quiet()}); err == nil {
+		t.Fatal("encrypted store opened without its key")
+	}
+	if _, err := Open(dir, Options{EncryptionKey: bytes.Repeat([]byte{8}, 32), Logger: quiet()}); err == nil || !strings.Contains(err.Error(), "encryption key") {
+		t.Fatalf("wrong key: %v", err)
+	}
+	db = open(t, dir, key)
+	defer db.Close()
+	if s, err := db.Session("a"); err != nil || s.Token != secret {
+		t.Fatalf("reopened: %+v, %v", s, err)
+	}
+}
+
+func TestLocked(t *testing.T) {
+	dir := t.TempDir()
+	db := open(t, dir, nil)
+	defer db.Close()
+	if _, err := Open(dir, Options{Logger: quiet()}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second open: %v", err)
+	}
+}
+
+func TestCorrupt(t *testing.T) {
+	dir := t.TempDir()
+	db := open(t, dir, nil)
+	db.CreateSessions([]Session{{ID: "a"}})
+	db.Close()
+	if err := os.WriteFile(filepath.Join(dir, "MANIFEST"), []byte("this is not a manifest"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(dir, Options{Logger: quiet()})
+	if err == nil || !strings.Contains(err.Error(), "damaged") {
+		t.Fatalf("corrupt store: %v", err)
+	}
+}
