@@ -33,8 +33,8 @@ type mailbox struct {
 
 type received struct {
 	from, to, data string
-	tls             bool
-	authed          bool
+	tls            bool
+	authed         bool
 }
 
 type mailSession struct {
@@ -44,7 +44,9 @@ type mailSession struct {
 	authed bool
 }
 
-func (b *mailbox) NewSession(c *smtp.Conn) (smtp.Session, error) { return &mailSession{box: b, conn: c}, nil }
+func (b *mailbox) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	return &mailSession{box: b, conn: c}, nil
+}
 
 func (s *mailSession) AuthMechanisms() []string { return []string{sasl.Plain} }
 func (s *mailSession) Auth(mech string) (sasl.Server, error) {
@@ -57,7 +59,7 @@ func (s *mailSession) Auth(mech string) (sasl.Server, error) {
 	}), nil
 }
 func (s *mailSession) Mail(from string, _ *smtp.MailOptions) error { s.msg.from = from; return nil }
-func (s *mailSession) Rcpt(to string, _ *smtp.RcptOptions) error  { s.msg.to = to; return nil }
+func (s *mailSession) Rcpt(to string, _ *smtp.RcptOptions) error   { s.msg.to = to; return nil }
 func (s *mailSession) Data(r io.Reader) error {
 	b, err := io.ReadAll(r)
 	if err != nil {

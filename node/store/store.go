@@ -165,7 +165,9 @@ func view[T any](s *DB, f func(txn *badger.Txn) (T, error)) (T, error) {
 // routine (compactions, replays), so they go to debug.
 type badgerLogger struct{ log *slog.Logger }
 
-func (l badgerLogger) Errorf(f string, a ...any) { l.log.Error(strings.TrimSpace(fmt.Sprintf(f, a...))) }
+func (l badgerLogger) Errorf(f string, a ...any) {
+	l.log.Error(strings.TrimSpace(fmt.Sprintf(f, a...)))
+}
 func (l badgerLogger) Warningf(f string, a ...any) {
 	l.log.Warn(strings.TrimSpace(fmt.Sprintf(f, a...)))
 }
