@@ -8,17 +8,22 @@
 package node
 
 import (
+	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -38,6 +43,20 @@ type Config struct {
 	Logger *slog.Logger
 	// Now returns the current time. If nil, time.Now is used.
 	Now func() time.Time
+
+	// ListenAddrs are the libp2p multiaddrs to listen on. If empty,
+	// DefaultListenAddrs.
+	ListenAddrs []string
+	// Gater, if set, filters the host's connections (tests use it to force
+	// peers through a relay).
+	Gater connmgr.ConnectionGater
+	// IdleEnd is how long a live session may have nobody present before the
+	// company node ends it. If zero, DefaultIdleEnd.
+	IdleEnd time.Duration
+	// JoinWait is how long Join waits for another participant to admit this
+	// node before it returns with nobody found yet. If zero,
+	// DefaultJoinWait.
+	JoinWait time.Duration
 }
 
 // Node is a Parley node.
@@ -52,6 +71,18 @@ type Node struct {
 	settings Settings
 	db       *store.DB
 
+	openMu       sync.Mutex // serializes joining and leaving topics
+	mu           sync.Mutex // guards what follows; never held while calling pubsub
+	p2p          *p2p // nil until Start
+	runCtx       context.Context
+	runCancel    context.CancelFunc
+	wg           sync.WaitGroup
+	lives        map[string]*live // by session ID
+	byTopic      map[string]*live
+	byTag        map[string]*live
+	relaysUsed   map[peer.ID]bool
+	addrsChanged atomic.Int64 // unix nanoseconds
+
 	closeOnce sync.Once
 }
 
@@ -61,7 +92,11 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, dir: dir, log: cfg.Logger, now: cfg.Now}
+	n := &Node{
+		cfg: cfg, dir: dir, log: cfg.Logger, now: cfg.Now,
+		lives: make(map[string]*live), byTopic: make(map[string]*live), byTag: make(map[string]*live),
+		relaysUsed: make(map[peer.ID]bool),
+	}
 	if n.log == nil {
 		n.log = slog.Default()
 	}
@@ -120,7 +155,22 @@ func New(cfg Config) (*Node, error) {
 func (n *Node) Close() error {
 	err := fmt.Errorf("node: close: %w", net.ErrClosed)
 	n.closeOnce.Do(func() {
-		err = n.db.Close()
+		n.mu.Lock()
+		lives := slices.Collect(maps.Values(n.lives))
+		p := n.p2p
+		n.mu.Unlock()
+		for _, l := range lives {
+			n.closeLive(l, true)
+		}
+		err = nil
+		if p != nil {
+			n.runCancel()
+			n.wg.Wait()
+			err = p.close()
+		}
+		if cerr := n.db.Close(); err == nil {
+			err = cerr
+		}
 	})
 	return err
 }

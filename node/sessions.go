@@ -2,6 +2,7 @@ package node
 
 import (
 	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -49,9 +50,20 @@ type Session struct {
 	Conference      string    `json:"conference,omitempty"`
 	Recorder        string    `json:"recorder,omitempty"`
 	Created         time.Time `json:"created"`
+	StartedAt       time.Time `json:"started_at,omitzero"`
 	EndedAt         time.Time `json:"ended_at,omitzero"`
 	EndedBy         string    `json:"ended_by,omitempty"`
 	EndReason       string    `json:"end_reason,omitempty"`
+
+	// Role is this node's role: company, interviewer or candidate.
+	Role string `json:"role,omitempty"`
+	// Participants are those present now, as this node sees them (the
+	// company node is never among them).
+	Participants []Participant `json:"participants"`
+	// CandidateWaiting is set while the candidate waits in the lobby.
+	CandidateWaiting bool `json:"candidate_waiting"`
+	// Attendance is who took part and when.
+	Attendance []store.Attendance `json:"attendance,omitempty"`
 }
 
 // NewSessions asks for an interview: one session per block.
@@ -191,11 +203,22 @@ func (n *Node) CreateSessions(req NewSessions) ([]Session, error) {
 			CandidateEmail: req.CandidateEmail, Block: b, Blocks: req.Blocks, Starts: starts,
 			Duration: req.Duration, Expires: inv.ValidUntil, Interviewers: interviewers,
 			MaxInterviewers: req.MaxInterviewers, Conference: req.Conference, Recorder: req.Recorder,
-			Created: now, State: store.StatePending,
+			Created: now, State: store.StatePending, Company: true, Role: RoleCompany, Name: n.settings.Org,
 		})
 	}
 	if err := n.db.CreateSessions(records); err != nil {
 		return nil, err
+	}
+	n.mu.Lock()
+	running := n.p2p != nil
+	n.mu.Unlock()
+	if running {
+		for _, r := range records {
+			inv, _ := invite.Parse(r.Token)
+			if _, err := n.openLive(inv, RoleCompany, n.settings.Org, "", r.Created, nil); err != nil {
+				n.log.Warn("joining a new session", "session", r.ID, "err", err)
+			}
+		}
 	}
 	out := make([]Session, len(records))
 	for i, r := range records {
@@ -267,8 +290,30 @@ func (n *Node) sessionView(r store.Session) Session {
 		Candidate: r.Candidate, CandidateEmail: r.CandidateEmail, Block: r.Block, Blocks: r.Blocks,
 		Starts: r.Starts, Duration: FormatDuration(r.Duration), Expires: r.Expires,
 		Interviewers: append([]string{}, r.Interviewers...), MaxInterviewers: r.MaxInterviewers,
-		Conference: r.Conference, Recorder: r.Recorder, Created: r.Created,
-		EndedAt: r.EndedAt, EndedBy: r.EndedBy, EndReason: r.EndReason,
+		Conference: r.Conference, Recorder: r.Recorder, Created: r.Created, StartedAt: r.StartedAt,
+		EndedAt: r.EndedAt, EndedBy: r.EndedBy, EndReason: r.EndReason, Role: r.Role,
+		Participants: []Participant{}, Attendance: r.Attendance,
+	}
+	n.mu.Lock()
+	l := n.lives[r.ID]
+	n.mu.Unlock()
+	if l != nil {
+		s.Participants = l.participants()
+		l.mu.Lock()
+		started, ended := l.state.start != nil, l.state.end
+		l.mu.Unlock()
+		switch {
+		case ended != nil:
+			s.Status = StatusEnded
+			s.EndedAt, s.EndedBy, s.EndReason = ended.At, ended.ByName, ended.Reason
+		case started:
+			s.Status = StatusLive
+		case len(s.Participants) > 0:
+			s.Status = StatusLobby
+		}
+		if s.Status == StatusLobby {
+			s.CandidateWaiting = slices.ContainsFunc(s.Participants, func(p Participant) bool { return p.Role == RoleCandidate })
+		}
 	}
 	if s.Status == StatusPending && !n.now().Before(r.Expires) {
 		s.Status = StatusExpired
@@ -359,18 +404,36 @@ func (n *Node) CancelSession(id string) (Session, error) {
 	if err != nil {
 		return Session{}, err
 	}
-	now := n.now().UTC()
+	switch view := n.sessionView(r); view.Status {
+	case StatusEnded:
+		return Session{}, fmt.Errorf("session %s already ended on %s: %w", r.ID, invite.FormatTime(view.EndedAt), ErrSessionEnded)
+	case StatusLive:
+		return Session{}, fmt.Errorf("session %s is live: an interviewer ends it for everyone with `parley session end %s --yes`", r.ID, r.ID)
+	}
+	n.mu.Lock()
+	l := n.lives[r.ID]
+	n.mu.Unlock()
+	end := record{Kind: recordEnd, Session: r.ID, Reason: "canceled"}
+	if l != nil {
+		// Everyone in the session hears of it at once.
+		if err := l.act(end); err != nil {
+			return Session{}, err
+		}
+		return n.Session(r.ID)
+	}
+	end.By, end.ByName, end.At = n.id.String(), n.settings.Org, n.now().UTC()
+	sr, err := signRecord(end, n.company, nil, "")
+	if err != nil {
+		return Session{}, err
+	}
+	raw, _ := json.Marshal(sr)
 	r, err = n.db.UpdateSession(r.ID, func(s *store.Session) error {
-		switch s.State {
-		case store.StateEnded:
-			return fmt.Errorf("session %s already ended on %s: %w", s.ID, invite.FormatTime(s.EndedAt), ErrSessionEnded)
-		case store.StateLive:
-			return fmt.Errorf("session %s is live: end it for everyone with `parley session end %s --yes`", s.ID, s.ID)
+		if s.State == store.StateEnded {
+			return fmt.Errorf("session %s already ended: %w", s.ID, ErrSessionEnded)
 		}
 		s.State = store.StateEnded
-		s.EndedAt = now
-		s.EndedBy = n.settings.Org
-		s.EndReason = "canceled"
+		s.EndedAt, s.EndedBy, s.EndReason = end.At, end.ByName, end.Reason
+		s.Records = append(s.Records, raw)
 		return nil
 	})
 	if err != nil {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -68,6 +69,37 @@ type Session struct {
 	EndedAt         time.Time     `json:"ended_at,omitzero"`
 	EndedBy         string        `json:"ended_by,omitempty"`
 	EndReason       string        `json:"end_reason,omitempty"`
+	StartedAt       time.Time     `json:"started_at,omitzero"`
+
+	// Company is set when this node's company created the session.
+	Company bool `json:"company,omitempty"`
+	// Role is this node's role in the session: company, interviewer or
+	// candidate.
+	Role string `json:"role,omitempty"`
+	// Name is this node's name in the session.
+	Name string `json:"name,omitempty"`
+	// Joined is set while this node takes part; a restarted node rejoins.
+	Joined bool `json:"joined,omitempty"`
+	// Since is when this node first joined.
+	Since time.Time `json:"since,omitzero"`
+	// Records are the signed control records: seat, start, end.
+	Records []json.RawMessage `json:"records,omitempty"`
+	// Attendance is who took part and when, as this node saw it.
+	Attendance []Attendance `json:"attendance,omitempty"`
+}
+
+// Attendance is one participant's presence in a session.
+type Attendance struct {
+	Peer   string    `json:"peer"`
+	Name   string    `json:"name"`
+	Role   string    `json:"role"`
+	Joined time.Time `json:"joined"`
+	Left   time.Time `json:"left,omitzero"`
+}
+
+// PutSession stores s, replacing a session with the same ID.
+func (s *DB) PutSession(sess Session) error {
+	return s.update(func(txn *badger.Txn) error { return put(txn, sessionKey(sess.ID), sess) })
 }
 
 func memberKey(email string) string { return "team/" + strings.ToLower(email) }

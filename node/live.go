@@ -1,0 +1,826 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"parley/invite"
+	"parley/node/store"
+)
+
+// Roles in a session.
+const (
+	RoleInterviewer = "interviewer"
+	RoleCandidate   = "candidate"
+	// RoleCompany is the company node: a silent member that archives the
+	// session and is never listed among the participants.
+	RoleCompany = "company"
+)
+
+// live is a session this node takes part in: its topic, the peers it
+// admitted and the control state they share.
+type live struct {
+	n     *Node
+	inv   *invite.Invite
+	keys  invite.SessionKeys
+	tag   string
+	role  string
+	name  string
+	since time.Time
+	cred  string // this node's credential token, for an interviewer
+	log   *slog.Logger
+
+	topic  *pubsub.Topic
+	sub    *pubsub.Subscription
+	events *pubsub.TopicEventHandler
+	replay replayGuard
+	seq    atomic.Uint64
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu          sync.Mutex
+	peers       map[peer.ID]*participant // admitted, present
+	pending     map[peer.ID]bool         // handshakes in flight
+	backoff     map[peer.ID]time.Time    // no new handshake before
+	state       controlState
+	revocations *invite.Revocations
+	revToken    string        // revocations, signed, to pass on
+	refused     error         // why this node is out of the session
+	admitted    bool          // some peer admitted this node
+	changed     chan struct{} // closed and replaced on every change
+	emptySince  time.Time     // when the last participant left
+	dropped     atomic.Int64  // envelopes dropped: strangers, bad seals, replays
+}
+
+// participant is an admitted peer.
+type participant struct {
+	id     peer.ID
+	role   string
+	name   string
+	since  time.Time
+	credID invite.CredentialID
+}
+
+// Participant is someone present in a session.
+type Participant struct {
+	Name  string    `json:"name"`
+	Role  string    `json:"role"`
+	Peer  string    `json:"peer"`
+	Since time.Time `json:"since"`
+}
+
+// notify wakes whoever waits for a change. Call with l.mu held.
+func (l *live) notify() {
+	close(l.changed)
+	l.changed = make(chan struct{})
+}
+
+// waitChange returns a channel closed at the next change.
+func (l *live) waitChange() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.changed
+}
+
+// isAdmitted reports whether id may publish on the topic.
+func (l *live) isAdmitted(id peer.ID) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := l.peers[id]
+	return ok
+}
+
+// participants lists who is present, this node included, the company node
+// never.
+func (l *live) participants() []Participant {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []Participant
+	if l.role != RoleCompany && l.refused == nil {
+		out = append(out, Participant{Name: l.name, Role: l.role, Peer: l.n.id.String(), Since: l.since})
+	}
+	for _, p := range l.peers {
+		if p.role != RoleCompany {
+			out = append(out, Participant{Name: p.name, Role: p.role, Peer: p.id.String(), Since: p.since})
+		}
+	}
+	slices.SortFunc(out, func(a, b Participant) int { return a.Since.Compare(b.Since) })
+	return out
+}
+
+// run starts the session's loops.
+func (l *live) run() {
+	l.wg.Go(l.readLoop)
+	l.wg.Go(l.eventLoop)
+	l.wg.Go(l.discoverLoop)
+	l.wg.Go(l.heartbeatLoop)
+}
+
+// stop leaves the topic and waits for the loops.
+func (l *live) stop() {
+	l.cancel()
+	l.sub.Cancel()
+	l.events.Cancel()
+	l.wg.Wait()
+	l.topic.Close()
+	l.n.p2p.ps.UnregisterTopicValidator(l.keys.Topic)
+}
+
+// validate is the topic validator: it drops envelopes from peers this node
+// has not admitted, envelopes that do not open with the session key, and
+// replays. What passes is decoded once, into ValidatorData.
+func (l *live) validate(_ context.Context, _ peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+	author := msg.GetFrom()
+	l.log.Debug("validate", "from", author, "via", msg.ReceivedFrom)
+	if author == l.n.id {
+		return pubsub.ValidationAccept
+	}
+	if !l.isAdmitted(author) {
+		l.dropped.Add(1)
+		l.log.Debug("dropped an envelope from a peer not admitted", "from", author)
+		return pubsub.ValidationIgnore
+	}
+	e, err := openEnvelope(&l.keys.Envelope, l.keys.Topic, author, msg.GetData())
+	if err != nil {
+		l.dropped.Add(1)
+		l.log.Info("dropped an envelope", "from", author, "err", err)
+		return pubsub.ValidationReject
+	}
+	if !l.replay.fresh(author, e.seq) {
+		l.dropped.Add(1)
+		l.log.Info("dropped a replayed envelope", "from", author, "seq", e.seq)
+		return pubsub.ValidationIgnore
+	}
+	msg.ValidatorData = e
+	return pubsub.ValidationAccept
+}
+
+// publish seals and publishes a message on the topic.
+func (l *live) publish(typ msgType, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	data := sealEnvelope(&l.keys.Envelope, l.keys.Topic, l.n.id, envelope{typ: typ, seq: l.seq.Add(1), body: body})
+	return l.topic.Publish(l.ctx, data)
+}
+
+// presence is the body of a presence envelope. A node sends "here" when
+// admitted and then every heartbeatEvery with its control records, so that
+// whoever missed a record (pubsub does not resend to peers that arrive late)
+// has it within a heartbeat; "left" when it leaves.
+type presence struct {
+	State   string         `json:"state"` // "here" or "left"
+	Records []signedRecord `json:"records,omitempty"`
+}
+
+const heartbeatEvery = 5 * time.Second
+
+// heartbeatLoop sends presence with the control records.
+func (l *live) heartbeatLoop() {
+	t := time.NewTicker(heartbeatEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.ctx.Done():
+			return
+		case <-t.C:
+		}
+		l.mu.Lock()
+		alone := l.role == RoleCompany && l.presentLocked() == 0
+		l.mu.Unlock()
+		if !alone {
+			l.sendHere()
+		}
+	}
+}
+
+// sendHere publishes this node's presence and records.
+func (l *live) sendHere() {
+	l.mu.Lock()
+	p := presence{State: "here", Records: l.state.records()}
+	l.mu.Unlock()
+	if err := l.publish(msgPresence, p); err != nil && l.ctx.Err() == nil {
+		l.log.Debug("presence not sent", "err", err)
+	}
+}
+
+func (l *live) readLoop() {
+	for {
+		msg, err := l.sub.Next(l.ctx)
+		if err != nil {
+			return
+		}
+		e, ok := msg.ValidatorData.(envelope)
+		if !ok || msg.ReceivedFrom == l.n.id && msg.Local {
+			continue
+		}
+		author := msg.GetFrom()
+		l.log.Debug("envelope", "from", author, "type", e.typ)
+		switch e.typ {
+		case msgPresence:
+			var p presence
+			if err := decodeStrict(e.body, &p); err != nil {
+				l.log.Info("bad presence", "from", author, "err", err)
+				continue
+			}
+			switch p.State {
+			case "left":
+				l.removePeer(author)
+			case "here":
+				l.mergeRecords(p.Records, author)
+			}
+		case msgRecord:
+			var sr signedRecord
+			if err := decodeStrict(e.body, &sr); err != nil {
+				l.log.Info("bad record", "from", author, "err", err)
+				continue
+			}
+			l.mergeRecords([]signedRecord{sr}, "")
+		}
+	}
+}
+
+// eventLoop follows who is subscribed to the topic: a newcomer is admitted,
+// a peer that left is no longer present.
+func (l *live) eventLoop() {
+	for {
+		ev, err := l.events.NextPeerEvent(l.ctx)
+		if err != nil {
+			return
+		}
+		switch ev.Type {
+		case pubsub.PeerJoin:
+			l.maybeAdmit(ev.Peer)
+		case pubsub.PeerLeave:
+			l.removePeer(ev.Peer)
+		}
+	}
+}
+
+// discoverLoop announces this node under the session's rendezvous key and
+// looks up the others, often at first and then every few seconds.
+func (l *live) discoverLoop() {
+	key := rendezvousCID(l.keys.Rendezvous)
+	for _, ai := range l.bootstrap() {
+		l.n.useRelay(ai)
+	}
+	var provided time.Time
+	start := time.Now()
+	for {
+		if l.n.p2p.dht.RoutingTable().Size() == 0 {
+			for _, ai := range l.bootstrap() {
+				ctx, cancel := context.WithTimeout(l.ctx, 5*time.Second)
+				if err := l.n.p2p.host.Connect(ctx, ai); err != nil {
+					l.log.Debug("bootstrap peer unreachable", "peer", ai.ID, "err", err)
+				}
+				cancel()
+			}
+		}
+		if l.n.p2p.dht.RoutingTable().Size() > 0 {
+			if time.Since(provided) > 5*time.Minute || l.n.addrsChangedSince(provided) {
+				ctx, cancel := context.WithTimeout(l.ctx, 10*time.Second)
+				if err := l.n.p2p.dht.Provide(ctx, key, true); err != nil {
+					l.log.Debug("announce failed", "err", err)
+				} else {
+					provided = time.Now()
+				}
+				cancel()
+			}
+			ctx, cancel := context.WithTimeout(l.ctx, 5*time.Second)
+			for ai := range l.n.p2p.dht.FindProvidersAsync(ctx, key, 0) {
+				if ai.ID == l.n.id || l.isAdmitted(ai.ID) {
+					continue
+				}
+				if !connected(l.n.p2p.host, ai.ID) {
+					l.n.p2p.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, 10*time.Minute)
+					l.wg.Go(func() {
+						cctx, ccancel := context.WithTimeout(l.ctx, 10*time.Second)
+						defer ccancel()
+						if err := l.n.p2p.host.Connect(cctx, ai); err != nil {
+							l.log.Debug("peer unreachable", "peer", ai.ID, "err", err)
+							return
+						}
+						l.maybeAdmit(ai.ID)
+					})
+					continue
+				}
+				l.maybeAdmit(ai.ID)
+			}
+			cancel()
+		}
+		wait := 500 * time.Millisecond
+		if time.Since(start) > 30*time.Second {
+			wait = 5 * time.Second
+		}
+		select {
+		case <-l.ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (l *live) bootstrap() []peer.AddrInfo {
+	infos, err := peer.AddrInfosFromP2pAddrs(l.inv.Bootstrap...)
+	if err != nil {
+		l.log.Warn("bad bootstrap address in link", "err", err)
+	}
+	return infos
+}
+
+// maybeAdmit starts a handshake with id unless one runs, it is admitted, or
+// it failed a moment ago.
+func (l *live) maybeAdmit(id peer.ID) {
+	if id == l.n.id {
+		return
+	}
+	l.mu.Lock()
+	_, in := l.peers[id]
+	if in || l.pending[id] || time.Now().Before(l.backoff[id]) || l.refused != nil || l.ctx.Err() != nil {
+		l.mu.Unlock()
+		return
+	}
+	l.pending[id] = true
+	l.mu.Unlock()
+	l.wg.Go(func() {
+		err := l.initiate(id)
+		l.mu.Lock()
+		delete(l.pending, id)
+		if err != nil {
+			l.backoff[id] = time.Now().Add(3 * time.Second)
+		}
+		l.mu.Unlock()
+		if err != nil {
+			l.log.Debug("admission failed", "peer", id, "err", err)
+		}
+	})
+}
+
+// handshake returns this node's side of an admission with remote.
+func (l *live) handshake(remote peer.ID) *handshake {
+	return &handshake{
+		key: l.keys.Admission, tag: l.tag, local: l.n.id, remote: remote,
+		introduce: l.introduce,
+		state:     l.admitState,
+		judge: func(theirs intro, st admitState, tr []byte) decision {
+			return l.judge(remote, theirs, st, tr)
+		},
+	}
+}
+
+// initiate runs an admission with id as the initiator.
+func (l *live) initiate(id peer.ID) error {
+	ctx, cancel := context.WithTimeout(l.ctx, 10*time.Second)
+	defer cancel()
+	s, err := l.n.p2p.host.NewStream(network.WithAllowLimitedConn(ctx, "admission"), id, AdmitProtocol)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	s.SetDeadline(time.Now().Add(10 * time.Second))
+	res, err := l.handshake(id).initiate(s)
+	return l.finish(id, res, err)
+}
+
+// respond runs an admission with the peer of s as the responder.
+func (l *live) respond(s network.Stream, r *bufio.Reader, hello admitHello) {
+	id := s.Conn().RemotePeer()
+	res, err := l.handshake(id).respond(s, r, hello)
+	if err := l.finish(id, res, err); err != nil {
+		l.log.Debug("admission of a peer failed", "peer", id, "err", err)
+	}
+}
+
+// finish records the outcome of a handshake.
+func (l *live) finish(id peer.ID, res admitResult, err error) error {
+	var refused *RefusedError
+	if errors.As(err, &refused) {
+		if refused.By != l.n.id {
+			l.refusedBy(refused)
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	p := &participant{id: id, name: res.intro.Name, since: res.intro.Since}
+	p.role, p.credID, _ = l.roleOf(id, res.intro, res.transcript)
+	l.mu.Lock()
+	if l.refused != nil {
+		l.mu.Unlock()
+		return l.refused
+	}
+	_, known := l.peers[id]
+	l.peers[id] = p
+	l.admitted = true
+	l.emptySince = time.Time{}
+	l.notify()
+	l.mu.Unlock()
+	l.n.p2p.host.ConnManager().Protect(id, l.tag)
+	if !known {
+		l.log.Info("admitted", "peer", id, "name", p.name, "role", p.role)
+		l.recordAttendance(p, true)
+		l.sendHere()
+	}
+	return nil
+}
+
+// refusedBy handles a refusal of this node by another.
+func (l *live) refusedBy(r *RefusedError) {
+	switch r.Code {
+	case refuseCandidateUnneeded, refuseBadIntro, "":
+		return // not about this node's place in the session
+	}
+	l.mu.Lock()
+	if l.refused == nil {
+		l.refused = r
+		l.notify()
+	}
+	l.mu.Unlock()
+	l.log.Warn("refused", "by", r.By, "reason", r.Reason)
+}
+
+// introduce returns this node's intro for a handshake transcript.
+func (l *live) introduce(transcript []byte) intro {
+	in := intro{Name: l.name, Since: l.since}
+	switch l.role {
+	case RoleCompany:
+		in.CompanySig = signCompany(l.n.company, transcript, l.n.id)
+	case RoleInterviewer:
+		in.Credential = l.cred
+	}
+	return in
+}
+
+// admitState returns what this node tells a peer of the session.
+func (l *live) admitState() admitState {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := admitState{Records: l.state.records()}
+	if l.role == RoleCompany {
+		if _, tok, err := l.n.Revocations(); err == nil {
+			st.Revocations = tok
+		}
+	} else {
+		st.Revocations = l.revToken
+	}
+	return st
+}
+
+// revoked reports whether a credential is revoked, by the link or by the
+// company's latest list.
+func (l *live) revoked(id invite.CredentialID) bool {
+	if l.inv.IsRevoked(id) {
+		return true
+	}
+	return l.revocations != nil && l.revocations.Contains(id)
+}
+
+// roleOf decides a peer's role from its intro: a valid company signature
+// makes the company node, a valid credential an interviewer, anything else a
+// candidate.
+func (l *live) roleOf(id peer.ID, in intro, transcript []byte) (string, invite.CredentialID, error) {
+	if in.CompanySig != nil {
+		if !verifyCompany(l.inv.CompanyKey, transcript, id, in.CompanySig) {
+			return "", invite.CredentialID{}, fmt.Errorf("bad company signature")
+		}
+		return RoleCompany, invite.CredentialID{}, nil
+	}
+	if in.Credential != "" {
+		c, err := invite.ParseCredential(in.Credential)
+		if err == nil {
+			l.mu.Lock()
+			err = c.Check(invite.CredentialCheck{Company: l.inv.CompanyKey, Peer: id, Now: l.n.now(), Revoked: l.revoked})
+			l.mu.Unlock()
+		}
+		if err == nil {
+			return RoleInterviewer, c.ID, nil
+		}
+		l.log.Info("credential not accepted; the peer counts as a candidate", "peer", id, "err", err)
+	}
+	return RoleCandidate, invite.CredentialID{}, nil
+}
+
+// judge decides on a peer during admission.
+func (l *live) judge(remote peer.ID, in intro, st admitState, transcript []byte) decision {
+	l.mergeRevocations(st.Revocations)
+	l.mergeRecords(st.Records, remote)
+	if in.Name == "" && in.Since.IsZero() && in.Credential == "" && in.CompanySig == nil {
+		return decision{} // a refusal's state only
+	}
+	if len(in.Name) > 100 || in.Name == "" {
+		return decision{code: refuseBadIntro, reason: "a participant's name must be 1 to 100 bytes"}
+	}
+	role, _, err := l.roleOf(remote, in, transcript)
+	if err != nil {
+		return decision{code: refuseBadIntro, reason: err.Error()}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.state.end != nil {
+		return decision{code: refuseEnded, reason: endedMessage(l.state.end.record)}
+	}
+	switch role {
+	case RoleInterviewer:
+		if !l.withinInterviewerLimit(remote, in.Since) {
+			return decision{code: refuseInterviewersFull, reason: fmt.Sprintf("this interview already has its maximum of %d interviewers", l.inv.MaxInterviewers)}
+		}
+	case RoleCandidate:
+		if l.role == RoleCandidate {
+			return decision{code: refuseCandidateUnneeded, reason: "candidates do not admit each other"}
+		}
+		switch holder := l.state.seatHolder(); holder {
+		case remote:
+		case "":
+			if err := l.assignSeatLocked(remote); err != nil {
+				return decision{code: refuseBadIntro, reason: "could not assign the seat: " + err.Error()}
+			}
+		default:
+			return decision{code: refuseSeatTaken, reason: "this interview already has a candidate; ask an interviewer to release the seat"}
+		}
+	}
+	return decision{admit: true}
+}
+
+// withinInterviewerLimit reports whether an interviewer who joined at since
+// is among the first MaxInterviewers present. Every node orders interviewers
+// the same way, by join time then peer ID, so all agree on who is over.
+// Call with l.mu held.
+func (l *live) withinInterviewerLimit(id peer.ID, since time.Time) bool {
+	type entry struct {
+		id    peer.ID
+		since time.Time
+	}
+	all := []entry{{id, since}}
+	if l.role == RoleInterviewer {
+		all = append(all, entry{l.n.id, l.since})
+	}
+	for _, p := range l.peers {
+		if p.role == RoleInterviewer && p.id != id {
+			all = append(all, entry{p.id, p.since})
+		}
+	}
+	slices.SortFunc(all, func(a, b entry) int {
+		if c := a.since.Compare(b.since); c != 0 {
+			return c
+		}
+		return cmpString(string(a.id), string(b.id))
+	})
+	for i, e := range all {
+		if e.id == id {
+			return i < l.inv.MaxInterviewers
+		}
+	}
+	return false
+}
+
+// verifyCompany checks a company node's signature of a handshake transcript.
+func verifyCompany(key ed25519.PublicKey, transcript []byte, signer peer.ID, sig []byte) bool {
+	return ed25519.Verify(key, companyMessage(transcript, signer), sig)
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// assignSeatLocked gives the empty seat to a candidate. Only interviewers and
+// the company node assign seats. Call with l.mu held.
+func (l *live) assignSeatLocked(candidate peer.ID) error {
+	if l.role == RoleCandidate {
+		return fmt.Errorf("a candidate cannot assign the seat")
+	}
+	r := record{Kind: recordSeat, Session: l.inv.SessionID, Seq: l.state.seatSeq() + 1, Peer: candidate.String()}
+	v, err := l.signLocked(r)
+	if err != nil {
+		return err
+	}
+	l.state.merge(v)
+	l.notify()
+	l.wg.Go(func() {
+		l.persist()
+		l.publish(msgRecord, v.signed)
+	})
+	return nil
+}
+
+// signLocked signs a record as this node. Call with l.mu held.
+func (l *live) signLocked(r record) (*verifiedRecord, error) {
+	r.By, r.ByName, r.At = l.n.id.String(), l.name, l.n.now().UTC()
+	var sr signedRecord
+	var err error
+	if l.role == RoleCompany {
+		sr, err = signRecord(r, l.n.company, nil, "")
+	} else {
+		sr, err = signRecord(r, nil, l.n.key, l.cred)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &verifiedRecord{record: r, signed: sr}, nil
+}
+
+// act signs a record as this node, applies it and tells everyone.
+func (l *live) act(r record) error {
+	if l.role == RoleCandidate {
+		return fmt.Errorf("only an interviewer can do that: %w", ErrNotInterviewer)
+	}
+	l.mu.Lock()
+	if l.state.end != nil {
+		l.mu.Unlock()
+		return fmt.Errorf("%s: %w", endedMessage(l.state.end.record), ErrSessionEnded)
+	}
+	if r.Kind == recordSeat {
+		r.Seq = l.state.seatSeq() + 1
+	}
+	v, err := l.signLocked(r)
+	if err != nil {
+		l.mu.Unlock()
+		return err
+	}
+	l.state.merge(v)
+	l.notify()
+	l.mu.Unlock()
+	l.applyState()
+	l.persist()
+	return l.publish(msgRecord, v.signed)
+}
+
+// mergeRecords verifies records (from a peer, or "" for the topic) and folds
+// them into the state.
+func (l *live) mergeRecords(srs []signedRecord, from peer.ID) {
+	changed := false
+	for _, sr := range srs {
+		l.mu.Lock()
+		r, err := verifyRecord(sr, l.inv, l.revoked, l.n.now())
+		if err != nil {
+			l.mu.Unlock()
+			l.log.Info("dropped a control record", "from", from, "err", err)
+			continue
+		}
+		if l.state.merge(&verifiedRecord{record: r, signed: sr}) {
+			changed = true
+			l.notify()
+		}
+		l.mu.Unlock()
+	}
+	if changed {
+		l.applyState()
+		l.wg.Go(l.persist)
+	}
+}
+
+// mergeRevocations adopts the company's revocation list if it is newer.
+func (l *live) mergeRevocations(tok string) {
+	if tok == "" || l.role == RoleCompany {
+		return
+	}
+	r, err := invite.ParseRevocations(tok, l.inv.CompanyKey)
+	if err != nil {
+		l.log.Info("dropped a revocation list", "err", err)
+		return
+	}
+	l.mu.Lock()
+	if l.revocations == nil || r.Seq > l.revocations.Seq {
+		l.revocations, l.revToken = r, tok
+	}
+	l.mu.Unlock()
+}
+
+// applyState acts on the control state: a candidate who lost the seat goes,
+// and an ended session stops.
+func (l *live) applyState() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	holder := l.state.seatHolder()
+	for id, p := range l.peers {
+		if p.role == RoleCandidate && id != holder && l.state.seat != nil {
+			delete(l.peers, id)
+			l.notify()
+		}
+	}
+	if l.state.end != nil && l.refused == nil {
+		l.refused = &RefusedError{Code: refuseEnded, Reason: endedMessage(l.state.end.record)}
+		l.notify()
+		l.n.ended(l)
+	}
+	if l.role == RoleCandidate && l.state.seat != nil && holder != l.n.id && l.refused == nil {
+		msg := "this interview already has a candidate; ask an interviewer to release the seat"
+		if l.state.seat.Peer == "" {
+			msg = "an interviewer released the candidate seat; join again to take it"
+		}
+		l.refused = &RefusedError{Code: refuseSeatTaken, Reason: msg}
+		l.notify()
+	}
+}
+
+// removePeer forgets a peer that left.
+func (l *live) removePeer(id peer.ID) {
+	l.mu.Lock()
+	p, ok := l.peers[id]
+	if ok {
+		delete(l.peers, id)
+		if l.presentLocked() == 0 {
+			l.emptySince = l.n.now()
+		}
+		l.notify()
+	}
+	l.mu.Unlock()
+	if ok {
+		l.n.p2p.host.ConnManager().Unprotect(id, l.tag)
+		l.log.Info("left", "peer", id, "name", p.name)
+		l.recordAttendance(p, false)
+	}
+}
+
+// presentLocked counts the participants present, this node included.
+func (l *live) presentLocked() int {
+	n := 0
+	if l.role != RoleCompany {
+		n++
+	}
+	for _, p := range l.peers {
+		if p.role != RoleCompany {
+			n++
+		}
+	}
+	return n
+}
+
+func endedMessage(r record) string {
+	return fmt.Sprintf("this interview has ended (%s by %s at %s)", r.Reason, r.ByName, invite.FormatTime(r.At))
+}
+
+// persist saves this node's view of the session.
+func (l *live) persist() {
+	l.mu.Lock()
+	var raw []json.RawMessage
+	for _, sr := range l.state.records() {
+		b, _ := json.Marshal(sr)
+		raw = append(raw, b)
+	}
+	start, end := l.state.start, l.state.end
+	l.mu.Unlock()
+	_, err := l.n.db.UpdateSession(l.inv.SessionID, func(s *store.Session) error {
+		s.Records = raw
+		if start != nil {
+			s.StartedAt = start.At
+			if s.State != store.StateEnded {
+				s.State = store.StateLive
+			}
+		}
+		if end != nil && s.State != store.StateEnded {
+			s.State = store.StateEnded
+			s.EndedAt, s.EndedBy, s.EndReason = end.At, end.ByName, end.Reason
+		}
+		return nil
+	})
+	if err != nil {
+		l.log.Error("saving the session", "err", err)
+	}
+}
+
+// recordAttendance notes a participant's arrival or departure.
+func (l *live) recordAttendance(p *participant, joined bool) {
+	if p.role == RoleCompany {
+		return
+	}
+	now := l.n.now().UTC()
+	_, err := l.n.db.UpdateSession(l.inv.SessionID, func(s *store.Session) error {
+		if joined {
+			s.Attendance = append(s.Attendance, store.Attendance{Peer: p.id.String(), Name: p.name, Role: p.role, Joined: now})
+			return nil
+		}
+		for i := len(s.Attendance) - 1; i >= 0; i-- {
+			if a := &s.Attendance[i]; a.Peer == p.id.String() && a.Left.IsZero() {
+				a.Left = now
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		l.log.Error("saving attendance", "err", err)
+	}
+}

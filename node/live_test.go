@@ -1,0 +1,243 @@
+package node
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// waitFor polls cond until it holds, failing the test after timeout.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, timeout)
+		}
+		<-time.After(10 * time.Millisecond)
+	}
+}
+
+// testLogger logs to the test's output with -v and PARLEY_TEST_LOG set.
+func testLogger(t testing.TB) *slog.Logger {
+	if os.Getenv("PARLEY_TEST_LOG") == "" {
+		return discard()
+	}
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// startRelay starts a relay on loopback.
+func startRelay(t testing.TB) *Relay {
+	t.Helper()
+	r, err := NewRelay(RelayConfig{Dir: filepath.Join(t.TempDir(), "relay"), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// nodeOpts configure startNode.
+type nodeOpts struct {
+	init InitOptions
+	cfg  Config
+	dir  string // reuse a data dir (a restart)
+}
+
+// startNode initializes (unless o.dir is set) and starts a node on loopback.
+func startNode(t testing.TB, o nodeOpts) *Node {
+	t.Helper()
+	dir := o.dir
+	if dir == "" {
+		dir = filepath.Join(t.TempDir(), "data")
+		if _, err := Init(dir, o.init); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := o.cfg
+	cfg.Dir = dir
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger(t)
+	}
+	cfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
+	if cfg.JoinWait == 0 {
+		cfg.JoinWait = 5 * time.Second
+	}
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(context.Background()); err != nil {
+		n.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+// team is a relay, a company node and interviewers with credentials.
+type team struct {
+	relay        *Relay
+	company      *Node
+	interviewers []*Node
+}
+
+func startTeam(t testing.TB, interviewers int) *team {
+	t.Helper()
+	tm := &team{relay: startRelay(t)}
+	tm.company = startNode(t, nodeOpts{init: InitOptions{Org: "Acme Inc", Bootstrap: tm.relay.Addrs()}})
+	for i := range interviewers {
+		n := startNode(t, nodeOpts{})
+		name := fmt.Sprintf("Interviewer %d", i+1)
+		res, err := tm.company.AddMember(NewMember{Name: name, Email: fmt.Sprintf("i%d@acme.test", i+1), Peer: n.ID().String()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.AcceptCredential(res.Member.Token); err != nil {
+			t.Fatal(err)
+		}
+		tm.interviewers = append(tm.interviewers, n)
+	}
+	return tm
+}
+
+func (tm *team) create(t testing.TB, req NewSessions) Session {
+	t.Helper()
+	req.Candidate = cmpOrStr(req.Candidate, "Sam Doe")
+	req.Title = cmpOrStr(req.Title, "Backend loop")
+	ss, err := tm.company.CreateSessions(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ss[0]
+}
+
+func cmpOrStr(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a
+}
+
+func join(t testing.TB, n *Node, link, name string) JoinResult {
+	t.Helper()
+	res, err := n.Join(context.Background(), link, name)
+	if err != nil {
+		t.Fatalf("join: %v", err)
+	}
+	return res
+}
+
+// roster returns "name/role" of everyone a node sees in a session, sorted.
+func roster(t testing.TB, n *Node, id string) []string {
+	t.Helper()
+	s, err := n.Session(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, p := range s.Participants {
+		out = append(out, p.Name+"/"+p.Role)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func status(t testing.TB, n *Node, id string) string {
+	t.Helper()
+	s, err := n.Session(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Status
+}
+
+func waitRoster(t testing.TB, id string, want []string, nodes ...*Node) {
+	t.Helper()
+	slices.Sort(want)
+	for _, n := range nodes {
+		waitFor(t, 10*time.Second, fmt.Sprintf("roster on %s is %v", n.ID().ShortString(), want), func() bool {
+			return slices.Equal(roster(t, n, id), want)
+		})
+	}
+}
+
+func waitStatus(t testing.TB, id, want string, nodes ...*Node) {
+	t.Helper()
+	for _, n := range nodes {
+		waitFor(t, 10*time.Second, fmt.Sprintf("status on %s is %s", n.ID().ShortString(), want), func() bool {
+			return status(t, n, id) == want
+		})
+	}
+}
+
+func TestLiveSession(t *testing.T) {
+	tm := startTeam(t, 2)
+	i1, i2 := tm.interviewers[0], tm.interviewers[1]
+	cand := startNode(t, nodeOpts{})
+	s := tm.create(t, NewSessions{})
+
+	if res := join(t, cand, s.Link, "Sam"); res.Role != RoleCandidate {
+		t.Fatalf("candidate joined as %s", res.Role)
+	}
+	// The company node admitted the candidate: it waits in the lobby.
+	waitRoster(t, s.ID, []string{"Sam/candidate"}, tm.company, cand)
+	waitStatus(t, s.ID, StatusLobby, tm.company, cand)
+
+	// The user's claim does not decide the role: the credential does.
+	if res := join(t, i1, s.Link, "Ana"); res.Role != RoleInterviewer {
+		t.Fatalf("interviewer joined as %s", res.Role)
+	}
+	join(t, i2, s.Link, "")
+	everyone := []*Node{tm.company, i1, i2, cand}
+	waitRoster(t, s.ID, []string{"Sam/candidate", "Ana/interviewer", "Interviewer 2/interviewer"}, everyone...)
+	if v, _ := i1.Session(s.ID); !v.CandidateWaiting || v.Status != StatusLobby {
+		t.Fatalf("interviewer's view: %+v", v)
+	}
+
+	if _, err := cand.StartSession(context.Background(), s.ID); !errors.Is(err, ErrNotInterviewer) {
+		t.Fatalf("candidate started the interview: %v", err)
+	}
+	if _, err := i1.StartSession(context.Background(), s.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, s.ID, StatusLive, everyone...)
+
+	// Leaving is not ending.
+	if _, err := i2.LeaveSession(context.Background(), s.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitRoster(t, s.ID, []string{"Sam/candidate", "Ana/interviewer"}, tm.company, i1, cand)
+	if st := status(t, tm.company, s.ID); st != StatusLive {
+		t.Fatalf("status after a leave: %s", st)
+	}
+
+	if _, err := i1.EndSession(context.Background(), s.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, s.ID, StatusEnded, tm.company, i1, cand)
+	// The link refuses new joins, on a node that was there and on one that
+	// never was.
+	for _, n := range []*Node{i2, startNode(t, nodeOpts{})} {
+		_, err := n.Join(context.Background(), s.Link, "")
+		if !errors.Is(err, ErrSessionEnded) || !strings.Contains(err.Error(), "this interview has ended") {
+			t.Fatalf("join after the end: %v", err)
+		}
+	}
+	// The company node keeps who came and when.
+	v, _ := tm.company.Session(s.ID)
+	var names []string
+	for _, a := range v.Attendance {
+		names = append(names, a.Name)
+	}
+	if len(v.Attendance) < 3 || !slices.Contains(names, "Sam") || v.EndReason != "ended" {
+		t.Fatalf("company's record: %+v", v)
+	}
+}

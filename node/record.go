@@ -1,0 +1,194 @@
+package node
+
+import (
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"parley/invite"
+)
+
+// Control records change a session for everyone: who holds the candidate
+// seat, that the interview started, that it ended. An interviewer's node
+// signs a record with its node key and attaches its team credential; the
+// company node signs with the company key. Either way a record verifies on
+// its own against the link, wherever it travels: on the topic, in an
+// admission handshake, or from a store.
+
+// Record kinds.
+const (
+	recordSeat  = "seat"
+	recordStart = "start"
+	recordEnd   = "end"
+)
+
+// maxRecord bounds a record's body.
+const maxRecord = 4 << 10
+
+// record is the signed content of a control record.
+type record struct {
+	Kind    string    `json:"kind"`
+	Session string    `json:"session"`
+	Seq     uint64    `json:"seq,omitempty"`    // seat: version; the highest wins
+	Peer    string    `json:"peer,omitempty"`   // seat: the candidate's peer ID; empty when released
+	Reason  string    `json:"reason,omitempty"` // end: why
+	By      string    `json:"by"`               // the author's peer ID
+	ByName  string    `json:"by_name"`          // the author's name, for people
+	At      time.Time `json:"at"`
+}
+
+// signedRecord is a record as it travels.
+type signedRecord struct {
+	Body       []byte `json:"body"`
+	Sig        []byte `json:"sig"`
+	Credential string `json:"credential,omitempty"` // the author's; absent when the company key signed
+}
+
+func recordMessage(body []byte) []byte {
+	return append([]byte("parley/1 record\x00"), body...)
+}
+
+// signRecord signs r as the company (companyKey set) or as an interviewer
+// (nodeKey and credential).
+func signRecord(r record, companyKey ed25519.PrivateKey, nodeKey crypto.PrivKey, credential string) (signedRecord, error) {
+	body, err := json.Marshal(r)
+	if err != nil {
+		return signedRecord{}, err
+	}
+	if companyKey != nil {
+		return signedRecord{Body: body, Sig: ed25519.Sign(companyKey, recordMessage(body))}, nil
+	}
+	sig, err := nodeKey.Sign(recordMessage(body))
+	if err != nil {
+		return signedRecord{}, err
+	}
+	return signedRecord{Body: body, Sig: sig, Credential: credential}, nil
+}
+
+// verifyRecord checks a signed record against the session's link and returns
+// its content. revoked reports revoked credentials.
+func verifyRecord(sr signedRecord, inv *invite.Invite, revoked func(invite.CredentialID) bool, now time.Time) (record, error) {
+	var r record
+	if len(sr.Body) > maxRecord {
+		return r, fmt.Errorf("record of %d bytes is over the limit of %d", len(sr.Body), maxRecord)
+	}
+	if err := decodeStrict(sr.Body, &r); err != nil {
+		return r, err
+	}
+	switch {
+	case r.Session != inv.SessionID:
+		return r, fmt.Errorf("record is for session %q, not %q", r.Session, inv.SessionID)
+	case r.Kind != recordSeat && r.Kind != recordStart && r.Kind != recordEnd:
+		return r, fmt.Errorf("unknown record kind %q", r.Kind)
+	case r.At.After(now.Add(invite.ClockSkew)):
+		return r, fmt.Errorf("record is dated %s, in the future", r.At)
+	case len(r.ByName) > 200 || len(r.Reason) > 200:
+		return r, fmt.Errorf("record fields too long")
+	}
+	if r.Kind == recordSeat && r.Peer != "" {
+		if _, err := peer.Decode(r.Peer); err != nil {
+			return r, fmt.Errorf("seat record names a bad peer: %v", err)
+		}
+	}
+	if sr.Credential == "" {
+		if !ed25519.Verify(inv.CompanyKey, recordMessage(sr.Body), sr.Sig) {
+			return r, fmt.Errorf("record has a bad company signature")
+		}
+		return r, nil
+	}
+	by, err := peer.Decode(r.By)
+	if err != nil {
+		return r, fmt.Errorf("record author: %v", err)
+	}
+	c, err := invite.ParseCredential(sr.Credential)
+	if err != nil {
+		return r, err
+	}
+	check := invite.CredentialCheck{Company: inv.CompanyKey, Peer: by, Now: r.At, Revoked: revoked}
+	if err := c.Check(check); err != nil {
+		return r, fmt.Errorf("record author is not an interviewer: %w", err)
+	}
+	pub, err := by.ExtractPublicKey()
+	if err != nil {
+		return r, fmt.Errorf("record author: %v", err)
+	}
+	if ok, err := pub.Verify(recordMessage(sr.Body), sr.Sig); err != nil || !ok {
+		return r, fmt.Errorf("record has a bad signature")
+	}
+	return r, nil
+}
+
+// controlState is what a session's records say, merged.
+type controlState struct {
+	seat, start, end *verifiedRecord
+}
+
+type verifiedRecord struct {
+	record
+	signed signedRecord
+}
+
+// merge folds in a verified record and reports whether anything changed.
+// Seat: the highest Seq wins (ties: the later, then the greater author).
+// Start and end: the earliest wins; an end is final.
+func (s *controlState) merge(v *verifiedRecord) bool {
+	switch v.Kind {
+	case recordSeat:
+		if s.seat == nil || seatBefore(s.seat.record, v.record) {
+			s.seat = v
+			return true
+		}
+	case recordStart:
+		if s.start == nil || v.At.Before(s.start.At) {
+			s.start = v
+			return true
+		}
+	case recordEnd:
+		if s.end == nil || v.At.Before(s.end.At) {
+			s.end = v
+			return true
+		}
+	}
+	return false
+}
+
+func seatBefore(a, b record) bool {
+	if a.Seq != b.Seq {
+		return a.Seq < b.Seq
+	}
+	if !a.At.Equal(b.At) {
+		return a.At.Before(b.At)
+	}
+	return a.By < b.By
+}
+
+// records returns the signed records of s.
+func (s *controlState) records() []signedRecord {
+	var out []signedRecord
+	for _, v := range []*verifiedRecord{s.seat, s.start, s.end} {
+		if v != nil {
+			out = append(out, v.signed)
+		}
+	}
+	return out
+}
+
+// seatHolder returns the candidate holding the seat, if any.
+func (s *controlState) seatHolder() peer.ID {
+	if s.seat == nil || s.seat.Peer == "" {
+		return ""
+	}
+	id, _ := peer.Decode(s.seat.Peer)
+	return id
+}
+
+func (s *controlState) seatSeq() uint64 {
+	if s.seat == nil {
+		return 0
+	}
+	return s.seat.Seq
+}
