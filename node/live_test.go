@@ -241,3 +241,120 @@ func TestLiveSession(t *testing.T) {
 		t.Fatalf("company's record: %+v", v)
 	}
 }
+
+func TestSeat(t *testing.T) {
+	tm := startTeam(t, 1)
+	i1 := tm.interviewers[0]
+	s := tm.create(t, NewSessions{})
+	cand1 := startNode(t, nodeOpts{})
+	join(t, cand1, s.Link, "Sam")
+	join(t, i1, s.Link, "")
+	waitRoster(t, s.ID, []string{"Sam/candidate", "Interviewer 1/interviewer"}, tm.company, i1, cand1)
+
+	// Another candidate node is refused, saying what to do.
+	cand2 := startNode(t, nodeOpts{})
+	_, err := cand2.Join(context.Background(), s.Link, "Sam (laptop 2)")
+	if err == nil || !strings.Contains(err.Error(), "this interview already has a candidate; ask an interviewer to release the seat") {
+		t.Fatalf("second candidate: %v", err)
+	}
+
+	// The same candidate node, restarted, gets its seat back.
+	dir := cand1.Dir()
+	cand1.Close()
+	waitRoster(t, s.ID, []string{"Interviewer 1/interviewer"}, tm.company, i1)
+	cand1 = startNode(t, nodeOpts{dir: dir})
+	waitRoster(t, s.ID, []string{"Sam/candidate", "Interviewer 1/interviewer"}, tm.company, i1, cand1)
+
+	// A candidate cannot release the seat; an interviewer can, and then the
+	// other node takes it.
+	if _, err := cand1.ReleaseSeat(context.Background(), s.ID); !errors.Is(err, ErrNotInterviewer) {
+		t.Fatalf("candidate released the seat: %v", err)
+	}
+	if _, err := i1.ReleaseSeat(context.Background(), s.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitRoster(t, s.ID, []string{"Interviewer 1/interviewer"}, tm.company, i1)
+	if res := join(t, cand2, s.Link, "Sam (laptop 2)"); res.Role != RoleCandidate {
+		t.Fatalf("second candidate joined as %s", res.Role)
+	}
+	waitRoster(t, s.ID, []string{"Sam (laptop 2)/candidate", "Interviewer 1/interviewer"}, tm.company, i1, cand2)
+}
+
+func TestInterviewerLimit(t *testing.T) {
+	tm := startTeam(t, 2)
+	i1, i2 := tm.interviewers[0], tm.interviewers[1]
+	s := tm.create(t, NewSessions{MaxInterviewers: 1})
+	join(t, i1, s.Link, "")
+	_, err := i2.Join(context.Background(), s.Link, "")
+	if err == nil || !strings.Contains(err.Error(), "maximum of 1 interviewers") {
+		t.Fatalf("interviewer over the limit: %v", err)
+	}
+	// The candidate's seat is never taken by interviewers.
+	cand := startNode(t, nodeOpts{})
+	join(t, cand, s.Link, "Sam")
+	waitRoster(t, s.ID, []string{"Sam/candidate", "Interviewer 1/interviewer"}, tm.company, i1, cand)
+}
+
+// A credential from another company makes nobody an interviewer: that node
+// is a candidate like any other holder of the link.
+func TestForeignCredential(t *testing.T) {
+	tm := startTeam(t, 0)
+	other := startNode(t, nodeOpts{init: InitOptions{Org: "Acme Inc"}}) // same name, other key
+	mallory := startNode(t, nodeOpts{})
+	res, err := other.AddMember(NewMember{Name: "Mallory", Email: "m@acme.test", Peer: mallory.ID().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mallory.AcceptCredential(res.Member.Token); err != nil {
+		t.Fatal(err)
+	}
+	s := tm.create(t, NewSessions{})
+	if r := join(t, mallory, s.Link, "Mallory"); r.Role != RoleCandidate {
+		t.Fatalf("joined as %s", r.Role)
+	}
+	waitRoster(t, s.ID, []string{"Mallory/candidate"}, tm.company)
+}
+
+func TestIdleEnd(t *testing.T) {
+	relay := startRelay(t)
+	company := startNode(t, nodeOpts{init: InitOptions{Org: "Acme Inc", Bootstrap: relay.Addrs()}, cfg: Config{IdleEnd: 300 * time.Millisecond}})
+	i1 := startNode(t, nodeOpts{})
+	res, _ := company.AddMember(NewMember{Name: "Ana", Email: "a@acme.test", Peer: i1.ID().String()})
+	i1.AcceptCredential(res.Member.Token)
+	ss, err := company.CreateSessions(NewSessions{Candidate: "Sam", Title: "T"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := ss[0]
+	join(t, i1, s.Link, "")
+	waitRoster(t, s.ID, []string{"Ana/interviewer"}, company)
+	// Pending sessions with nobody in never end by themselves.
+	if _, err := i1.StartSession(context.Background(), s.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, s.ID, StatusLive, company)
+	if _, err := i1.LeaveSession(context.Background(), s.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, s.ID, StatusEnded, company)
+	v, _ := company.Session(s.ID)
+	if !strings.HasPrefix(v.EndReason, "idle") {
+		t.Fatalf("end reason %q", v.EndReason)
+	}
+	if _, err := i1.Join(context.Background(), s.Link, ""); !errors.Is(err, ErrSessionEnded) {
+		t.Fatalf("rejoin after the idle end: %v", err)
+	}
+}
+
+func TestCancelRefusesLink(t *testing.T) {
+	tm := startTeam(t, 0)
+	s := tm.create(t, NewSessions{})
+	if _, err := tm.company.CancelSession(s.ID); err != nil {
+		t.Fatal(err)
+	}
+	cand := startNode(t, nodeOpts{})
+	_, err := cand.Join(context.Background(), s.Link, "")
+	if !errors.Is(err, ErrSessionEnded) || !strings.Contains(err.Error(), "canceled") {
+		t.Fatalf("join of a cancelled session: %v", err)
+	}
+}
