@@ -73,7 +73,7 @@ type Node struct {
 
 	openMu       sync.Mutex // serializes joining and leaving topics
 	mu           sync.Mutex // guards what follows; never held while calling pubsub
-	p2p          *p2p // nil until Start
+	p2p          *p2p       // nil until Start
 	runCtx       context.Context
 	runCancel    context.CancelFunc
 	wg           sync.WaitGroup

@@ -212,4 +212,3 @@ func (r *Relay) Close() error {
 	})
 	return err
 }
-

@@ -141,7 +141,6 @@ func TestStrangerOnTopic(t *testing.T) {
 	}
 }
 
-
 func liveOf(n *Node, id string) *live {
 	n.mu.Lock()
 	defer n.mu.Unlock()
