@@ -644,7 +644,7 @@ func (l *live) signLocked(r record) (*verifiedRecord, error) {
 // act signs a record as this node, applies it and tells everyone.
 func (l *live) act(r record) error {
 	if l.role == RoleCandidate {
-		return fmt.Errorf("only an interviewer can do that: %w", ErrNotInterviewer)
+		return fmt.Errorf("only an interviewer can do that, and this is the candidate's node: %w", ErrNotInterviewer)
 	}
 	l.mu.Lock()
 	if l.state.end != nil {

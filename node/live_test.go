@@ -96,11 +96,11 @@ func startTeam(t testing.TB, interviewers int) *team {
 	for i := range interviewers {
 		n := startNode(t, nodeOpts{})
 		name := fmt.Sprintf("Interviewer %d", i+1)
-		res, err := tm.company.AddMember(NewMember{Name: name, Email: fmt.Sprintf("i%d@acme.test", i+1), Peer: n.ID().String()})
+		res, err := tm.company.AddMember(context.Background(), NewMember{Name: name, Email: fmt.Sprintf("i%d@acme.test", i+1), Peer: n.ID().String()})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := n.AcceptCredential(res.Member.Token); err != nil {
+		if _, err := n.AcceptCredential(context.Background(), res.Member.Token); err != nil {
 			t.Fatal(err)
 		}
 		tm.interviewers = append(tm.interviewers, n)
@@ -112,7 +112,7 @@ func (tm *team) create(t testing.TB, req NewSessions) Session {
 	t.Helper()
 	req.Candidate = cmpOrStr(req.Candidate, "Sam Doe")
 	req.Title = cmpOrStr(req.Title, "Backend loop")
-	ss, err := tm.company.CreateSessions(req)
+	ss, err := tm.company.CreateSessions(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func join(t testing.TB, n *Node, link, name string) JoinResult {
 // roster returns "name/role" of everyone a node sees in a session, sorted.
 func roster(t testing.TB, n *Node, id string) []string {
 	t.Helper()
-	s, err := n.Session(id)
+	s, err := n.Session(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func roster(t testing.TB, n *Node, id string) []string {
 
 func status(t testing.TB, n *Node, id string) string {
 	t.Helper()
-	s, err := n.Session(id)
+	s, err := n.Session(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ func TestLiveSession(t *testing.T) {
 	join(t, i2, s.Link, "")
 	everyone := []*Node{tm.company, i1, i2, cand}
 	waitRoster(t, s.ID, []string{"Sam/candidate", "Ana/interviewer", "Interviewer 2/interviewer"}, everyone...)
-	if v, _ := i1.Session(s.ID); !v.CandidateWaiting || v.Status != StatusLobby {
+	if v, _ := i1.Session(context.Background(), s.ID); !v.CandidateWaiting || v.Status != StatusLobby {
 		t.Fatalf("interviewer's view: %+v", v)
 	}
 
@@ -232,7 +232,7 @@ func TestLiveSession(t *testing.T) {
 		}
 	}
 	// The company node keeps who came and when.
-	v, _ := tm.company.Session(s.ID)
+	v, _ := tm.company.Session(context.Background(), s.ID)
 	var names []string
 	for _, a := range v.Attendance {
 		names = append(names, a.Name)
@@ -301,11 +301,11 @@ func TestForeignCredential(t *testing.T) {
 	tm := startTeam(t, 0)
 	other := startNode(t, nodeOpts{init: InitOptions{Org: "Acme Inc"}}) // same name, other key
 	mallory := startNode(t, nodeOpts{})
-	res, err := other.AddMember(NewMember{Name: "Mallory", Email: "m@acme.test", Peer: mallory.ID().String()})
+	res, err := other.AddMember(context.Background(), NewMember{Name: "Mallory", Email: "m@acme.test", Peer: mallory.ID().String()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := mallory.AcceptCredential(res.Member.Token); err != nil {
+	if _, err := mallory.AcceptCredential(context.Background(), res.Member.Token); err != nil {
 		t.Fatal(err)
 	}
 	s := tm.create(t, NewSessions{})
@@ -319,9 +319,9 @@ func TestIdleEnd(t *testing.T) {
 	relay := startRelay(t)
 	company := startNode(t, nodeOpts{init: InitOptions{Org: "Acme Inc", Bootstrap: relay.Addrs()}, cfg: Config{IdleEnd: 300 * time.Millisecond}})
 	i1 := startNode(t, nodeOpts{})
-	res, _ := company.AddMember(NewMember{Name: "Ana", Email: "a@acme.test", Peer: i1.ID().String()})
-	i1.AcceptCredential(res.Member.Token)
-	ss, err := company.CreateSessions(NewSessions{Candidate: "Sam", Title: "T"})
+	res, _ := company.AddMember(context.Background(), NewMember{Name: "Ana", Email: "a@acme.test", Peer: i1.ID().String()})
+	i1.AcceptCredential(context.Background(), res.Member.Token)
+	ss, err := company.CreateSessions(context.Background(), NewSessions{Candidate: "Sam", Title: "T"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +337,7 @@ func TestIdleEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitStatus(t, s.ID, StatusEnded, company)
-	v, _ := company.Session(s.ID)
+	v, _ := company.Session(context.Background(), s.ID)
 	if !strings.HasPrefix(v.EndReason, "idle") {
 		t.Fatalf("end reason %q", v.EndReason)
 	}
@@ -349,7 +349,7 @@ func TestIdleEnd(t *testing.T) {
 func TestCancelRefusesLink(t *testing.T) {
 	tm := startTeam(t, 0)
 	s := tm.create(t, NewSessions{})
-	if _, err := tm.company.CancelSession(s.ID); err != nil {
+	if _, err := tm.company.CancelSession(context.Background(), s.ID); err != nil {
 		t.Fatal(err)
 	}
 	cand := startNode(t, nodeOpts{})

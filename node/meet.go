@@ -348,7 +348,7 @@ func (n *Node) Join(ctx context.Context, link, name string) (JoinResult, error) 
 		}
 		break
 	}
-	s, err := n.Session(inv.SessionID)
+	s, err := n.Session(ctx, inv.SessionID)
 	return JoinResult{Session: s, Role: role, Alone: alone}, err
 }
 
@@ -454,22 +454,22 @@ func (n *Node) idleLoop() {
 
 // StartSession starts the interview: the candidate leaves the lobby.
 func (n *Node) StartSession(ctx context.Context, id string) (Session, error) {
-	return n.act(id, record{Kind: recordStart})
+	return n.act(ctx, id, record{Kind: recordStart})
 }
 
 // EndSession ends the interview for everyone; its link is refused from then
 // on.
 func (n *Node) EndSession(ctx context.Context, id string) (Session, error) {
-	return n.act(id, record{Kind: recordEnd, Reason: "ended"})
+	return n.act(ctx, id, record{Kind: recordEnd, Reason: "ended"})
 }
 
 // ReleaseSeat frees the candidate seat, so that another candidate node (the
 // candidate on a new machine, say) can take it.
 func (n *Node) ReleaseSeat(ctx context.Context, id string) (Session, error) {
-	return n.act(id, record{Kind: recordSeat})
+	return n.act(ctx, id, record{Kind: recordSeat})
 }
 
-func (n *Node) act(id string, r record) (Session, error) {
+func (n *Node) act(ctx context.Context, id string, r record) (Session, error) {
 	l, err := n.lookupLive(id)
 	if err != nil {
 		return Session{}, err
@@ -481,7 +481,7 @@ func (n *Node) act(id string, r record) (Session, error) {
 	if err := l.act(r); err != nil {
 		return Session{}, err
 	}
-	return n.Session(l.inv.SessionID)
+	return n.Session(ctx, l.inv.SessionID)
 }
 
 // LeaveSession leaves a session without ending it.
@@ -497,7 +497,7 @@ func (n *Node) LeaveSession(ctx context.Context, id string) (Session, error) {
 	if _, err := n.db.UpdateSession(l.inv.SessionID, func(s *store.Session) error { s.Joined = false; return nil }); err != nil {
 		return Session{}, err
 	}
-	return n.Session(l.inv.SessionID)
+	return n.Session(ctx, l.inv.SessionID)
 }
 
 // ended closes a participant's session some time after it ended, once the

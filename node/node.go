@@ -183,21 +183,25 @@ func (n *Node) Dir() string { return n.dir }
 
 // Info describes a node.
 type Info struct {
-	Peer       string `json:"peer"`
-	Dir        string `json:"dir"`
-	Org        string `json:"org,omitempty"`         // company nodes only
-	CompanyKey string `json:"company_key,omitempty"` // fingerprint; company nodes only
-	PublicURL  string `json:"public_url,omitempty"`
+	Peer       string   `json:"peer"`
+	Dir        string   `json:"dir"`
+	Org        string   `json:"org,omitempty"`         // company nodes only
+	CompanyKey string   `json:"company_key,omitempty"` // fingerprint; company nodes only
+	PublicURL  string   `json:"public_url,omitempty"`
+	Running    bool     `json:"running"`         // on the network
+	Addrs      []string `json:"addrs,omitempty"` // libp2p addresses, when running
 }
 
 // Info describes this node.
-func (n *Node) Info() Info {
+func (n *Node) Info(ctx context.Context) (Info, error) {
 	i := Info{Peer: n.id.String(), Dir: n.dir, PublicURL: n.settings.PublicURL}
 	if n.company != nil {
 		i.Org = n.settings.Org
 		i.CompanyKey = invite.Fingerprint(n.companyPublic())
 	}
-	return i
+	i.Addrs = n.Addrs()
+	i.Running = i.Addrs != nil
+	return i, nil
 }
 
 func (n *Node) companyPublic() ed25519.PublicKey {

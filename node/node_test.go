@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -111,39 +112,39 @@ func TestTeam(t *testing.T) {
 	ana := openNode(t, clk, InitOptions{})
 	other := openNode(t, clk, InitOptions{})
 
-	res, err := company.AddMember(NewMember{Name: "Ana Li", Email: "ana@acme.test", Peer: ana.ID().String()})
+	res, err := company.AddMember(context.Background(), NewMember{Name: "Ana Li", Email: "ana@acme.test", Peer: ana.ID().String()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tok := res.Member.Token
-	if _, err := other.AcceptCredential(tok); !errors.Is(err, invite.ErrWrongPeer) {
+	if _, err := other.AcceptCredential(context.Background(), tok); !errors.Is(err, invite.ErrWrongPeer) {
 		t.Fatalf("credential accepted by another node: %v", err)
 	}
-	if _, err := company.AcceptCredential(tok); err == nil {
+	if _, err := company.AcceptCredential(context.Background(), tok); err == nil {
 		t.Fatal("company node accepted a credential")
 	}
-	if _, err := ana.AcceptCredential(tok[:len(tok)-3] + "AAA"); !errors.Is(err, invite.ErrBadSignature) && !errors.Is(err, invite.ErrMalformed) {
+	if _, err := ana.AcceptCredential(context.Background(), tok[:len(tok)-3]+"AAA"); !errors.Is(err, invite.ErrBadSignature) && !errors.Is(err, invite.ErrMalformed) {
 		t.Fatalf("tampered credential: %v", err)
 	}
-	m, err := ana.AcceptCredential(tok)
+	m, err := ana.AcceptCredential(context.Background(), tok)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if m.Org != "Acme Inc" || m.Role != "interviewer" || !m.Expires.Equal(clk.Now().Add(DefaultCredentialLifetime)) {
 		t.Fatalf("accepted %+v", m)
 	}
-	held, _ := ana.Team()
+	held, _ := ana.Team(context.Background())
 	if len(held) != 1 || held[0].Email != "ana@acme.test" {
 		t.Fatalf("ana's node holds %+v", held)
 	}
 
 	// An expired credential is refused.
-	short, err := company.AddMember(NewMember{Name: "Bo", Email: "bo@acme.test", Peer: other.ID().String(), Lifetime: time.Hour, Role: "admin"})
+	short, err := company.AddMember(context.Background(), NewMember{Name: "Bo", Email: "bo@acme.test", Peer: other.ID().String(), Lifetime: time.Hour, Role: "admin"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	clk.Advance(2 * time.Hour)
-	if _, err := other.AcceptCredential(short.Member.Token); !errors.Is(err, invite.ErrExpired) {
+	if _, err := other.AcceptCredential(context.Background(), short.Member.Token); !errors.Is(err, invite.ErrExpired) {
 		t.Fatalf("expired credential: %v", err)
 	}
 
@@ -153,11 +154,11 @@ func TestTeam(t *testing.T) {
 		{Name: "X", Email: "x@acme.test", Peer: "nope"},
 		{Name: "X", Email: "x@acme.test", Peer: ana.ID().String(), Role: "owner"},
 	} {
-		if _, err := company.AddMember(bad); err == nil {
+		if _, err := company.AddMember(context.Background(), bad); err == nil {
 			t.Errorf("AddMember(%+v) succeeded", bad)
 		}
 	}
-	if _, err := ana.AddMember(NewMember{Name: "X", Email: "x@acme.test", Peer: ana.ID().String()}); !errors.Is(err, ErrNotCompany) {
+	if _, err := ana.AddMember(context.Background(), NewMember{Name: "X", Email: "x@acme.test", Peer: ana.ID().String()}); !errors.Is(err, ErrNotCompany) {
 		t.Errorf("participant node added a member: %v", err)
 	}
 }
@@ -166,7 +167,7 @@ func TestRemoveRevokes(t *testing.T) {
 	clk := newClock()
 	company := openNode(t, clk, InitOptions{Org: "Acme Inc"})
 	ana := openNode(t, clk, InitOptions{})
-	res, err := company.AddMember(NewMember{Name: "Ana Li", Email: "ana@acme.test", Peer: ana.ID().String()})
+	res, err := company.AddMember(context.Background(), NewMember{Name: "Ana Li", Email: "ana@acme.test", Peer: ana.ID().String()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,13 +177,13 @@ func TestRemoveRevokes(t *testing.T) {
 	}
 	before := createOne(t, company, NewSessions{Candidate: "Sam", Title: "Loop"})
 
-	if _, err := company.RemoveMember("ana@acme.test"); err != nil {
+	if _, err := company.RemoveMember(context.Background(), "ana@acme.test"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := company.RemoveMember("ana@acme.test"); !errors.Is(err, ErrNotFound) {
+	if _, err := company.RemoveMember(context.Background(), "ana@acme.test"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second remove: %v", err)
 	}
-	team, _ := company.Team()
+	team, _ := company.Team(context.Background())
 	if len(team) != 0 {
 		t.Fatalf("team after remove: %+v", team)
 	}
@@ -210,8 +211,8 @@ func TestRemoveRevokes(t *testing.T) {
 	}
 
 	// Re-adding revokes nothing new until replaced; replacing revokes the old.
-	r1, _ := company.AddMember(NewMember{Name: "Ana Li", Email: "ana@acme.test", Peer: ana.ID().String()})
-	r2, err := company.AddMember(NewMember{Name: "Ana Li", Email: "ana@acme.test", Peer: ana.ID().String()})
+	r1, _ := company.AddMember(context.Background(), NewMember{Name: "Ana Li", Email: "ana@acme.test", Peer: ana.ID().String()})
+	r2, err := company.AddMember(context.Background(), NewMember{Name: "Ana Li", Email: "ana@acme.test", Peer: ana.ID().String()})
 	if err != nil || r2.Replaced == nil || r2.Replaced.Credential != r1.Member.Credential {
 		t.Fatalf("replace: %+v, %v", r2, err)
 	}
@@ -231,7 +232,7 @@ func TestRemoveRevokes(t *testing.T) {
 // createOne creates a one-block session and returns its parsed link.
 func createOne(t *testing.T, n *Node, req NewSessions) *invite.Invite {
 	t.Helper()
-	ss, err := n.CreateSessions(req)
+	ss, err := n.CreateSessions(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
 	}

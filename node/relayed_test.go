@@ -43,8 +43,8 @@ func TestThroughRelay(t *testing.T) {
 	relayID, _ := peer.Decode(tm.relay.ID())
 	gate := relayOnly{relay: relayID}
 	i1 := startNode(t, nodeOpts{cfg: Config{Gater: gate}})
-	res, _ := tm.company.AddMember(NewMember{Name: "Ana", Email: "a@acme.test", Peer: i1.ID().String()})
-	if _, err := i1.AcceptCredential(res.Member.Token); err != nil {
+	res, _ := tm.company.AddMember(context.Background(), NewMember{Name: "Ana", Email: "a@acme.test", Peer: i1.ID().String()})
+	if _, err := i1.AcceptCredential(context.Background(), res.Member.Token); err != nil {
 		t.Fatal(err)
 	}
 	cand := startNode(t, nodeOpts{cfg: Config{Gater: gate}})

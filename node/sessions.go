@@ -2,6 +2,7 @@ package node
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -95,7 +96,7 @@ type NewSessions struct {
 
 // CreateSessions stores new pending sessions, one per block, and returns
 // them with their links.
-func (n *Node) CreateSessions(req NewSessions) ([]Session, error) {
+func (n *Node) CreateSessions(ctx context.Context, req NewSessions) ([]Session, error) {
 	if err := n.requireCompany("creating an interview session"); err != nil {
 		return nil, err
 	}
@@ -333,7 +334,7 @@ var statusFilters = map[string]func(status string) bool{
 // Sessions lists sessions with the given status (pending, live, which
 // includes sessions with someone in the lobby, ended, expired, or all),
 // ordered by start time. An empty status means pending.
-func (n *Node) Sessions(status string) ([]Session, error) {
+func (n *Node) Sessions(ctx context.Context, status string) ([]Session, error) {
 	keep, ok := statusFilters[cmp.Or(status, StatusPending)]
 	if !ok {
 		return nil, fmt.Errorf("unknown status %q: want pending, live, ended, expired or all", status)
@@ -356,7 +357,7 @@ func (n *Node) Sessions(status string) ([]Session, error) {
 
 // Session returns the session with the given ID, or the only one whose ID
 // starts with it.
-func (n *Node) Session(id string) (Session, error) {
+func (n *Node) Session(ctx context.Context, id string) (Session, error) {
 	r, err := n.lookupSession(id)
 	if err != nil {
 		return Session{}, err
@@ -396,7 +397,7 @@ var ErrSessionEnded = errors.New("this interview has ended")
 
 // CancelSession ends a session nobody has started, so that its link is
 // refused from then on.
-func (n *Node) CancelSession(id string) (Session, error) {
+func (n *Node) CancelSession(ctx context.Context, id string) (Session, error) {
 	if err := n.requireCompany("cancelling a session"); err != nil {
 		return Session{}, err
 	}
@@ -419,7 +420,7 @@ func (n *Node) CancelSession(id string) (Session, error) {
 		if err := l.act(end); err != nil {
 			return Session{}, err
 		}
-		return n.Session(r.ID)
+		return n.Session(ctx, r.ID)
 	}
 	end.By, end.ByName, end.At = n.id.String(), n.settings.Org, n.now().UTC()
 	sr, err := signRecord(end, n.company, nil, "")
@@ -444,14 +445,14 @@ func (n *Node) CancelSession(id string) (Session, error) {
 
 // InviteEmail renders the invite email of a session from a text/template
 // (invite.DefaultEmailTemplate if tmpl is empty).
-func (n *Node) InviteEmail(id, tmpl string) (invite.Email, string, error) {
-	s, err := n.Session(id)
+func (n *Node) InviteEmail(ctx context.Context, id, tmpl string) (InviteEmail, error) {
+	s, err := n.Session(ctx, id)
 	if err != nil {
-		return invite.Email{}, "", err
+		return InviteEmail{}, err
 	}
 	t, err := invite.ParseEmailTemplate(cmp.Or(tmpl, invite.DefaultEmailTemplate))
 	if err != nil {
-		return invite.Email{}, "", err
+		return InviteEmail{}, err
 	}
 	dur, _ := time.ParseDuration(s.Duration)
 	e, err := invite.RenderEmail(t, invite.EmailFields{
@@ -459,5 +460,12 @@ func (n *Node) InviteEmail(id, tmpl string) (invite.Email, string, error) {
 		Starts: invite.Time{Time: s.Starts}, Duration: invite.Duration(dur),
 		Block: s.Block, Blocks: s.Blocks, Conference: s.Conference,
 	})
-	return e, s.CandidateEmail, err
+	return InviteEmail{Subject: e.Subject, Body: e.Body, To: s.CandidateEmail}, err
+}
+
+// InviteEmail is a rendered invite email.
+type InviteEmail struct {
+	Subject string `json:"subject"`
+	Body    string `json:"body"`
+	To      string `json:"to,omitempty"` // the candidate's email, if known
 }

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -51,7 +52,7 @@ type AddResult struct {
 
 // AddMember adds a member to the company's team and issues their credential.
 // A member with the same email is replaced and their old credential revoked.
-func (n *Node) AddMember(req NewMember) (AddResult, error) {
+func (n *Node) AddMember(ctx context.Context, req NewMember) (AddResult, error) {
 	if err := n.requireCompany("adding a team member"); err != nil {
 		return AddResult{}, err
 	}
@@ -130,7 +131,7 @@ func credentialView(c *invite.Credential, token string) Member {
 
 // AcceptCredential checks a team credential (signed, issued for this node,
 // valid now) and keeps it, replacing an earlier one from the same company.
-func (n *Node) AcceptCredential(token string) (Member, error) {
+func (n *Node) AcceptCredential(ctx context.Context, token string) (Member, error) {
 	c, err := invite.ParseCredential(token)
 	if err != nil {
 		return Member{}, err
@@ -150,7 +151,7 @@ func (n *Node) AcceptCredential(token string) (Member, error) {
 
 // Team lists the team on the company node, or the credentials this node
 // holds on any other, ordered by name.
-func (n *Node) Team() ([]Member, error) {
+func (n *Node) Team(ctx context.Context) ([]Member, error) {
 	var out []Member
 	if n.company != nil {
 		ms, err := n.db.Members()
@@ -182,7 +183,7 @@ func (n *Node) Team() ([]Member, error) {
 var ErrNotFound = errors.New("not found")
 
 // RemoveMember removes a member from the team and revokes their credential.
-func (n *Node) RemoveMember(email string) (Member, error) {
+func (n *Node) RemoveMember(ctx context.Context, email string) (Member, error) {
 	if err := n.requireCompany("removing a team member"); err != nil {
 		return Member{}, err
 	}

@@ -47,8 +47,12 @@ func (c *cli) cmdID(args []string) error {
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
-	return c.withNode(func(n *node.Node) error {
-		c.printf("%s\n", n.ID())
+	return c.withBackend(func(n backend) error {
+		info, err := n.Info(c.ctx)
+		if err != nil {
+			return err
+		}
+		c.printf("%s\n", info.Peer)
 		return nil
 	})
 }

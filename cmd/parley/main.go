@@ -52,8 +52,11 @@ func commands() []command {
 		{"init", "create this node's keys and settings (--org makes a company node)", (*cli).cmdInit},
 		{"id", "print this node's peer ID", (*cli).cmdID},
 		{"team", "manage the company's team: add, accept, list, remove", (*cli).cmdTeam},
-		{"session", "manage interview sessions: create, list, show, cancel, email", (*cli).cmdSession},
+		{"session", "manage interviews: create, list, show, cancel, email, start, end, leave, release-seat", (*cli).cmdSession},
 		{"invite", "check an interview link: inspect", (*cli).cmdInvite},
+		{"up", "run this machine's node until Ctrl-C", (*cli).cmdUp},
+		{"join", "take part in the interview of a link (through the running node)", (*cli).cmdJoin},
+		{"relay", "run the admin's relay and bootstrap node until Ctrl-C", (*cli).cmdRelay},
 	}
 }
 
@@ -142,19 +145,6 @@ func (c *cli) dir() string {
 		return c.dataDir
 	}
 	return c.getenv("PARLEY_HOME")
-}
-
-// withNode opens the node, runs f, and closes it.
-func (c *cli) withNode(f func(n *node.Node) error) error {
-	n, err := c.open()
-	if err != nil {
-		return err
-	}
-	err = f(n)
-	if cerr := n.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // printf writes to standard output.

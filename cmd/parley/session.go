@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"text/tabwriter"
@@ -18,7 +19,74 @@ func (c *cli) cmdSession(args []string) error {
 		{"show", "show one session", (*cli).sessionShow},
 		{"cancel", "end a session nobody started; its link is refused", (*cli).sessionCancel},
 		{"email", "print (or send) the invite email of a session", (*cli).sessionEmail},
+		{"start", "start the interview: the candidate leaves the lobby (interviewers)", (*cli).sessionStart},
+		{"end", "end the interview for everyone, with --yes (interviewers)", (*cli).sessionEnd},
+		{"leave", "leave the interview without ending it", (*cli).sessionLeave},
+		{"release-seat", "free the candidate seat for another candidate node (interviewers)", (*cli).sessionReleaseSeat},
 	})
+}
+
+// sessionAction parses `session NAME ID` and runs act through the running
+// node, then prints what done says.
+func (c *cli) sessionAction(args []string, name, help string, act func(b backend, id string) (node.Session, error), done func(s node.Session) string, check func() error, fs *flag.FlagSet) error {
+	if fs == nil {
+		fs = c.flags("session "+name, "ID", help)
+	}
+	pos, err := parseArgs(fs, args, "ID")
+	if err != nil {
+		return err
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return c.withBackend(func(n backend) error {
+		s, err := act(n, pos[0])
+		if err != nil {
+			return err
+		}
+		c.printf("%s\n", done(s))
+		return nil
+	})
+}
+
+func (c *cli) sessionStart(args []string) error {
+	return c.sessionAction(args, "start", "Starts the interview (an interviewer, through the running node): the candidate leaves the lobby.",
+		func(n backend, id string) (node.Session, error) { return n.StartSession(c.ctx, id) },
+		func(s node.Session) string { return fmt.Sprintf("Interview %s started.", s.ID) }, nil, nil)
+}
+
+func (c *cli) sessionEnd(args []string) error {
+	fs := c.flags("session end", "ID --yes", `
+Ends the interview for everyone (an interviewer, through the running node):
+every participant's node and the company node are told, and the link refuses
+new joins from then on. To leave without ending, use `+"`parley session leave`"+`.`)
+	yes := fs.Bool("yes", false, "confirm ending the interview for everyone")
+	return c.sessionAction(args, "end", "", func(n backend, id string) (node.Session, error) { return n.EndSession(c.ctx, id) },
+		func(s node.Session) string { return fmt.Sprintf("Interview %s ended for everyone.", s.ID) },
+		func() error {
+			if !*yes {
+				return usagef("ending is for everyone: confirm with --yes (to leave only, use `parley session leave ID`)")
+			}
+			return nil
+		}, fs)
+}
+
+func (c *cli) sessionLeave(args []string) error {
+	return c.sessionAction(args, "leave", "Leaves the interview without ending it; join again with the link.",
+		func(n backend, id string) (node.Session, error) { return n.LeaveSession(c.ctx, id) },
+		func(s node.Session) string { return fmt.Sprintf("Left interview %s; it goes on without you.", s.ID) }, nil, nil)
+}
+
+func (c *cli) sessionReleaseSeat(args []string) error {
+	return c.sessionAction(args, "release-seat", `
+Frees the candidate seat (an interviewer, through the running node), so that
+the candidate can join from another machine; the node that held it leaves.`,
+		func(n backend, id string) (node.Session, error) { return n.ReleaseSeat(c.ctx, id) },
+		func(s node.Session) string {
+			return fmt.Sprintf("The candidate seat of %s is free: the candidate can join again.", s.ID)
+		}, nil, nil)
 }
 
 func (c *cli) printJSON(v any) error {
@@ -67,8 +135,8 @@ next. Named interviewers must be on the team.`)
 	}
 	req.Interviewers = interviewers
 	req.Bootstrap = bootstrap
-	return c.withNode(func(n *node.Node) error {
-		sessions, err := n.CreateSessions(req)
+	return c.withBackend(func(n backend) error {
+		sessions, err := n.CreateSessions(c.ctx, req)
 		if err != nil {
 			return err
 		}
@@ -94,8 +162,8 @@ Pending tab). The LINK column holds each whole link.`)
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
-	return c.withNode(func(n *node.Node) error {
-		sessions, err := n.Sessions(*status)
+	return c.withBackend(func(n backend) error {
+		sessions, err := n.Sessions(c.ctx, *status)
 		if err != nil {
 			return usagef("%v", err)
 		}
@@ -122,8 +190,8 @@ func (c *cli) sessionShow(args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.withNode(func(n *node.Node) error {
-		s, err := n.Session(pos[0])
+	return c.withBackend(func(n backend) error {
+		s, err := n.Session(c.ctx, pos[0])
 		if err != nil {
 			return err
 		}
@@ -174,8 +242,8 @@ func (c *cli) sessionCancel(args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.withNode(func(n *node.Node) error {
-		s, err := n.CancelSession(pos[0])
+	return c.withBackend(func(n backend) error {
+		s, err := n.CancelSession(c.ctx, pos[0])
 		if err != nil {
 			return err
 		}
@@ -213,10 +281,9 @@ PARLEY_SMTP_USERNAME and PARLEY_SMTP_PASSWORD.`)
 	if *smtpAddr != "" && *from == "" {
 		return usagef("sending with --smtp needs --from")
 	}
-	var email invite.Email
-	var candidateEmail string
-	err = c.withNode(func(n *node.Node) error {
-		email, candidateEmail, err = n.InviteEmail(pos[0], tmpl)
+	var email node.InviteEmail
+	err = c.withBackend(func(n backend) error {
+		email, err = n.InviteEmail(c.ctx, pos[0], tmpl)
 		return err
 	})
 	if err != nil {
@@ -224,7 +291,7 @@ PARLEY_SMTP_USERNAME and PARLEY_SMTP_PASSWORD.`)
 	}
 	rcpt := *to
 	if rcpt == "" {
-		rcpt = candidateEmail
+		rcpt = email.To
 	}
 	if *smtpAddr == "" {
 		if rcpt != "" {
@@ -237,7 +304,7 @@ PARLEY_SMTP_USERNAME and PARLEY_SMTP_PASSWORD.`)
 		return usagef("the session has no candidate email: give --to")
 	}
 	cfg := node.SMTP{Addr: *smtpAddr, From: *from, Username: c.getenv("PARLEY_SMTP_USERNAME"), Password: c.getenv("PARLEY_SMTP_PASSWORD")}
-	if err := node.SendMail(c.ctx, cfg, rcpt, email); err != nil {
+	if err := node.SendMail(c.ctx, cfg, rcpt, invite.Email{Subject: email.Subject, Body: email.Body}); err != nil {
 		return err
 	}
 	c.printf("Sent %q to %s.\n", email.Subject, rcpt)

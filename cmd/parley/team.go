@@ -63,8 +63,8 @@ Adding an email already on the team issues a new credential and revokes the old.
 			return usagef("team add needs --%s", flagName)
 		}
 	}
-	return c.withNode(func(n *node.Node) error {
-		res, err := n.AddMember(req)
+	return c.withBackend(func(n backend) error {
+		res, err := n.AddMember(c.ctx, req)
 		if err != nil {
 			return err
 		}
@@ -88,8 +88,8 @@ as an interviewer.`)
 	if err != nil {
 		return err
 	}
-	return c.withNode(func(n *node.Node) error {
-		m, err := n.AcceptCredential(pos[0])
+	return c.withBackend(func(n backend) error {
+		m, err := n.AcceptCredential(c.ctx, pos[0])
 		if err != nil {
 			return fmt.Errorf("credential refused: %w", err)
 		}
@@ -105,8 +105,8 @@ func (c *cli) teamList(args []string) error {
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
-	return c.withNode(func(n *node.Node) error {
-		team, err := n.Team()
+	return c.withBackend(func(n backend) error {
+		team, err := n.Team(c.ctx)
 		if err != nil {
 			return err
 		}
@@ -114,7 +114,7 @@ func (c *cli) teamList(args []string) error {
 			return c.printJSON(team)
 		}
 		if len(team) == 0 {
-			if n.Info().Org != "" {
+			if info, err := n.Info(c.ctx); err == nil && info.Org != "" {
 				c.printf("The team is empty: add members with `parley team add`.\n")
 			} else {
 				c.printf("This node holds no team credential: an admin issues one with `parley team add`, you keep it with `parley team accept TOKEN`.\n")
@@ -143,8 +143,8 @@ the sessions of links made before.`)
 	if err != nil {
 		return err
 	}
-	return c.withNode(func(n *node.Node) error {
-		m, err := n.RemoveMember(pos[0])
+	return c.withBackend(func(n backend) error {
+		m, err := n.RemoveMember(c.ctx, pos[0])
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"parley/node"
+	"parley/node/store"
+	"parley/node/web"
+)
+
+// backend is what commands ask of this machine's node: the node itself,
+// opened in this process, or, while `parley up` runs (Badger allows one
+// process), its local API.
+type backend interface {
+	Info(ctx context.Context) (node.Info, error)
+	Team(ctx context.Context) ([]node.Member, error)
+	AddMember(ctx context.Context, req node.NewMember) (node.AddResult, error)
+	AcceptCredential(ctx context.Context, token string) (node.Member, error)
+	RemoveMember(ctx context.Context, email string) (node.Member, error)
+	Sessions(ctx context.Context, status string) ([]node.Session, error)
+	CreateSessions(ctx context.Context, req node.NewSessions) ([]node.Session, error)
+	Session(ctx context.Context, id string) (node.Session, error)
+	CancelSession(ctx context.Context, id string) (node.Session, error)
+	InviteEmail(ctx context.Context, id, tmpl string) (node.InviteEmail, error)
+	Join(ctx context.Context, link, name string) (node.JoinResult, error)
+	StartSession(ctx context.Context, id string) (node.Session, error)
+	EndSession(ctx context.Context, id string) (node.Session, error)
+	LeaveSession(ctx context.Context, id string) (node.Session, error)
+	ReleaseSeat(ctx context.Context, id string) (node.Session, error)
+}
+
+var (
+	_ backend = (*node.Node)(nil)
+	_ backend = (*web.Client)(nil)
+)
+
+// withBackend runs f against the running node if there is one, else
+// against the node opened here.
+func (c *cli) withBackend(f func(b backend) error) error {
+	dir, err := c.resolvedDir()
+	if err != nil {
+		return err
+	}
+	api, err := web.ReadAPIFile(dir)
+	if err == nil {
+		client := web.NewClient(api.URL, api.Token)
+		ctx, cancel := context.WithTimeout(c.ctx, 3*time.Second)
+		_, perr := client.Info(ctx)
+		cancel()
+		if perr == nil {
+			return f(client)
+		}
+		// A stale file from a node that died: the store tells.
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	n, err := c.open()
+	if errors.Is(err, store.ErrLocked) {
+		return fmt.Errorf("a Parley node seems to be running in %s, but its local API does not answer; is it starting or stopping?", dir)
+	}
+	if err != nil {
+		return err
+	}
+	err = f(n)
+	if cerr := n.Close(); err == nil {
+		err = cerr
+	}
+	if errors.Is(err, node.ErrNotRunning) {
+		return fmt.Errorf("no node is running in %s: start it with `parley up` first", dir)
+	}
+	return err
+}
+
+// resolvedDir returns the data directory in use.
+func (c *cli) resolvedDir() (string, error) {
+	if d := c.dir(); d != "" {
+		return d, nil
+	}
+	return node.DefaultDir()
+}

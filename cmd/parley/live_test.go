@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe for a writer and readers in different
+// goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// background runs a long-lived command (up, relay) until the test ends, and
+// checks that it then exits cleanly.
+func background(t *testing.T, dir string, args ...string) *syncBuffer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out, errOut := &syncBuffer{}, &syncBuffer{}
+	done := make(chan int, 1)
+	env := func(k string) string {
+		if k == "PARLEY_HOME" {
+			return dir
+		}
+		return ""
+	}
+	go func() { done <- run(ctx, args, out, errOut, env) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("parley %s exited %d: %s", strings.Join(args, " "), code, errOut.String())
+			}
+		case <-time.After(20 * time.Second):
+			t.Errorf("parley %s did not stop", strings.Join(args, " "))
+		}
+	})
+	return out
+}
+
+func waitOutput(t *testing.T, out *syncBuffer, want string) {
+	t.Helper()
+	waitFor(t, 10*time.Second, func() bool { return strings.Contains(out.String(), want) })
+}
+
+// up starts `parley up` for dir and waits for its API.
+func up(t *testing.T, dir string) {
+	t.Helper()
+	// Cleanups run last-registered first: this one runs after the stop.
+	t.Cleanup(func() {
+		if _, err := os.Stat(filepath.Join(dir, "api.json")); err == nil {
+			t.Errorf("%s/api.json outlived the node", dir)
+		}
+	})
+	background(t, dir, "up", "--listen", "127.0.0.1:0", "--p2p-listen", "/ip4/127.0.0.1/tcp/0")
+	waitFor(t, 10*time.Second, func() bool {
+		fi, err := os.Stat(filepath.Join(dir, "api.json"))
+		if err == nil && fi.Mode().Perm() != 0o600 {
+			t.Fatalf("api.json has mode %04o", fi.Mode().Perm())
+		}
+		return err == nil
+	})
+}
+
+func TestUpJoinEnd(t *testing.T) {
+	root := t.TempDir()
+	relayOut := background(t, filepath.Join(root, "relay"), "relay", "--p2p-listen", "/ip4/127.0.0.1/tcp/0")
+	waitOutput(t, relayOut, "/p2p/")
+	var relayAddr string
+	for _, line := range strings.Split(relayOut.String(), "\n") {
+		if strings.HasPrefix(line, "/ip4/") {
+			relayAddr = line
+		}
+	}
+	co, ana, sam := filepath.Join(root, "co"), filepath.Join(root, "ana"), filepath.Join(root, "sam")
+	ok(t, co, "init", "--org", "Acme Inc", "--bootstrap", relayAddr)
+	ok(t, ana, "init")
+	ok(t, sam, "init")
+	tok := ok(t, co, "team", "add", "--name", "Ana Li", "--email", "ana@acme.test", "--peer", ok(t, ana, "id").lastLine()).lastLine()
+	ok(t, ana, "team", "accept", tok)
+
+	// A session made while the company node is down is joined when it
+	// comes up.
+	var created []sessionJSON
+	if err := json.Unmarshal([]byte(ok(t, co, "session", "create", "--candidate", "Sam Doe", "--title", "Backend loop", "--json").stdout), &created); err != nil {
+		t.Fatal(err)
+	}
+	link, id := created[0].Link, created[0].ID
+	// Commands that need the network say so while no node runs.
+	fails(t, sam, 1, "start it with `parley up`", "join", link)
+
+	for _, d := range []string{co, ana, sam} {
+		up(t, d)
+	}
+	// The foundation's commands go through the running node.
+	if out := ok(t, co, "team", "list").stdout; !strings.Contains(out, "ana@acme.test") {
+		t.Fatalf("team list through the node:\n%s", out)
+	}
+
+	r := ok(t, sam, "join", link, "--name", "Sam")
+	if !strings.Contains(r.stdout, "as candidate") || !strings.Contains(r.stdout, "Session: "+id) || !strings.Contains(r.stdout, "/session/"+id) {
+		t.Fatalf("candidate's join:\n%s", r.stdout)
+	}
+	r = ok(t, ana, "join", link, "--name", "I am the candidate")
+	if !strings.Contains(r.stdout, "as interviewer") {
+		t.Fatalf("interviewer's join:\n%s", r.stdout)
+	}
+	type participant struct{ Name, Role, Peer string }
+	var show struct {
+		Status           string
+		CandidateWaiting bool `json:"candidate_waiting"`
+		Participants     []participant
+	}
+	waitFor(t, 10*time.Second, func() bool {
+		json.Unmarshal([]byte(ok(t, ana, "session", "show", id, "--json").stdout), &show)
+		return len(show.Participants) == 2
+	})
+	if show.Status != "lobby" || !show.CandidateWaiting {
+		t.Fatalf("interviewer sees %+v", show)
+	}
+
+	fails(t, sam, 1, "only an interviewer", "session", "start", id)
+	ok(t, ana, "session", "start", id)
+	waitFor(t, 10*time.Second, func() bool {
+		json.Unmarshal([]byte(ok(t, sam, "session", "show", id, "--json").stdout), &show)
+		return show.Status == "live"
+	})
+	fails(t, ana, 2, "--yes", "session", "end", id)
+	ok(t, ana, "session", "end", id, "--yes")
+	waitFor(t, 10*time.Second, func() bool {
+		return strings.Contains(ok(t, co, "session", "list", "--status", "ended").stdout, id)
+	})
+	late := filepath.Join(root, "late")
+	ok(t, late, "init")
+	up(t, late)
+	fails(t, late, 1, "this interview has ended", "join", link)
+}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
+
+	"parley/node"
+	"parley/node/web"
+)
+
+func (c *cli) cmdUp(args []string) error {
+	fs := c.flags("up", "[--listen 127.0.0.1:7420] [--p2p-listen MULTIADDR]...", `
+Runs this machine's node in the foreground until Ctrl-C: it takes part in
+interviews, and on the company node in every interview it created. It serves
+the local API (and web app) on a loopback address only, protected by an
+access token made at each start and written, with the address, to
+DATA/api.json (0600, removed on shutdown). While it runs, the other commands
+go through it.`)
+	listen := fs.String("listen", "127.0.0.1:7420", "loopback `ADDRESS` of the local API and web app (port 0 picks a free one)")
+	var p2pListen listFlag
+	fs.Var(&p2pListen, "p2p-listen", "libp2p `MULTIADDR` to listen on (repeatable; default: every interface, random TCP and QUIC ports)")
+	idle := fs.Duration("idle-end", node.DefaultIdleEnd, "company node: end a live interview nobody attended for this `DURATION`")
+	if _, err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	dir, err := c.resolvedDir()
+	if err != nil {
+		return err
+	}
+	if *idle <= 0 {
+		return usagef("--idle-end must be positive")
+	}
+	for _, a := range p2pListen {
+		if _, err := parseMultiaddr(a); err != nil {
+			return usagef("--p2p-listen %q: %v", a, err)
+		}
+	}
+	n, err := node.New(node.Config{
+		Dir: dir, StoreKeyFile: c.storeKeyFile, Logger: c.logger(),
+		ListenAddrs: p2pListen, IdleEnd: *idle,
+	})
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	l, err := web.Listen(*listen)
+	if err != nil {
+		return err
+	}
+	if err := n.Start(c.ctx); err != nil {
+		l.Close()
+		return err
+	}
+	srv := web.NewServer(n, l, web.Config{Logger: c.logger()})
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve() }()
+	url := srv.URL()
+	info, _ := n.Info(c.ctx)
+	if err := web.WriteAPIFile(dir, web.APIFile{URL: url, Token: srv.Token(), PID: os.Getpid(), Peer: info.Peer}); err != nil {
+		return err
+	}
+	defer web.RemoveAPIFile(dir)
+	c.printf("Parley node %s is up.\n", info.Peer)
+	if info.Org != "" {
+		c.printf("Company node of %s (key %s).\n", info.Org, info.CompanyKey)
+	}
+	c.printf("Local API: %s (token in %s/%s)\n", url, dir, node.APIFile)
+	for _, a := range info.Addrs {
+		c.printf("Listening: %s\n", a)
+	}
+	c.printf("Press Ctrl-C to stop.\n")
+	select {
+	case <-c.ctx.Done():
+	case err := <-serveErr:
+		return fmt.Errorf("local API: %w", err)
+	}
+	c.printf("Stopping...\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(ctx)
+	<-serveErr
+	return n.Close()
+}
+
+func (c *cli) cmdRelay(args []string) error {
+	fs := c.flags("relay", "[--p2p-listen MULTIADDR]... [--metrics 127.0.0.1:9464]", `
+Runs the admin's relay and bootstrap node in the foreground until Ctrl-C: a
+circuit relay for participants behind NAT, with limits set for hour-long
+interviews, and the directory (a Kademlia DHT) on which a session's members
+find each other. It sees only encrypted traffic. It prints its multiaddrs:
+give them to `+"`parley init --org ... --bootstrap`"+` or `+"`session create --bootstrap`"+`.
+Its key is kept in DATA/relay.key, so its addresses stay the same.`)
+	var p2pListen listFlag
+	fs.Var(&p2pListen, "p2p-listen", "libp2p `MULTIADDR` to listen on (repeatable; default: TCP and QUIC port 4001 on every interface)")
+	metrics := fs.String("metrics", "", "serve Prometheus metrics on this `HOST:PORT` (for example 127.0.0.1:9464)")
+	maxRes := fs.Int("max-reservations", 4096, "most participants holding a relay reservation at once (`N`)")
+	if _, err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	dir, err := c.resolvedDir()
+	if err != nil {
+		return err
+	}
+	for _, a := range p2pListen {
+		if _, err := parseMultiaddr(a); err != nil {
+			return usagef("--p2p-listen %q: %v", a, err)
+		}
+	}
+	r, err := node.NewRelay(node.RelayConfig{Dir: dir, ListenAddrs: p2pListen, Metrics: *metrics, MaxReservations: *maxRes, Logger: c.logger()})
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	c.printf("Parley relay %s is up. Its bootstrap addresses:\n", r.ID())
+	for _, a := range r.Addrs() {
+		c.printf("%s\n", a)
+	}
+	if m := r.MetricsAddr(); m != "" {
+		c.printf("Metrics: http://%s/metrics\n", m)
+	}
+	c.printf("Press Ctrl-C to stop.\n")
+	<-c.ctx.Done()
+	return r.Close()
+}
+
+func (c *cli) cmdJoin(args []string) error {
+	fs := c.flags("join", "LINK [--name NAME] [--json]", `
+Takes part in the interview of a link, through the running node: checks the
+link, finds the other participants through its bootstrap peers, and is
+admitted by them. Your role comes from what this node holds: a team
+credential of the company makes you an interviewer; otherwise you are the
+candidate. Prints the session ID and the local session page.`)
+	name := fs.String("name", "", "your `NAME` as others see it (default: the candidate's name in the link, or your credential's)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseArgs(fs, args, "LINK")
+	if err != nil {
+		return err
+	}
+	var res node.JoinResult
+	err = c.withBackend(func(n backend) error {
+		res, err = n.Join(c.ctx, pos[0], *name)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	dir, _ := c.resolvedDir()
+	page := ""
+	if api, err := web.ReadAPIFile(dir); err == nil {
+		page = api.URL + "/session/" + res.Session.ID
+	}
+	if *asJSON {
+		return c.printJSON(struct {
+			node.JoinResult
+			Page string `json:"page"`
+		}{res, page})
+	}
+	s := res.Session
+	c.printf("Joined %q (block %d of %d) as %s.\n", oneLine(s.Title), s.Block, s.Blocks, res.Role)
+	switch {
+	case res.Alone:
+		c.printf("Nobody else is here yet; the node keeps looking.\n")
+	case s.Status == node.StatusLobby && res.Role == node.RoleCandidate:
+		c.printf("You are in the lobby: the interview begins when an interviewer starts it.\n")
+	case s.CandidateWaiting:
+		c.printf("The candidate is waiting: start with `parley session start %s`.\n", s.ID)
+	}
+	c.printf("Session: %s\n", s.ID)
+	if page != "" {
+		c.printf("Page: %s\n", page)
+	}
+	return nil
+}
+
+func parseMultiaddr(s string) (ma.Multiaddr, error) {
+	return ma.NewMultiaddr(s)
+}

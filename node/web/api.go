@@ -1,0 +1,206 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"parley/invite"
+	"parley/node"
+)
+
+// maxBody bounds a request body.
+const maxBody = 1 << 20
+
+func (s *Server) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/info", s.info)
+	mux.HandleFunc("GET /api/v1/team", s.team)
+	mux.HandleFunc("POST /api/v1/team", s.addMember)
+	mux.HandleFunc("POST /api/v1/team/accept", s.acceptCredential)
+	mux.HandleFunc("DELETE /api/v1/team/{email}", s.removeMember)
+	mux.HandleFunc("GET /api/v1/sessions", s.sessions)
+	mux.HandleFunc("POST /api/v1/sessions", s.createSessions)
+	mux.HandleFunc("GET /api/v1/sessions/{id}", s.session)
+	mux.HandleFunc("POST /api/v1/sessions/{id}/cancel", s.sessionAction((*node.Node).CancelSession))
+	mux.HandleFunc("POST /api/v1/sessions/{id}/start", s.sessionAction((*node.Node).StartSession))
+	mux.HandleFunc("POST /api/v1/sessions/{id}/end", s.sessionAction((*node.Node).EndSession))
+	mux.HandleFunc("POST /api/v1/sessions/{id}/leave", s.sessionAction((*node.Node).LeaveSession))
+	mux.HandleFunc("POST /api/v1/sessions/{id}/release-seat", s.sessionAction((*node.Node).ReleaseSeat))
+	mux.HandleFunc("POST /api/v1/sessions/{id}/email", s.inviteEmail)
+	mux.HandleFunc("POST /api/v1/join", s.join)
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no API route %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+// errorBody is the JSON of every error response.
+type errorBody struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(errorBody{Error: msg, Code: code})
+}
+
+// errorCodes maps the node's sentinel errors to HTTP statuses and codes; the
+// client maps the codes back.
+var errorCodes = []struct {
+	err    error
+	status int
+	code   string
+}{
+	{node.ErrNotFound, http.StatusNotFound, "not_found"},
+	{node.ErrSessionEnded, http.StatusConflict, "ended"},
+	{node.ErrNotCompany, http.StatusForbidden, "not_company"},
+	{node.ErrNotInterviewer, http.StatusForbidden, "not_interviewer"},
+	{node.ErrNotJoined, http.StatusConflict, "not_joined"},
+	{node.ErrNotRunning, http.StatusServiceUnavailable, "not_running"},
+	{invite.ErrExpired, http.StatusBadRequest, "expired"},
+	{invite.ErrNotYetValid, http.StatusBadRequest, "not_yet_valid"},
+	{invite.ErrBadSignature, http.StatusBadRequest, "bad_signature"},
+	{invite.ErrMalformed, http.StatusBadRequest, "malformed"},
+	{invite.ErrUnsupportedVersion, http.StatusBadRequest, "unsupported_version"},
+	{invite.ErrWrongPeer, http.StatusBadRequest, "wrong_peer"},
+	{invite.ErrWrongIssuer, http.StatusBadRequest, "wrong_issuer"},
+	{invite.ErrRevoked, http.StatusBadRequest, "revoked"},
+}
+
+// fail writes err as an error response.
+func fail(w http.ResponseWriter, err error) {
+	var refused *node.RefusedError
+	if errors.As(err, &refused) {
+		writeError(w, http.StatusConflict, "refused_"+refused.Code, err.Error())
+		return
+	}
+	for _, e := range errorCodes {
+		if errors.Is(err, e.err) {
+			writeError(w, e.status, e.code, err.Error())
+			return
+		}
+	}
+	writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+}
+
+func reply(w http.ResponseWriter, v any, err error) {
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+// decode reads a bounded, strictly parsed JSON body into v.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", "bad request body: "+err.Error())
+		return false
+	}
+	if dec.More() {
+		writeError(w, http.StatusBadRequest, "bad_request", "bad request body: trailing data")
+		return false
+	}
+	return true
+}
+
+func (s *Server) info(w http.ResponseWriter, r *http.Request) {
+	i, err := s.node.Info(r.Context())
+	reply(w, i, err)
+}
+
+func (s *Server) team(w http.ResponseWriter, r *http.Request) {
+	t, err := s.node.Team(r.Context())
+	if t == nil {
+		t = []node.Member{}
+	}
+	reply(w, t, err)
+}
+
+func (s *Server) addMember(w http.ResponseWriter, r *http.Request) {
+	var req node.NewMember
+	if decode(w, r, &req) {
+		res, err := s.node.AddMember(r.Context(), req)
+		reply(w, res, err)
+	}
+}
+
+// AcceptRequest is the body of POST /api/v1/team/accept.
+type AcceptRequest struct {
+	Token string `json:"token"`
+}
+
+func (s *Server) acceptCredential(w http.ResponseWriter, r *http.Request) {
+	var req AcceptRequest
+	if decode(w, r, &req) {
+		m, err := s.node.AcceptCredential(r.Context(), req.Token)
+		reply(w, m, err)
+	}
+}
+
+func (s *Server) removeMember(w http.ResponseWriter, r *http.Request) {
+	m, err := s.node.RemoveMember(r.Context(), r.PathValue("email"))
+	reply(w, m, err)
+}
+
+func (s *Server) sessions(w http.ResponseWriter, r *http.Request) {
+	ss, err := s.node.Sessions(r.Context(), r.URL.Query().Get("status"))
+	reply(w, ss, err)
+}
+
+func (s *Server) createSessions(w http.ResponseWriter, r *http.Request) {
+	var req node.NewSessions
+	if decode(w, r, &req) {
+		ss, err := s.node.CreateSessions(r.Context(), req)
+		reply(w, ss, err)
+	}
+}
+
+func (s *Server) session(w http.ResponseWriter, r *http.Request) {
+	v, err := s.node.Session(r.Context(), r.PathValue("id"))
+	reply(w, v, err)
+}
+
+// sessionAction serves a POST that acts on one session.
+func (s *Server) sessionAction(act func(*node.Node, context.Context, string) (node.Session, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v, err := act(s.node, r.Context(), r.PathValue("id"))
+		reply(w, v, err)
+	}
+}
+
+// EmailRequest is the body of POST /api/v1/sessions/{id}/email.
+type EmailRequest struct {
+	Template string `json:"template,omitempty"`
+}
+
+func (s *Server) inviteEmail(w http.ResponseWriter, r *http.Request) {
+	var req EmailRequest
+	if decode(w, r, &req) {
+		e, err := s.node.InviteEmail(r.Context(), r.PathValue("id"), req.Template)
+		reply(w, e, err)
+	}
+}
+
+// JoinRequest is the body of POST /api/v1/join.
+type JoinRequest struct {
+	Link string `json:"link"`
+	Name string `json:"name,omitempty"`
+}
+
+func (s *Server) join(w http.ResponseWriter, r *http.Request) {
+	var req JoinRequest
+	if decode(w, r, &req) {
+		res, err := s.node.Join(r.Context(), strings.TrimSpace(req.Link), req.Name)
+		reply(w, res, err)
+	}
+}

@@ -1,0 +1,219 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"parley/node"
+)
+
+// Client calls a running node's local API. Its methods mirror node.Node's.
+type Client struct {
+	URL   string
+	Token string
+	HTTP  *http.Client
+}
+
+// APIFile is what a running node writes to DATA/api.json (0600), for the
+// command line to find it; it is removed on shutdown.
+type APIFile struct {
+	URL   string `json:"url"`
+	Token string `json:"token"`
+	PID   int    `json:"pid"`
+	Peer  string `json:"peer"`
+}
+
+// WriteAPIFile writes the API file into the data directory.
+func WriteAPIFile(dir string, f APIFile) error {
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, node.APIFile)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// RemoveAPIFile removes the API file, if it is the one this process wrote.
+func RemoveAPIFile(dir string) {
+	if f, err := ReadAPIFile(dir); err == nil && f.PID == os.Getpid() {
+		os.Remove(filepath.Join(dir, node.APIFile))
+	}
+}
+
+// ReadAPIFile reads the API file of a data directory.
+func ReadAPIFile(dir string) (APIFile, error) {
+	var f APIFile
+	b, err := os.ReadFile(filepath.Join(dir, node.APIFile))
+	if err != nil {
+		return f, err
+	}
+	if len(b) > 4096 {
+		return f, fmt.Errorf("%s is too large", node.APIFile)
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		return f, fmt.Errorf("%s: %w", node.APIFile, err)
+	}
+	return f, nil
+}
+
+// NewClient returns a client of the API at url.
+func NewClient(url, token string) *Client {
+	return &Client{URL: url, Token: token, HTTP: &http.Client{Timeout: 2 * time.Minute}}
+}
+
+// APIError is an error the API answered with.
+type APIError struct {
+	Status int
+	Code   string
+	Msg    string
+}
+
+func (e *APIError) Error() string { return e.Msg }
+
+// Is lets errors.Is match the node's sentinel errors by code.
+func (e *APIError) Is(target error) bool {
+	for _, c := range errorCodes {
+		if c.code == e.Code && c.err == target {
+			return true
+		}
+	}
+	return e.Code == "refused_ended" && target == node.ErrSessionEnded
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.URL+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return fmt.Errorf("the node's local API at %s does not answer: %w", c.URL, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var eb errorBody
+		if json.Unmarshal(data, &eb) != nil || eb.Error == "" {
+			return &APIError{Status: resp.StatusCode, Msg: fmt.Sprintf("the node answered %s", resp.Status)}
+		}
+		return &APIError{Status: resp.StatusCode, Code: eb.Code, Msg: eb.Error}
+	}
+	return json.Unmarshal(data, out)
+}
+
+// Info describes the node.
+func (c *Client) Info(ctx context.Context) (node.Info, error) {
+	var v node.Info
+	return v, c.do(ctx, "GET", "/api/v1/info", nil, &v)
+}
+
+// Team lists the team, or the node's credentials.
+func (c *Client) Team(ctx context.Context) ([]node.Member, error) {
+	var v []node.Member
+	return v, c.do(ctx, "GET", "/api/v1/team", nil, &v)
+}
+
+// AddMember adds a team member.
+func (c *Client) AddMember(ctx context.Context, req node.NewMember) (node.AddResult, error) {
+	var v node.AddResult
+	return v, c.do(ctx, "POST", "/api/v1/team", req, &v)
+}
+
+// AcceptCredential keeps a credential issued for the node.
+func (c *Client) AcceptCredential(ctx context.Context, token string) (node.Member, error) {
+	var v node.Member
+	return v, c.do(ctx, "POST", "/api/v1/team/accept", AcceptRequest{Token: token}, &v)
+}
+
+// RemoveMember removes a team member.
+func (c *Client) RemoveMember(ctx context.Context, email string) (node.Member, error) {
+	var v node.Member
+	return v, c.do(ctx, "DELETE", "/api/v1/team/"+url.PathEscape(email), nil, &v)
+}
+
+// Sessions lists sessions with a status.
+func (c *Client) Sessions(ctx context.Context, status string) ([]node.Session, error) {
+	var v []node.Session
+	return v, c.do(ctx, "GET", "/api/v1/sessions?status="+url.QueryEscape(status), nil, &v)
+}
+
+// CreateSessions creates an interview.
+func (c *Client) CreateSessions(ctx context.Context, req node.NewSessions) ([]node.Session, error) {
+	var v []node.Session
+	return v, c.do(ctx, "POST", "/api/v1/sessions", req, &v)
+}
+
+// Session returns one session.
+func (c *Client) Session(ctx context.Context, id string) (node.Session, error) {
+	var v node.Session
+	return v, c.do(ctx, "GET", "/api/v1/sessions/"+url.PathEscape(id), nil, &v)
+}
+
+func (c *Client) sessionAction(ctx context.Context, id, action string) (node.Session, error) {
+	var v node.Session
+	return v, c.do(ctx, "POST", "/api/v1/sessions/"+url.PathEscape(id)+"/"+action, struct{}{}, &v)
+}
+
+// CancelSession cancels a session nobody started.
+func (c *Client) CancelSession(ctx context.Context, id string) (node.Session, error) {
+	return c.sessionAction(ctx, id, "cancel")
+}
+
+// StartSession starts the interview.
+func (c *Client) StartSession(ctx context.Context, id string) (node.Session, error) {
+	return c.sessionAction(ctx, id, "start")
+}
+
+// EndSession ends the interview for everyone.
+func (c *Client) EndSession(ctx context.Context, id string) (node.Session, error) {
+	return c.sessionAction(ctx, id, "end")
+}
+
+// LeaveSession leaves without ending.
+func (c *Client) LeaveSession(ctx context.Context, id string) (node.Session, error) {
+	return c.sessionAction(ctx, id, "leave")
+}
+
+// ReleaseSeat frees the candidate seat.
+func (c *Client) ReleaseSeat(ctx context.Context, id string) (node.Session, error) {
+	return c.sessionAction(ctx, id, "release-seat")
+}
+
+// InviteEmail renders a session's invite email.
+func (c *Client) InviteEmail(ctx context.Context, id, tmpl string) (node.InviteEmail, error) {
+	var v node.InviteEmail
+	return v, c.do(ctx, "POST", "/api/v1/sessions/"+url.PathEscape(id)+"/email", EmailRequest{Template: tmpl}, &v)
+}
+
+// Join takes part in the session of a link.
+func (c *Client) Join(ctx context.Context, link, name string) (node.JoinResult, error) {
+	var v node.JoinResult
+	return v, c.do(ctx, "POST", "/api/v1/join", JoinRequest{Link: link, Name: name}, &v)
+}

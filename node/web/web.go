@@ -1,0 +1,146 @@
+// Package web serves a Parley node's local API (and, later, its web app) on
+// loopback, and is the client the command line uses to reach a running node.
+//
+// Every request needs the per-start access token (an Authorization: Bearer
+// header), and a Host header naming the loopback address the server listens
+// on, so that a web page elsewhere cannot reach the API through DNS
+// rebinding; a request with an Origin header must come from that same
+// address. API.md documents the routes.
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"parley/node"
+)
+
+// Config configures a Server. The zero value works.
+type Config struct {
+	// Token is the access token. If empty, a random one is made.
+	Token string
+	// Logger receives the server's log. If nil, slog.Default() is used.
+	Logger *slog.Logger
+}
+
+// Server is a node's local HTTP server.
+type Server struct {
+	node  *node.Node
+	token string
+	log   *slog.Logger
+	srv   *http.Server
+	hosts map[string]bool // Host headers accepted
+	url   string
+	lis   net.Listener
+}
+
+// NewToken returns a fresh random access token.
+func NewToken() string {
+	var b [24]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// NewServer returns a server for n that will serve on l (see Listen).
+func NewServer(n *node.Node, l net.Listener, cfg Config) *Server {
+	s := &Server{node: n, token: cfg.Token, log: cfg.Logger, lis: l}
+	if s.token == "" {
+		s.token = NewToken()
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	s.hosts = map[string]bool{
+		fmt.Sprintf("127.0.0.1:%d", port): true,
+		fmt.Sprintf("localhost:%d", port): true,
+		fmt.Sprintf("[::1]:%d", port):     true,
+	}
+	s.url = "http://" + l.Addr().String()
+	s.srv = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	return s
+}
+
+// Token returns the access token.
+func (s *Server) Token() string { return s.token }
+
+// URL returns the server's base URL.
+func (s *Server) URL() string { return s.url }
+
+// Listen opens a listener on addr, which must be a loopback address.
+func Listen(addr string) (net.Listener, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("web: %q is not HOST:PORT", addr)
+	}
+	ip := net.ParseIP(host)
+	if host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("web: %s is not a loopback address: the local API and web app never listen on the network", addr)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("web: %w (another program uses the port? try --listen 127.0.0.1:0)", err)
+	}
+	return l, nil
+}
+
+// Serve serves until Shutdown.
+func (s *Server) Serve() error {
+	err := s.srv.Serve(s.lis)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops the server, waiting for requests in flight.
+func (s *Server) Shutdown(ctx context.Context) error {
+	return s.srv.Shutdown(ctx)
+}
+
+// Handler returns the server's routes behind its checks.
+func (s *Server) Handler() http.Handler {
+	return s.guard(s.routes())
+}
+
+// guard refuses requests with a foreign Host or Origin, or without the
+// token.
+func (s *Server) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.hosts[r.Host] {
+			writeError(w, http.StatusForbidden, "forbidden_host", fmt.Sprintf("host %q is not this node's local address", r.Host))
+			return
+		}
+		if origin := r.Header.Get("Origin"); origin != "" && !s.hosts[strings.TrimPrefix(origin, "http://")] {
+			writeError(w, http.StatusForbidden, "forbidden_origin", fmt.Sprintf("requests from %q are not allowed", origin))
+			return
+		}
+		if site := r.Header.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" {
+			writeError(w, http.StatusForbidden, "forbidden_origin", "cross-site requests are not allowed")
+			return
+		}
+		if !s.authorized(r) {
+			writeError(w, http.StatusUnauthorized, "unauthorized", "missing or wrong access token (see api.json in the node's data directory)")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) == 1
+}
