@@ -62,6 +62,7 @@ type live struct {
 	revToken    string        // revocations, signed, to pass on
 	refused     error         // why this node is out of the session
 	admitted    bool          // some peer admitted this node
+	seated      bool          // this candidate node held the seat
 	changed     chan struct{} // closed and replaced on every change
 	emptySince  time.Time     // when the last participant left
 	dropped     atomic.Int64  // envelopes dropped: strangers, bad seals, replays
@@ -426,6 +427,11 @@ func (l *live) finish(id peer.ID, res admitResult, err error) error {
 		l.mu.Unlock()
 		return l.refused
 	}
+	if p.role == RoleCandidate && l.state.seat != nil && l.state.seatHolder() != id {
+		// The seat changed hands while the handshake ran.
+		l.mu.Unlock()
+		return fmt.Errorf("candidate %s no longer holds the seat", id)
+	}
 	_, known := l.peers[id]
 	l.peers[id] = p
 	l.admitted = true
@@ -548,6 +554,9 @@ func (l *live) judge(remote peer.ID, in intro, st admitState, transcript []byte)
 		switch holder := l.state.seatHolder(); holder {
 		case remote:
 		case "":
+			if l.state.seat != nil && l.state.seat.Released == remote.String() {
+				return decision{code: refuseSeatTaken, reason: "an interviewer released this node's candidate seat for another device; ask them to release the seat again to come back"}
+			}
 			if err := l.assignSeatLocked(remote); err != nil {
 				return decision{code: refuseBadIntro, reason: "could not assign the seat: " + err.Error()}
 			}
@@ -653,6 +662,9 @@ func (l *live) act(r record) error {
 	}
 	if r.Kind == recordSeat {
 		r.Seq = l.state.seatSeq() + 1
+		if r.Peer == "" {
+			r.Released = l.state.seatHolder().String()
+		}
 	}
 	v, err := l.signLocked(r)
 	if err != nil {
@@ -725,13 +737,20 @@ func (l *live) applyState() {
 		l.notify()
 		l.n.ended(l)
 	}
-	if l.role == RoleCandidate && l.state.seat != nil && holder != l.n.id && l.refused == nil {
-		msg := "this interview already has a candidate; ask an interviewer to release the seat"
-		if l.state.seat.Peer == "" {
-			msg = "an interviewer released the candidate seat; join again to take it"
+	if l.role == RoleCandidate && l.refused == nil {
+		switch {
+		case holder == l.n.id:
+			l.seated = true
+		case holder != "":
+			l.refused = &RefusedError{Code: refuseSeatTaken, Reason: "this interview already has a candidate; ask an interviewer to release the seat"}
+			l.notify()
+			l.n.turnedAway(l)
+		case l.seated:
+			// Released while this node held it: another device takes it.
+			l.refused = &RefusedError{Code: refuseSeatTaken, Reason: "an interviewer released your candidate seat for another device"}
+			l.notify()
+			l.n.turnedAway(l)
 		}
-		l.refused = &RefusedError{Code: refuseSeatTaken, Reason: msg}
-		l.notify()
 	}
 }
 

@@ -500,6 +500,15 @@ func (n *Node) LeaveSession(ctx context.Context, id string) (Session, error) {
 	return n.Session(ctx, l.inv.SessionID)
 }
 
+// turnedAway leaves a session that no longer admits this node.
+func (n *Node) turnedAway(l *live) {
+	l.log.Warn("turned away", "reason", l.refused)
+	n.wg.Go(func() {
+		n.closeLive(l, false)
+		n.db.UpdateSession(l.inv.SessionID, func(s *store.Session) error { s.Joined = false; return nil })
+	})
+}
+
 // ended closes a participant's session some time after it ended, once the
 // end has had time to reach everyone.
 func (n *Node) ended(l *live) {

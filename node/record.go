@@ -35,6 +35,9 @@ type record struct {
 	Session string    `json:"session"`
 	Seq     uint64    `json:"seq,omitempty"`    // seat: version; the highest wins
 	Peer    string    `json:"peer,omitempty"`   // seat: the candidate's peer ID; empty when released
+	// Released is, in a release, the candidate node turned away: it may not
+	// take the seat again until another release.
+	Released string `json:"released,omitempty"`
 	Reason  string    `json:"reason,omitempty"` // end: why
 	By      string    `json:"by"`               // the author's peer ID
 	ByName  string    `json:"by_name"`          // the author's name, for people
@@ -89,8 +92,11 @@ func verifyRecord(sr signedRecord, inv *invite.Invite, revoked func(invite.Crede
 	case len(r.ByName) > 200 || len(r.Reason) > 200:
 		return r, fmt.Errorf("record fields too long")
 	}
-	if r.Kind == recordSeat && r.Peer != "" {
-		if _, err := peer.Decode(r.Peer); err != nil {
+	for _, p := range []string{r.Peer, r.Released} {
+		if p == "" {
+			continue
+		}
+		if _, err := peer.Decode(p); err != nil {
 			return r, fmt.Errorf("seat record names a bad peer: %v", err)
 		}
 	}
