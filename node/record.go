@@ -31,17 +31,17 @@ const maxRecord = 4 << 10
 
 // record is the signed content of a control record.
 type record struct {
-	Kind    string    `json:"kind"`
-	Session string    `json:"session"`
-	Seq     uint64    `json:"seq,omitempty"`    // seat: version; the highest wins
-	Peer    string    `json:"peer,omitempty"`   // seat: the candidate's peer ID; empty when released
+	Kind    string `json:"kind"`
+	Session string `json:"session"`
+	Seq     uint64 `json:"seq,omitempty"`  // seat: version; the highest wins
+	Peer    string `json:"peer,omitempty"` // seat: the candidate's peer ID; empty when released
 	// Released is, in a release, the candidate node turned away: it may not
 	// take the seat again until another release.
-	Released string `json:"released,omitempty"`
-	Reason  string    `json:"reason,omitempty"` // end: why
-	By      string    `json:"by"`               // the author's peer ID
-	ByName  string    `json:"by_name"`          // the author's name, for people
-	At      time.Time `json:"at"`
+	Released string    `json:"released,omitempty"`
+	Reason   string    `json:"reason,omitempty"` // end: why
+	By       string    `json:"by"`               // the author's peer ID
+	ByName   string    `json:"by_name"`          // the author's name, for people
+	At       time.Time `json:"at"`
 }
 
 // signedRecord is a record as it travels.
