@@ -2,10 +2,13 @@ package node
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"errors"
 	"testing"
 
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -102,4 +105,36 @@ func FuzzOpenEnvelope(f *testing.F) {
 		var sr signedRecord
 		decodeStrict(e.body, &sr)
 	})
+}
+
+// The topic validator drops replays of an admitted peer's envelopes.
+func TestValidatorDropsReplays(t *testing.T) {
+	var key [32]byte
+	rand.Read(key[:])
+	me, _ := newPeer(t)
+	author, _ := newPeer(t)
+	l := &live{n: &Node{id: me}, log: discard(), peers: map[peer.ID]*participant{author: {id: author}}}
+	l.keys.Envelope, l.keys.Topic = key, testTopic
+	msg := func(seq uint64) *pubsub.Message {
+		data := sealEnvelope(&key, testTopic, author, envelope{typ: msgPresence, seq: seq, body: []byte(`{"state":"here"}`)})
+		return &pubsub.Message{Message: &pb.Message{From: []byte(author), Data: data}}
+	}
+	steps := []struct {
+		seq  uint64
+		want pubsub.ValidationResult
+	}{{10, pubsub.ValidationAccept}, {10, pubsub.ValidationIgnore}, {9, pubsub.ValidationAccept}, {11, pubsub.ValidationAccept}, {9, pubsub.ValidationIgnore}}
+	for _, s := range steps {
+		if got := l.validate(context.Background(), author, msg(s.seq)); got != s.want {
+			t.Fatalf("seq %d: %v, want %v", s.seq, got, s.want)
+		}
+	}
+	stranger, _ := newPeer(t)
+	m := msg(12)
+	m.From = []byte(stranger)
+	if got := l.validate(context.Background(), stranger, m); got != pubsub.ValidationIgnore {
+		t.Fatalf("stranger's envelope: %v", got)
+	}
+	if l.dropped.Load() != 3 {
+		t.Fatalf("dropped %d", l.dropped.Load())
+	}
 }

@@ -2,6 +2,9 @@ package node
 
 import (
 	"context"
+	"io"
+	"net"
+	"net/http"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -356,5 +359,49 @@ func TestCancelRefusesLink(t *testing.T) {
 	_, err := cand.Join(context.Background(), s.Link, "")
 	if !errors.Is(err, ErrSessionEnded) || !strings.Contains(err.Error(), "canceled") {
 		t.Fatalf("join of a cancelled session: %v", err)
+	}
+}
+
+// An interviewer's node that stops and starts again is back in the session
+// with its role, and the others see it.
+func TestRestartKeepsRole(t *testing.T) {
+	tm := startTeam(t, 1)
+	i1 := tm.interviewers[0]
+	cand := startNode(t, nodeOpts{})
+	s := tm.create(t, NewSessions{})
+	join(t, i1, s.Link, "Ana")
+	join(t, cand, s.Link, "Sam")
+	waitRoster(t, s.ID, []string{"Sam/candidate", "Ana/interviewer"}, tm.company, cand, i1)
+	dir := i1.Dir()
+	i1.Close()
+	waitRoster(t, s.ID, []string{"Sam/candidate"}, tm.company, cand)
+	i1 = startNode(t, nodeOpts{dir: dir})
+	waitRoster(t, s.ID, []string{"Sam/candidate", "Ana/interviewer"}, tm.company, cand, i1)
+	if _, err := i1.StartSession(context.Background(), s.ID); err != nil {
+		t.Fatalf("the restarted interviewer cannot start: %v", err)
+	}
+	waitStatus(t, s.ID, StatusLive, cand)
+}
+
+func TestRelayMetrics(t *testing.T) {
+	r, err := NewRelay(RelayConfig{Dir: filepath.Join(t.TempDir(), "relay"), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Metrics: "127.0.0.1:0", Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	resp, err := http.Get("http://" + r.MetricsAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"libp2p_relaysvc", "go_goroutines", "process_resident_memory_bytes"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	r.Close()
+	if err := r.Close(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("second close: %v", err)
 	}
 }
