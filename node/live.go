@@ -325,8 +325,15 @@ func (l *live) discoverLoop() {
 			}
 			cancel()
 		}
-		wait := 500 * time.Millisecond
-		if time.Since(start) > 30*time.Second {
+		// Look often while the session is new to this node, rarely later:
+		// whoever arrives later finds this node through its own lookups.
+		var wait time.Duration
+		switch since := time.Since(start); {
+		case since < 3*time.Second:
+			wait = 100 * time.Millisecond
+		case since < 30*time.Second:
+			wait = 500 * time.Millisecond
+		default:
 			wait = 5 * time.Second
 		}
 		select {
