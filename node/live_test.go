@@ -2,12 +2,12 @@ package node
 
 import (
 	"context"
-	"io"
-	"net"
-	"net/http"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
