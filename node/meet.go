@@ -283,6 +283,12 @@ func (n *Node) Join(ctx context.Context, link, name string) (JoinResult, error) 
 	if err != nil {
 		return JoinResult{}, err
 	}
+	n.mu.Lock()
+	running := n.p2p != nil
+	n.mu.Unlock()
+	if !running {
+		return JoinResult{}, fmt.Errorf("joining needs the node on the network: %w", ErrNotRunning)
+	}
 	now := n.now()
 	rec, err := n.db.Session(inv.SessionID)
 	known := err == nil

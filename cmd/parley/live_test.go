@@ -151,6 +151,13 @@ func TestUpJoinEnd(t *testing.T) {
 	waitFor(t, 10*time.Second, func() bool {
 		return strings.Contains(ok(t, co, "session", "list", "--status", "ended").stdout, id)
 	})
+	// The company node keeps who came and when.
+	if out := ok(t, co, "session", "list", "--status", "ended").stdout; !strings.Contains(out, "Sam, I am the candidate") {
+		t.Fatalf("ended list lacks who came:\n%s", out)
+	}
+	if out := ok(t, co, "session", "show", id).stdout; strings.Count(out, "Attended:") != 2 {
+		t.Fatalf("show lacks attendance:\n%s", out)
+	}
 	late := filepath.Join(root, "late")
 	ok(t, late, "init")
 	up(t, late)

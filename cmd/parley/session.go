@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -175,12 +176,34 @@ Pending tab). The LINK column holds each whole link.`)
 			return nil
 		}
 		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "ID\tTITLE\tCANDIDATE\tBLOCK\tSTARTS\tSTATUS\tLINK\n")
+		fmt.Fprintf(tw, "ID\tTITLE\tCANDIDATE\tBLOCK\tSTARTS\tSTATUS\tWHO\tLINK\n")
 		for _, s := range sessions {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\n", s.ID, oneLine(s.Title), oneLine(s.Candidate), s.Block, s.Blocks, invite.FormatTime(s.Starts), s.Status, s.Link)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\n", s.ID, oneLine(s.Title), oneLine(s.Candidate), s.Block, s.Blocks, invite.FormatTime(s.Starts), s.Status, who(s), s.Link)
 		}
 		return tw.Flush()
 	})
+}
+
+// who summarizes who is in a session, or who came to one that is over.
+func who(s node.Session) string {
+	var names []string
+	if len(s.Participants) > 0 {
+		for _, p := range s.Participants {
+			names = append(names, oneLine(p.Name))
+		}
+	} else {
+		seen := map[string]bool{}
+		for _, a := range s.Attendance {
+			if !seen[a.Peer] {
+				seen[a.Peer] = true
+				names = append(names, oneLine(a.Name))
+			}
+		}
+	}
+	if len(names) == 0 {
+		return "-"
+	}
+	return strings.Join(names, ", ")
 }
 
 func (c *cli) sessionShow(args []string) error {
@@ -231,6 +254,22 @@ func (c *cli) printSession(s node.Session) {
 	}
 	if !s.EndedAt.IsZero() {
 		row("Ended", fmt.Sprintf("%s by %s (%s)", invite.FormatTime(s.EndedAt), s.EndedBy, s.EndReason))
+	}
+	if s.Role != "" {
+		row("This node", s.Role)
+	}
+	for _, p := range s.Participants {
+		row("Present", fmt.Sprintf("%s (%s) since %s", p.Name, p.Role, invite.FormatTime(p.Since)))
+	}
+	if s.CandidateWaiting {
+		row("Lobby", "the candidate is waiting for an interviewer to start")
+	}
+	for _, a := range s.Attendance {
+		when := "joined " + invite.FormatTime(a.Joined)
+		if !a.Left.IsZero() {
+			when += ", left " + invite.FormatTime(a.Left)
+		}
+		row("Attended", fmt.Sprintf("%s (%s): %s", a.Name, a.Role, when))
 	}
 	row("Link", s.Link)
 	tw.Flush()
