@@ -181,6 +181,20 @@ func waitStatus(t testing.TB, id, want string, nodes ...*Node) {
 	}
 }
 
+// interview starts a team with one interviewer and a candidate node, both in
+// a new session, and waits until everyone sees everyone.
+func interview(t testing.TB, interviewerName, candidateName string) (tm *team, i1, cand *Node, s Session) {
+	t.Helper()
+	tm = startTeam(t, 1)
+	i1 = tm.interviewers[0]
+	cand = startNode(t, nodeOpts{})
+	s = tm.create(t, NewSessions{})
+	join(t, i1, s.Link, interviewerName)
+	join(t, cand, s.Link, candidateName)
+	waitRoster(t, s.ID, []string{candidateName + "/candidate", cmpOrStr(interviewerName, "Interviewer 1") + "/interviewer"}, tm.company, cand, i1)
+	return tm, i1, cand, s
+}
+
 func TestLiveSession(t *testing.T) {
 	tm := startTeam(t, 2)
 	i1, i2 := tm.interviewers[0], tm.interviewers[1]
@@ -365,13 +379,7 @@ func TestCancelRefusesLink(t *testing.T) {
 // An interviewer's node that stops and starts again is back in the session
 // with its role, and the others see it.
 func TestRestartKeepsRole(t *testing.T) {
-	tm := startTeam(t, 1)
-	i1 := tm.interviewers[0]
-	cand := startNode(t, nodeOpts{})
-	s := tm.create(t, NewSessions{})
-	join(t, i1, s.Link, "Ana")
-	join(t, cand, s.Link, "Sam")
-	waitRoster(t, s.ID, []string{"Sam/candidate", "Ana/interviewer"}, tm.company, cand, i1)
+	tm, i1, cand, s := interview(t, "Ana", "Sam")
 	dir := i1.Dir()
 	i1.Close()
 	waitRoster(t, s.ID, []string{"Sam/candidate"}, tm.company, cand)

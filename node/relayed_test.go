@@ -66,13 +66,7 @@ func TestThroughRelay(t *testing.T) {
 // A peer that knows the topic name but not the secret reads nothing, and
 // whatever it publishes is dropped by every member.
 func TestStrangerOnTopic(t *testing.T) {
-	tm := startTeam(t, 1)
-	i1 := tm.interviewers[0]
-	cand := startNode(t, nodeOpts{})
-	s := tm.create(t, NewSessions{})
-	join(t, i1, s.Link, "")
-	join(t, cand, s.Link, "Sam Secretname")
-	waitRoster(t, s.ID, []string{"Sam Secretname/candidate", "Interviewer 1/interviewer"}, tm.company, i1, cand)
+	tm, i1, cand, s := interview(t, "", "Sam Secretname")
 	inv, _ := invite.Parse(s.Link)
 	topicName := inv.Keys().Topic
 
