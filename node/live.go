@@ -106,6 +106,27 @@ func (l *live) isAdmitted(id peer.ID) bool {
 	return ok
 }
 
+// mayReceiveContent is the lobby gate: whether the session's content (the
+// shared document of the editor) may go to a peer. Interviewers and the
+// company node may always have it, so that interviewers can prepare the
+// question before the start; the candidate only once the interview started,
+// and only the node holding the seat. The document travels to a peer only
+// over streams that ask this first, and its broadcasts are sealed with a
+// content key handed out under the same rule; nothing derived from the link
+// opens them.
+func (l *live) mayReceiveContent(id peer.ID) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p, ok := l.peers[id]
+	switch {
+	case !ok || l.state.end != nil && p.role == RoleCandidate:
+		return false
+	case p.role == RoleInterviewer || p.role == RoleCompany:
+		return true
+	}
+	return l.state.start != nil && l.state.seatHolder() == id
+}
+
 // participants lists who is present, this node included, the company node
 // never.
 func (l *live) participants() []Participant {

@@ -219,6 +219,12 @@ func TestLiveSession(t *testing.T) {
 		t.Fatalf("interviewer's view: %+v", v)
 	}
 
+	// The lobby gate: the session's content may go to interviewers and the
+	// company node at once, to the candidate only after the start.
+	gate := func(n, to *Node) bool { return liveOf(n, s.ID).mayReceiveContent(to.ID()) }
+	if !gate(i1, i2) || !gate(i1, tm.company) || !gate(cand, i1) || gate(i1, cand) || gate(tm.company, cand) {
+		t.Fatal("the lobby gate is open before the start")
+	}
 	if _, err := cand.StartSession(context.Background(), s.ID); !errors.Is(err, ErrNotInterviewer) {
 		t.Fatalf("candidate started the interview: %v", err)
 	}
@@ -226,6 +232,9 @@ func TestLiveSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitStatus(t, s.ID, StatusLive, everyone...)
+	if !gate(i1, cand) || !gate(tm.company, cand) || !gate(i2, cand) {
+		t.Fatal("the lobby gate stays shut after the start")
+	}
 
 	// Leaving is not ending.
 	if _, err := i2.LeaveSession(context.Background(), s.ID); err != nil {
