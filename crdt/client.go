@@ -1,0 +1,324 @@
+package crdt
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+)
+
+// WorkerArg is the hidden subcommand that makes the parley binary a worker.
+const WorkerArg = "__crdt-worker"
+
+// ErrWorkerDied is returned when the worker process died (or overran its
+// deadline and was killed) serving a request: what the request carried may
+// be poison. The Worker starts afresh on the next call; the documents it
+// held are gone and must be opened again.
+var ErrWorkerDied = errors.New("crdt worker died")
+
+// WorkerConfig configures a Worker. The zero value works in the parley
+// binary.
+type WorkerConfig struct {
+	// Command makes the worker process. If nil, the running executable with
+	// WorkerArg. Tests re-execute the test binary (see TestMain).
+	Command func() *exec.Cmd
+	// Deadline bounds one request; a worker that overruns it is killed. If
+	// zero, 30 s (a sync message for a 260k-change history takes seconds).
+	Deadline time.Duration
+	// Mem is the worker's address-space limit in bytes. If zero,
+	// DefaultWorkerMem.
+	Mem uint64
+}
+
+// Worker is the node's handle on its Automerge worker process. Calls are
+// serialized: one request is in flight at a time.
+type Worker struct {
+	cfg WorkerConfig
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stdout *bufio.Reader
+	gen    int // incremented at every start: documents belong to one
+	closed bool
+	stderr *tailBuffer // the end of what the worker wrote on stderr
+}
+
+// tailBuffer keeps the first line a process writes, which for a panic of
+// the core names its site, and little else.
+type tailBuffer struct {
+	mu    sync.Mutex
+	first []byte
+}
+
+func (b *tailBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.first) < 512 {
+		b.first = append(b.first, p[:min(len(p), 512-len(b.first))]...)
+	}
+	return len(p), nil
+}
+
+// cause returns the worker's last words, if any.
+func (b *tailBuffer) cause() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := string(b.first)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return strings.TrimSpace(s)
+}
+
+// NewWorker returns a worker handle; the process starts on first use.
+func NewWorker(cfg WorkerConfig) *Worker {
+	if cfg.Deadline == 0 {
+		cfg.Deadline = 30 * time.Second
+	}
+	if cfg.Mem == 0 {
+		cfg.Mem = DefaultWorkerMem
+	}
+	return &Worker{cfg: cfg}
+}
+
+func (w *Worker) start() error {
+	var cmd *exec.Cmd
+	if w.cfg.Command != nil {
+		cmd = w.cfg.Command()
+	} else {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("crdt: worker: %w", err)
+		}
+		cmd = exec.Command(exe, WorkerArg)
+	}
+	cmd.Env = append(cmd.Environ(), fmt.Sprintf("%s=%d", WorkerMemEnv, w.cfg.Mem))
+	w.stderr = &tailBuffer{}
+	cmd.Stderr = w.stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("crdt: starting the worker: %w", err)
+	}
+	w.cmd, w.stdin, w.stdout = cmd, stdin, bufio.NewReaderSize(stdout, 64<<10)
+	w.gen++
+	return nil
+}
+
+// Generation identifies the current worker process; it changes when a
+// worker died and another started, which loses every open document.
+func (w *Worker) Generation() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.gen
+}
+
+// kill ends the worker process, waits for it, and returns what it said as
+// it died. Call with w.mu held.
+func (w *Worker) kill() string {
+	if w.cmd == nil {
+		return ""
+	}
+	w.cmd.Process.Kill()
+	w.stdin.Close()
+	w.cmd.Wait()
+	w.cmd = nil
+	if c := w.stderr.cause(); c != "" {
+		return " (" + c + ")"
+	}
+	return ""
+}
+
+// Close stops the worker.
+func (w *Worker) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return fmt.Errorf("crdt: worker: %w", net.ErrClosed)
+	}
+	w.closed = true
+	if w.cmd != nil {
+		w.stdin.Close()
+		done := make(chan struct{})
+		go func() { w.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			w.cmd.Process.Kill()
+			<-done
+		}
+		w.cmd = nil
+	}
+	return nil
+}
+
+// call sends one request and reads its response. A dead or overrunning
+// worker is killed and ErrWorkerDied returned.
+func (w *Worker) call(req request, blob []byte) (response, []byte, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return response{}, nil, fmt.Errorf("crdt: worker: %w", net.ErrClosed)
+	}
+	if w.cmd == nil {
+		if err := w.start(); err != nil {
+			return response{}, nil, err
+		}
+	}
+	type result struct {
+		resp response
+		blob []byte
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var r result
+		if r.err = writeFrame(w.stdin, req, blob); r.err == nil {
+			r.blob, r.err = readFrame(w.stdout, &r.resp)
+		}
+		done <- r
+	}()
+	timer := time.NewTimer(w.cfg.Deadline)
+	defer timer.Stop()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			cause := w.kill()
+			return response{}, nil, fmt.Errorf("%w: %s: %v%s", ErrWorkerDied, req.Op, r.err, cause)
+		}
+		if r.resp.Err != "" {
+			return r.resp, r.blob, &RequestError{Op: req.Op, Msg: r.resp.Err}
+		}
+		return r.resp, r.blob, nil
+	case <-timer.C:
+		w.kill()
+		<-done
+		return response{}, nil, fmt.Errorf("%w: %s overran its %v deadline", ErrWorkerDied, req.Op, w.cfg.Deadline)
+	}
+}
+
+// RequestError is a request the worker refused: bad input it caught.
+type RequestError struct {
+	Op  string
+	Msg string
+}
+
+func (e *RequestError) Error() string { return "crdt: " + e.Op + ": " + e.Msg }
+
+// DocID names a document in the worker: a session's shared or private one.
+func DocID(session string, kind Kind) string { return session + "/" + string(kind) }
+
+// New makes a document's genesis in the worker, with actor for this node's
+// edits.
+func (w *Worker) New(id string, kind Kind, actor string) error {
+	_, _, err := w.call(request{Op: "new", Doc: id, Kind: kind, Actor: actor}, nil)
+	return err
+}
+
+// Load opens a saved document.
+func (w *Worker) Load(id string, kind Kind, actor string, saved []byte) error {
+	_, _, err := w.call(request{Op: "load", Doc: id, Kind: kind, Actor: actor}, saved)
+	return err
+}
+
+// Close drops a document from the worker.
+func (w *Worker) CloseDoc(id string) error {
+	_, _, err := w.call(request{Op: "close", Doc: id}, nil)
+	return err
+}
+
+// Apply merges changes (Automerge's incremental save format) into a
+// document and reports whether its heads moved.
+func (w *Worker) Apply(id string, changes []byte) (bool, error) {
+	resp, _, err := w.call(request{Op: "apply", Doc: id}, changes)
+	return resp.Changed, err
+}
+
+// Edit makes edits as one change, stamped at, and returns its bytes (nil
+// when nothing changed).
+func (w *Worker) Edit(id string, edits []Edit, at time.Time) ([]byte, error) {
+	_, change, err := w.call(request{Op: "edit", Doc: id, Edits: edits, Time: at}, nil)
+	return change, err
+}
+
+// Save returns the whole document, saved.
+func (w *Worker) Save(id string) ([]byte, error) {
+	_, b, err := w.call(request{Op: "save", Doc: id}, nil)
+	return b, err
+}
+
+// SaveIncremental returns the changes since the last save of either kind.
+func (w *Worker) SaveIncremental(id string) ([]byte, error) {
+	_, b, err := w.call(request{Op: "saveinc", Doc: id}, nil)
+	return b, err
+}
+
+// Check saves the document, loads the save and reads it: a snapshot that
+// passes is good. It returns the save.
+func (w *Worker) Check(id string) ([]byte, error) {
+	_, b, err := w.call(request{Op: "check", Doc: id}, nil)
+	return b, err
+}
+
+// Heads returns the document's heads.
+func (w *Worker) Heads(id string) ([]string, error) {
+	resp, _, err := w.call(request{Op: "heads", Doc: id}, nil)
+	return resp.Heads, err
+}
+
+// View reads the document.
+func (w *Worker) View(id string) (View, error) {
+	resp, _, err := w.call(request{Op: "view", Doc: id}, nil)
+	if resp.View == nil {
+		return View{}, err
+	}
+	return *resp.View, err
+}
+
+// History lists the document's changes.
+func (w *Worker) History(id string) ([]ChangeInfo, error) {
+	resp, _, err := w.call(request{Op: "history", Doc: id}, nil)
+	return resp.History, err
+}
+
+// At reads the document as it was at t.
+func (w *Worker) At(id string, t time.Time) (View, error) {
+	resp, _, err := w.call(request{Op: "at", Doc: id, Time: t}, nil)
+	if resp.View == nil {
+		return View{}, err
+	}
+	return *resp.View, err
+}
+
+// SyncGenerate returns the next sync message for peer, or nil when there is
+// nothing to say.
+func (w *Worker) SyncGenerate(id, peer string) ([]byte, error) {
+	_, b, err := w.call(request{Op: "syncgen", Doc: id, Peer: peer}, nil)
+	return b, err
+}
+
+// SyncReceive takes a sync message from peer and reports whether the
+// document changed.
+func (w *Worker) SyncReceive(id, peer string, msg []byte) (bool, error) {
+	resp, _, err := w.call(request{Op: "syncrecv", Doc: id, Peer: peer}, msg)
+	return resp.Changed, err
+}
+
+// SyncReset forgets what the sync with peer established.
+func (w *Worker) SyncReset(id, peer string) error {
+	_, _, err := w.call(request{Op: "syncreset", Doc: id, Peer: peer}, nil)
+	return err
+}

@@ -1,0 +1,285 @@
+package crdt
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/automerge/automerge-go"
+)
+
+// The worker speaks frames over its stdin and stdout, one request and then
+// its response:
+//
+//	total length (u32, big endian) | header length (u32) | header (JSON) | blob
+//
+// The header says what to do (request) or how it went (response); the blob
+// carries Automerge bytes: a change, a saved document, a sync message.
+
+// maxFrame bounds a frame either way. A sync message for a long history
+// (260k changes) is about 30 MB.
+const maxFrame = 256 << 20
+
+// request is what the node asks of the worker.
+type request struct {
+	Op    string    `json:"op"`
+	Doc   string    `json:"doc,omitempty"`
+	Kind  Kind      `json:"kind,omitempty"`
+	Actor string    `json:"actor,omitempty"`
+	Peer  string    `json:"peer,omitempty"`
+	Edits []Edit    `json:"edits,omitempty"`
+	Time  time.Time `json:"time,omitzero"`
+}
+
+// response is how it went.
+type response struct {
+	Err     string       `json:"err,omitempty"`
+	Heads   []string     `json:"heads,omitempty"`
+	Changed bool         `json:"changed,omitempty"`
+	View    *View        `json:"view,omitempty"`
+	History []ChangeInfo `json:"history,omitempty"`
+}
+
+func writeFrame(w io.Writer, hdr any, blob []byte) error {
+	h, err := json.Marshal(hdr)
+	if err != nil {
+		return err
+	}
+	if 4+len(h)+len(blob) > maxFrame {
+		return fmt.Errorf("frame of %d bytes is over the limit of %d", 4+len(h)+len(blob), maxFrame)
+	}
+	buf := make([]byte, 8, 8+len(h))
+	binary.BigEndian.PutUint32(buf[0:], uint32(4+len(h)+len(blob)))
+	binary.BigEndian.PutUint32(buf[4:], uint32(len(h)))
+	buf = append(buf, h...)
+	if _, err := w.Write(buf); err != nil {
+		return err
+	}
+	if len(blob) > 0 {
+		_, err = w.Write(blob)
+	}
+	return err
+}
+
+func readFrame(r io.Reader, hdr any) ([]byte, error) {
+	var lens [8]byte
+	if _, err := io.ReadFull(r, lens[:4]); err != nil {
+		return nil, err
+	}
+	total := binary.BigEndian.Uint32(lens[:4])
+	if total < 4 || total > maxFrame {
+		return nil, fmt.Errorf("bad frame length %d", total)
+	}
+	if _, err := io.ReadFull(r, lens[4:]); err != nil {
+		return nil, err
+	}
+	hl := binary.BigEndian.Uint32(lens[4:])
+	if hl > total-4 {
+		return nil, fmt.Errorf("bad header length %d", hl)
+	}
+	body := make([]byte, total-4)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(body[:hl], hdr); err != nil {
+		return nil, fmt.Errorf("bad frame header: %w", err)
+	}
+	if int(hl) == len(body) {
+		return nil, nil // no blob
+	}
+	return body[hl:], nil
+}
+
+// WorkerMemEnv names the environment variable that sets the worker's memory
+// limit (RLIMIT_AS) in bytes.
+const WorkerMemEnv = "PARLEY_WORKER_MEM"
+
+// DefaultWorkerMem is the worker's address-space limit: Automerge asked to
+// allocate 16 GiB by a crafted sync message fails instead of swapping the
+// machine to death, and the worker exits.
+const DefaultWorkerMem = 4 << 30
+
+// ServeWorker is the worker's main: it serves requests from r, answering on
+// w, until r ends. Nothing here recovers from the core's aborts: they end
+// the process, which is the point of running it apart.
+func ServeWorker(r io.Reader, w io.Writer) error {
+	limit := uint64(DefaultWorkerMem)
+	if s := os.Getenv(WorkerMemEnv); s != "" {
+		if v, err := strconv.ParseUint(s, 10, 64); err == nil {
+			limit = v
+		}
+	}
+	syscall.Setrlimit(syscall.RLIMIT_AS, &syscall.Rlimit{Cur: limit, Max: limit})
+	s := &server{docs: map[string]*doc{}, syncs: map[[2]string]*automerge.SyncState{}}
+	br := bufio.NewReaderSize(r, 64<<10)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	for {
+		var req request
+		blob, err := readFrame(br, &req)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		resp, out := s.handle(req, blob)
+		if err := writeFrame(bw, resp, out); err != nil {
+			return err
+		}
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+	}
+}
+
+// server is the worker's state: documents by ID, sync states by document
+// and peer.
+type server struct {
+	docs  map[string]*doc
+	syncs map[[2]string]*automerge.SyncState
+}
+
+func (s *server) handle(req request, blob []byte) (response, []byte) {
+	out, resp, err := s.do(req, blob)
+	if err != nil {
+		resp.Err = err.Error()
+	}
+	return resp, out
+}
+
+func heads(d *doc) []string {
+	var out []string
+	for _, h := range d.am.Heads() {
+		out = append(out, h.String())
+	}
+	return out
+}
+
+func (s *server) do(req request, blob []byte) ([]byte, response, error) {
+	var resp response
+	if req.Op == "new" || req.Op == "load" {
+		if _, ok := s.docs[req.Doc]; ok {
+			return nil, resp, fmt.Errorf("document %s is open", req.Doc)
+		}
+		var d *doc
+		var err error
+		if req.Op == "new" {
+			d, err = newDoc(req.Doc, req.Kind, req.Actor)
+		} else {
+			d, err = loadDoc(req.Kind, req.Actor, blob)
+		}
+		if err != nil {
+			return nil, resp, err
+		}
+		s.docs[req.Doc] = d
+		resp.Heads = heads(d)
+		return nil, resp, nil
+	}
+	d := s.docs[req.Doc]
+	if d == nil {
+		return nil, resp, fmt.Errorf("no open document %s", req.Doc)
+	}
+	switch req.Op {
+	case "close":
+		delete(s.docs, req.Doc)
+		for k := range s.syncs {
+			if k[0] == req.Doc {
+				delete(s.syncs, k)
+			}
+		}
+	case "apply":
+		before := heads(d)
+		if err := d.am.LoadIncremental(blob); err != nil {
+			return nil, resp, err
+		}
+		resp.Heads = heads(d)
+		resp.Changed = !sameHeads(before, resp.Heads)
+	case "edit":
+		change, err := d.apply(req.Edits, req.Time)
+		resp.Heads = heads(d)
+		return change, resp, err
+	case "save":
+		return d.am.Save(), resp, nil
+	case "saveinc":
+		return d.am.SaveIncremental(), resp, nil
+	case "heads":
+		resp.Heads = heads(d)
+	case "view":
+		v, err := d.view()
+		resp.View = &v
+		return nil, resp, err
+	case "check":
+		// Save, load the save, read it: what a snapshot must survive to
+		// count as good.
+		saved := d.am.Save()
+		c, err := loadDoc(d.kind, d.am.ActorID(), saved)
+		if err != nil {
+			return nil, resp, err
+		}
+		v, err := c.view()
+		resp.View = &v
+		resp.Heads = heads(d)
+		return saved, resp, err
+	case "history":
+		h, err := d.history()
+		resp.History = h
+		return nil, resp, err
+	case "at":
+		f, err := d.at(req.Time)
+		if err != nil {
+			return nil, resp, err
+		}
+		v, err := f.view()
+		resp.View = &v
+		return nil, resp, err
+	case "syncgen":
+		ss := s.sync(req.Doc, req.Peer, d)
+		msg, ok := ss.GenerateMessage()
+		if !ok {
+			return nil, resp, nil
+		}
+		return msg.Bytes(), resp, nil
+	case "syncrecv":
+		before := heads(d)
+		ss := s.sync(req.Doc, req.Peer, d)
+		if _, err := ss.ReceiveMessage(blob); err != nil {
+			return nil, resp, err
+		}
+		resp.Heads = heads(d)
+		resp.Changed = !sameHeads(before, resp.Heads)
+	case "syncreset":
+		delete(s.syncs, [2]string{req.Doc, req.Peer})
+	default:
+		return nil, resp, fmt.Errorf("unknown request %q", req.Op)
+	}
+	return nil, resp, nil
+}
+
+func (s *server) sync(docID, peer string, d *doc) *automerge.SyncState {
+	k := [2]string{docID, peer}
+	ss := s.syncs[k]
+	if ss == nil {
+		ss = automerge.NewSyncState(d.am)
+		s.syncs[k] = ss
+	}
+	return ss
+}
+
+func sameHeads(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,169 @@
+package crdt
+
+import (
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMain(m *testing.M) {
+	MaybeServeWorker()
+	os.Exit(m.Run())
+}
+
+func startWorker(t testing.TB, deadline time.Duration) *Worker {
+	t.Helper()
+	w := NewWorker(WorkerConfig{Command: ReexecCommand, Deadline: deadline})
+	t.Cleanup(func() { w.Close() })
+	return w
+}
+
+func TestWorker(t *testing.T) {
+	w := startWorker(t, 10*time.Second)
+	if err := w.New("s/shared", Shared, "aaaa"); err != nil {
+		t.Fatal(err)
+	}
+	change, err := w.Edit("s/shared", []Edit{{Op: "add", Name: "main.go", Text: "package main"}}, time.Now())
+	if err != nil || len(change) == 0 {
+		t.Fatalf("edit: %d bytes, %v", len(change), err)
+	}
+	// Two copies of one document, edited apart, sync through the worker.
+	saved, err := w.Save("s/shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Load("b/shared", Shared, "dddd", saved); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Edit("b/shared", []Edit{{Op: "splice", Target: "file:main.go", Pos: 12, Text: "\n// é🙂"}}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	syncPair(t, w, "s/shared", "b/shared")
+	va, _ := w.View("s/shared")
+	vb, _ := w.View("b/shared")
+	if va.Files["main.go"] != "package main\n// é🙂" || vb.Files["main.go"] != va.Files["main.go"] {
+		t.Fatalf("after sync: %q / %q", va.Files["main.go"], vb.Files["main.go"])
+	}
+	if _, err := w.Edit("s/shared", []Edit{{Op: "splice", Target: "file:nope"}}, time.Now()); !errors.As(err, new(*RequestError)) {
+		t.Fatalf("bad edit: %v", err)
+	}
+}
+
+// syncPair runs the sync protocol between two documents until quiet.
+func syncPair(t *testing.T, w *Worker, a, b string) {
+	t.Helper()
+	for range 20 {
+		quiet := true
+		for _, p := range [][2]string{{a, b}, {b, a}} {
+			msg, err := w.SyncGenerate(p[0], p[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if msg == nil {
+				continue
+			}
+			quiet = false
+			if _, err := w.SyncReceive(p[1], p[0], msg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if quiet {
+			return
+		}
+	}
+	t.Fatal("sync did not settle")
+}
+
+// crasher is one input of ../shared/data/automerge-crashers.
+type crasher struct {
+	name  string
+	bytes []byte
+}
+
+func crashers(t testing.TB) []crasher {
+	dir := filepath.Join("..", "..", "shared", "data", "automerge-crashers")
+	files, _ := filepath.Glob(filepath.Join(dir, "*.hex"))
+	if len(files) == 0 {
+		t.Skipf("no crashers in %s", dir)
+	}
+	var out []crasher
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := hex.DecodeString(strings.TrimSpace(string(raw)))
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		out = append(out, crasher{strings.TrimSuffix(filepath.Base(f), ".hex"), b})
+	}
+	return out
+}
+
+// Every crasher, in every way bytes reach the worker, leaves the worker
+// either refusing it cleanly or dead (ErrWorkerDied): never the caller.
+// After a death the next call works on a fresh worker.
+func TestCrashers(t *testing.T) {
+	w := startWorker(t, 3*time.Second)
+	content := []Edit{{Op: "add", Name: "main.go", Text: "func main() {\n\tfmt.Println(\"héllo 🙂\")\n}\n"}, {Op: "splice", Target: "question", Text: "FizzBuzz"}}
+	open := func() {
+		t.Helper()
+		if err := w.New("s/shared", Shared, "aaaa"); err != nil && !strings.Contains(err.Error(), "is open") {
+			t.Fatal(err)
+		}
+		if _, err := w.Edit("s/shared", content, time.Now()); err != nil && !strings.Contains(err.Error(), "exists") {
+			t.Fatal(err)
+		}
+	}
+	died := 0
+	for _, c := range crashers(t) {
+		for _, path := range []string{"load", "apply", "sync"} {
+			open()
+			var err error
+			switch path {
+			case "load":
+				err = w.Load("x/"+path, Shared, "bbbb", c.bytes)
+				if err == nil {
+					_, err = w.View("x/" + path)
+				}
+				w.CloseDoc("x/" + path)
+			case "apply":
+				_, err = w.Apply("s/shared", c.bytes)
+				if err == nil {
+					_, err = w.View("s/shared")
+				}
+				if err == nil {
+					_, err = w.SaveIncremental("s/shared")
+				}
+			case "sync":
+				_, err = w.SyncReceive("s/shared", "mallory", c.bytes)
+				if err == nil {
+					_, err = w.SyncGenerate("s/shared", "mallory")
+				}
+				w.SyncReset("s/shared", "mallory")
+			}
+			if errors.Is(err, ErrWorkerDied) {
+				died++
+				continue
+			}
+			// Accepted or refused cleanly: either way the worker answers.
+			if _, herr := w.Heads("s/shared"); herr != nil && !errors.Is(herr, ErrWorkerDied) && !strings.Contains(herr.Error(), "no open document") {
+				t.Fatalf("%s via %s: worker broken after %v: %v", c.name, path, err, herr)
+			}
+		}
+	}
+	if died == 0 {
+		t.Fatal("no crasher killed the worker: are they reaching it?")
+	}
+	t.Logf("%d of %d deliveries killed the worker; the test process lived", died, 3*len(crashers(t)))
+	// And afterwards, work goes on.
+	open()
+	if v, err := w.View("s/shared"); err != nil || v.Question != "FizzBuzz" {
+		t.Fatalf("after the crashers: %+v, %v", v, err)
+	}
+}
