@@ -6,14 +6,15 @@ import (
 )
 
 // WorkerEnv, set to 1 in a process's environment, makes MaybeServeWorker
-// serve as the worker: the way tests run a worker, by re-executing the test
-// binary (whose TestMain calls MaybeServeWorker first).
+// serve as the worker, as does WorkerArg as the first argument: the parley
+// binary and test binaries (whose TestMain calls MaybeServeWorker first)
+// both become workers so.
 const WorkerEnv = "PARLEY_CRDT_WORKER"
 
-// MaybeServeWorker serves as the worker and exits when WorkerEnv is set;
-// otherwise it returns at once.
+// MaybeServeWorker serves as the worker and exits when WorkerEnv is set or
+// the first argument is WorkerArg; otherwise it returns at once.
 func MaybeServeWorker() {
-	if os.Getenv(WorkerEnv) != "1" {
+	if os.Getenv(WorkerEnv) != "1" && (len(os.Args) < 2 || os.Args[1] != WorkerArg) {
 		return
 	}
 	if err := ServeWorker(os.Stdin, os.Stdout); err != nil {

@@ -21,11 +21,14 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"parley/crdt"
 )
 
 // TestMain runs a relay instead of the tests when PARLEY_TEST_RELAY is set:
 // BenchmarkRelayCircuits measures a relay in a process of its own.
 func TestMain(m *testing.M) {
+	crdt.MaybeServeWorker()
 	if os.Getenv("PARLEY_TEST_RELAY") != "" {
 		os.Exit(runTestRelay())
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"parley/crdt"
 	"parley/invite"
 	"parley/node/store"
 )
@@ -63,8 +64,13 @@ type live struct {
 	refused     error         // why this node is out of the session
 	admitted    bool          // some peer admitted this node
 	seated      bool          // this candidate node held the seat
+	gateOpen    bool          // the start reached this node
 	changed     chan struct{} // closed and replaced on every change
 	emptySince  time.Time     // when the last participant left
+	docs        map[crdt.Kind]*sessionDoc
+	links       map[peer.ID]*link      // document exchange, by peer
+	quar        map[peer.ID]Quarantine // peers whose document data is refused
+	docVersion  int                    // counts document changes, for followers
 	dropped     atomic.Int64  // envelopes dropped: strangers, bad seals, replays
 }
 
@@ -467,6 +473,7 @@ func (l *live) finish(id peer.ID, res admitResult, err error) error {
 	l.notify()
 	l.mu.Unlock()
 	l.n.p2p.host.ConnManager().Protect(id, l.tag)
+	l.openLink(id)
 	if !known {
 		l.log.Info("admitted", "peer", id, "name", p.name, "role", p.role)
 		l.recordAttendance(p, true)
@@ -749,10 +756,16 @@ func (l *live) mergeRevocations(tok string) {
 }
 
 // applyState acts on the control state: a candidate who lost the seat goes,
-// and an ended session stops.
+// an ended session stops, and a start opens the lobby gate.
 func (l *live) applyState() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.state.start != nil && !l.gateOpen {
+		l.gateOpen = true
+		for _, k := range l.links {
+			k.poke()
+		}
+	}
 	holder := l.state.seatHolder()
 	for id, p := range l.peers {
 		if p.role == RoleCandidate && id != holder && l.state.seat != nil {
@@ -795,6 +808,7 @@ func (l *live) removePeer(id peer.ID) {
 	}
 	l.mu.Unlock()
 	if ok {
+		l.closeLink(id)
 		l.n.p2p.host.ConnManager().Unprotect(id, l.tag)
 		l.log.Info("left", "peer", id, "name", p.name)
 		l.recordAttendance(p, false)
@@ -870,4 +884,48 @@ func (l *live) recordAttendance(p *participant, joined bool) {
 	if err != nil {
 		l.log.Error("saving attendance", "err", err)
 	}
+}
+
+// Quarantine is a peer whose document data this node refuses for the rest of
+// a session, because it crashed the Automerge worker.
+type Quarantine struct {
+	Peer   string    `json:"peer"`
+	Name   string    `json:"name"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// quarantine refuses a peer's document data from now on.
+func (l *live) quarantine(id peer.ID, reason string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.quar[id]; ok || id == l.n.id {
+		return
+	}
+	name := id.ShortString()
+	if p, ok := l.peers[id]; ok {
+		name = p.name
+	}
+	l.quar[id] = Quarantine{Peer: id.String(), Name: name, Reason: reason, At: l.n.now().UTC()}
+	l.log.Warn("quarantined a peer's document data", "peer", id, "name", name, "reason", reason)
+	l.notify()
+}
+
+// quarantined returns why a peer is quarantined, or "".
+func (l *live) quarantined(id peer.ID) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.quar[id].Reason
+}
+
+// quarantines lists the quarantined peers.
+func (l *live) quarantines() []Quarantine {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]Quarantine, 0, len(l.quar))
+	for _, q := range l.quar {
+		out = append(out, q)
+	}
+	slices.SortFunc(out, func(a, b Quarantine) int { return a.At.Compare(b.At) })
+	return out
 }

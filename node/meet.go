@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"parley/crdt"
 	"parley/invite"
 	"parley/node/store"
 )
@@ -60,6 +61,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.p2p, n.runCtx, n.runCancel = p, runCtx, cancel
 	n.mu.Unlock()
 	p.host.SetStreamHandler(AdmitProtocol, n.handleAdmit)
+	p.host.SetStreamHandler(SyncProtocol, n.handleSync)
 	sub, err := p.host.EventBus().Subscribe(new(event.EvtLocalAddressesUpdated))
 	if err != nil {
 		return err
@@ -165,6 +167,9 @@ func (n *Node) openLive(inv *invite.Invite, role, name, cred string, since time.
 		pending: make(map[peer.ID]bool),
 		backoff: make(map[peer.ID]time.Time),
 		changed: make(chan struct{}),
+		docs:    make(map[crdt.Kind]*sessionDoc),
+		links:   make(map[peer.ID]*link),
+		quar:    make(map[peer.ID]Quarantine),
 	}
 	l.emptySince = n.now()
 	l.seq.Store(uint64(time.Now().UnixMicro()))
@@ -208,6 +213,11 @@ func (n *Node) openLive(inv *invite.Invite, role, name, cred string, since time.
 		l.events.Cancel()
 		return fail(err)
 	}
+	if err := n.openDocs(l); err != nil {
+		l.events.Cancel()
+		l.sub.Cancel()
+		return fail(err)
+	}
 	n.mu.Lock()
 	n.lives[inv.SessionID] = l
 	n.mu.Unlock()
@@ -235,6 +245,7 @@ func (n *Node) closeLive(l *live, goodbye bool) {
 		}
 	}
 	l.stop()
+	n.closeDocs(l)
 	l.mu.Lock()
 	peers := slices.Collect(maps.Values(l.peers))
 	l.mu.Unlock()

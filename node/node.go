@@ -27,6 +27,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"parley/crdt"
 	"parley/invite"
 	"parley/node/store"
 )
@@ -53,6 +54,9 @@ type Config struct {
 	// IdleEnd is how long a live session may have nobody present before the
 	// company node ends it. If zero, DefaultIdleEnd.
 	IdleEnd time.Duration
+	// Worker configures the Automerge worker process. The zero value runs
+	// this executable with crdt.WorkerArg.
+	Worker crdt.WorkerConfig
 	// JoinWait is how long Join waits for another participant to admit this
 	// node before it returns with nobody found yet. If zero,
 	// DefaultJoinWait.
@@ -83,6 +87,10 @@ type Node struct {
 	relaysUsed   map[peer.ID]bool
 	addrsChanged atomic.Int64 // unix nanoseconds
 
+	worker *crdt.Worker
+	docMu  sync.Mutex             // serializes work with the worker (see docs.go)
+	docs   map[string]*sessionDoc // open documents by worker ID
+
 	closeOnce sync.Once
 }
 
@@ -96,6 +104,7 @@ func New(cfg Config) (*Node, error) {
 		cfg: cfg, dir: dir, log: cfg.Logger, now: cfg.Now,
 		lives: make(map[string]*live), byTopic: make(map[string]*live), byTag: make(map[string]*live),
 		relaysUsed: make(map[peer.ID]bool),
+		worker:     crdt.NewWorker(cfg.Worker), docs: make(map[string]*sessionDoc),
 	}
 	if n.log == nil {
 		n.log = slog.Default()
@@ -168,6 +177,7 @@ func (n *Node) Close() error {
 			n.wg.Wait()
 			err = p.close()
 		}
+		n.worker.Close()
 		if cerr := n.db.Close(); err == nil {
 			err = cerr
 		}

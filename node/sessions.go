@@ -65,6 +65,9 @@ type Session struct {
 	CandidateWaiting bool `json:"candidate_waiting"`
 	// Attendance is who took part and when.
 	Attendance []store.Attendance `json:"attendance,omitempty"`
+	// Quarantined are peers whose document data this node refuses, because
+	// it crashed the Automerge worker (shown to interviewers).
+	Quarantined []Quarantine `json:"quarantined,omitempty"`
 }
 
 // NewSessions asks for an interview: one session per block.
@@ -300,6 +303,9 @@ func (n *Node) sessionView(r store.Session) Session {
 	n.mu.Unlock()
 	if l != nil {
 		s.Participants = l.participants()
+		if l.role != RoleCandidate {
+			s.Quarantined = l.quarantines()
+		}
 		l.mu.Lock()
 		started, ended := l.state.start != nil, l.state.end
 		l.mu.Unlock()

@@ -17,10 +17,12 @@ import (
 	"strings"
 	"syscall"
 
+	"parley/crdt"
 	"parley/node"
 )
 
 func main() {
+	crdt.MaybeServeWorker()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
 	stop()

@@ -9,7 +9,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"parley/crdt"
 )
+
+func TestMain(m *testing.M) {
+	crdt.MaybeServeWorker()
+	os.Exit(m.Run())
+}
 
 // result is what one command printed and returned.
 type result struct {

@@ -11,6 +11,7 @@
 //	session/<id>            Session: an interview session this node knows
 //	revoked/<credential id> Revoked: a credential the company revoked
 //	meta/revocation-seq     uint64: sequence number of the latest revocation list
+//	doc/<session>/<kind>/…  a document's snapshot and increments (see docs.go)
 //
 // Everything that must change together does so in one transaction: a member's
 // removal and their revocation, or all blocks of a new interview loop.
@@ -126,6 +127,7 @@ func get[T any](txn *badger.Txn, key string) (T, error) {
 	}
 	return v, nil
 }
+
 
 func put(txn *badger.Txn, key string, v any) error {
 	b, err := json.Marshal(v)

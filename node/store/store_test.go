@@ -134,3 +134,39 @@ func TestCorrupt(t *testing.T) {
 		t.Fatalf("corrupt store: %v", err)
 	}
 }
+
+func TestDocIncrements(t *testing.T) {
+	db := open(t, t.TempDir(), nil)
+	defer db.Close()
+	for i := range 5 {
+		seq, err := db.AppendIncrement("s", "shared", Increment{Bytes: []byte{byte(i)}, From: "p", At: now})
+		if err != nil || seq != uint64(i+1) {
+			t.Fatalf("append %d: %d, %v", i, seq, err)
+		}
+	}
+	incs, _ := db.Increments("s", "shared", 2)
+	if len(incs) != 3 || incs[0].Seq != 3 || incs[0].Bytes[0] != 2 {
+		t.Fatalf("after 2: %+v", incs)
+	}
+	if err := db.DeleteIncrement("s", "shared", 4); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.PutSnapshot("s", "shared", Snapshot{Bytes: []byte("snap"), Upto: 3, Good: true}); err != nil {
+		t.Fatal(err)
+	}
+	incs, _ = db.Increments("s", "shared", 0)
+	if len(incs) != 1 || incs[0].Seq != 5 {
+		t.Fatalf("after the snapshot: %+v", incs)
+	}
+	snap, err := db.Snapshot("s", "shared")
+	if err != nil || string(snap.Bytes) != "snap" || !snap.Good {
+		t.Fatalf("snapshot %+v, %v", snap, err)
+	}
+	// Sequence numbers go on after a snapshot; other documents are apart.
+	if seq, _ := db.AppendIncrement("s", "shared", Increment{}); seq != 6 {
+		t.Fatalf("next seq %d", seq)
+	}
+	if incs, _ := db.Increments("s", "private", 0); len(incs) != 0 {
+		t.Fatal("documents share increments")
+	}
+}

@@ -1,0 +1,494 @@
+package node
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"parley/crdt"
+	"parley/node/store"
+)
+
+// A session's documents live in the node's Automerge worker (see package
+// crdt); the node keeps them in its store as a snapshot plus increments, and
+// never decodes Automerge bytes itself. All work with the worker happens
+// under n.docMu: the worker serves one request at a time anyway, and a
+// recovery after its death must not interleave with anything.
+
+// snapshotEvery is how many increments a document gathers before the node
+// saves a checked snapshot in their place.
+const snapshotEvery = 256
+
+// sessionDoc is one of a session's documents on this node.
+type sessionDoc struct {
+	l       *live
+	kind    crdt.Kind
+	id      string // in the worker
+	gen     int    // the worker generation it was loaded into
+	upto    uint64 // the last stored increment the worker's copy includes
+	pending int    // increments since the last snapshot
+}
+
+// docKinds returns the documents a role keeps: everyone the shared one,
+// interviewers and the company node the private one too.
+func docKinds(role string) []crdt.Kind {
+	if role == RoleCandidate {
+		return []crdt.Kind{crdt.Shared}
+	}
+	return []crdt.Kind{crdt.Shared, crdt.Private}
+}
+
+// actor is this node's Automerge actor: its peer ID, so that history names
+// who typed what.
+func (n *Node) actor() string { return hex.EncodeToString([]byte(n.id)) }
+
+// ActorPeer returns the peer of an Automerge actor.
+func ActorPeer(actor string) (peer.ID, error) {
+	b, err := hex.DecodeString(actor)
+	if err != nil {
+		return "", err
+	}
+	return peer.IDFromBytes(b)
+}
+
+// openDocs loads a session's documents into the worker.
+func (n *Node) openDocs(l *live) error {
+	n.docMu.Lock()
+	defer n.docMu.Unlock()
+	for _, k := range docKinds(l.role) {
+		d := &sessionDoc{l: l, kind: k, id: crdt.DocID(l.inv.SessionID, k)}
+		n.docs[d.id] = d
+		l.docs[k] = d
+		if err := n.loadDocLocked(d); err != nil {
+			if errors.Is(err, crdt.ErrWorkerDied) {
+				n.recoverLocked("", l)
+				continue
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// closeDocs drops a session's documents from the worker.
+func (n *Node) closeDocs(l *live) {
+	n.docMu.Lock()
+	defer n.docMu.Unlock()
+	for _, d := range l.docs {
+		delete(n.docs, d.id)
+		if d.gen == n.worker.Generation() {
+			n.worker.CloseDoc(d.id)
+		}
+	}
+}
+
+// poisoned is an increment that killed the worker.
+type poisoned struct{ inc store.Increment }
+
+func (p *poisoned) Error() string { return fmt.Sprintf("increment %d from %s killed the worker", p.inc.Seq, p.inc.From) }
+
+// loadDocLocked loads a document from its snapshot and increments. With
+// check set, every increment is followed by an incremental save and a read,
+// which some poisoned input needs to show itself. Call with n.docMu held.
+func (n *Node) loadDocLocked(d *sessionDoc) error {
+	return n.loadDoc(d, false)
+}
+
+func (n *Node) loadDoc(d *sessionDoc, check bool) error {
+	session, kind := d.l.inv.SessionID, string(d.kind)
+	d.gen = n.worker.Generation()
+	n.worker.CloseDoc(d.id) // a stale copy in a live worker
+	if err := n.startDoc(d); err != nil {
+		return err
+	}
+	d.gen = n.worker.Generation()
+	incs, err := n.db.Increments(session, kind, d.upto)
+	if err != nil {
+		return err
+	}
+	for _, inc := range incs {
+		_, err := n.worker.Apply(d.id, inc.Bytes)
+		if err == nil && check {
+			if _, err = n.worker.SaveIncremental(d.id); err == nil {
+				_, err = n.worker.View(d.id)
+			}
+		}
+		if errors.Is(err, crdt.ErrWorkerDied) {
+			return &poisoned{inc}
+		}
+		if err != nil {
+			// Refused now though accepted before: drop it, it is poison.
+			n.log.Warn("a stored increment no longer applies; removing it", "doc", d.id, "seq", inc.Seq, "from", inc.From, "err", err)
+			n.db.DeleteIncrement(session, kind, inc.Seq)
+			continue
+		}
+		d.upto = inc.Seq
+		d.pending++
+	}
+	return nil
+}
+
+// startDoc opens the snapshot (or the genesis) of a document.
+func (n *Node) startDoc(d *sessionDoc) error {
+	snap, err := n.db.Snapshot(d.l.inv.SessionID, string(d.kind))
+	if errors.Is(err, store.ErrNotFound) {
+		d.upto = 0
+		return n.worker.New(d.id, d.kind, n.actor())
+	}
+	if err != nil {
+		return err
+	}
+	d.upto = snap.Upto
+	return n.worker.Load(d.id, d.kind, n.actor(), snap.Bytes)
+}
+
+// recoverLocked brings the documents back after the worker died: every open
+// document is loaded again, checking each stored increment on its own;
+// increments that kill the worker are removed and their senders
+// quarantined in their session. suspect, if set, sent what was in flight
+// when the worker died, and is quarantined in l. Call with n.docMu held.
+func (n *Node) recoverLocked(suspect peer.ID, l *live) {
+	if suspect != "" && l != nil {
+		l.quarantine(suspect, "sent document data that crashed this node's Automerge worker")
+	}
+	for attempt := 0; attempt < 64; attempt++ {
+		var hit *poisoned
+		var at *sessionDoc
+		for _, d := range n.docs {
+			err := n.loadDoc(d, true)
+			if errors.As(err, &hit) {
+				at = d
+				break
+			}
+			if err != nil {
+				n.log.Error("reloading a document", "doc", d.id, "err", err)
+			}
+		}
+		if hit == nil {
+			break
+		}
+		n.log.Warn("removed a poisoned increment", "doc", at.id, "seq", hit.inc.Seq, "from", hit.inc.From)
+		n.db.DeleteIncrement(at.l.inv.SessionID, string(at.kind), hit.inc.Seq)
+		if from, err := peer.Decode(hit.inc.From); err == nil && from != n.id {
+			at.l.quarantine(from, "sent document data that crashed this node's Automerge worker")
+		}
+	}
+	// What survived the one-by-one check is good: snapshot it.
+	for _, d := range n.docs {
+		n.snapshotLocked(d)
+	}
+	for _, d := range n.docs {
+		d.l.kickSync()
+	}
+}
+
+// snapshotLocked saves a checked snapshot of a document in place of its
+// increments. Call with n.docMu held.
+func (n *Node) snapshotLocked(d *sessionDoc) {
+	saved, err := n.worker.Check(d.id)
+	if err != nil {
+		n.log.Error("checking a document for a snapshot", "doc", d.id, "err", err)
+		return
+	}
+	if err := n.db.PutSnapshot(d.l.inv.SessionID, string(d.kind), store.Snapshot{Bytes: saved, Upto: d.upto, Good: true}); err != nil {
+		n.log.Error("saving a snapshot", "doc", d.id, "err", err)
+		return
+	}
+	d.pending = 0
+}
+
+// storeLocked stores an increment the worker accepted. Call with n.docMu
+// held.
+func (n *Node) storeLocked(d *sessionDoc, b []byte, from peer.ID) error {
+	seq, err := n.db.AppendIncrement(d.l.inv.SessionID, string(d.kind), store.Increment{Bytes: b, From: from.String(), At: n.now().UTC()})
+	if err != nil {
+		return err
+	}
+	d.upto = seq
+	d.pending++
+	if d.pending >= snapshotEvery {
+		n.snapshotLocked(d)
+	}
+	return nil
+}
+
+// workerFailed handles an error of the worker: its death triggers recovery
+// with suspect blamed. It returns err.
+func (n *Node) workerFailed(err error, suspect peer.ID, l *live) error {
+	if errors.Is(err, crdt.ErrWorkerDied) {
+		n.log.Warn("the Automerge worker died", "err", err, "suspect", suspect)
+		n.recoverLocked(suspect, l)
+	}
+	return err
+}
+
+// ensureLoaded reloads a document a dead worker lost. Call with n.docMu held.
+func (n *Node) ensureLoaded(d *sessionDoc) error {
+	if d.gen == n.worker.Generation() {
+		return nil
+	}
+	n.recoverLocked("", nil)
+	if d.gen != n.worker.Generation() {
+		return fmt.Errorf("document %s could not be loaded", d.id)
+	}
+	return nil
+}
+
+// applyRemote merges changes a peer sent. What the worker refuses is
+// dropped, never stored or passed on; what kills it gets the sender
+// quarantined.
+func (n *Node) applyRemote(d *sessionDoc, from peer.ID, b []byte) (changed bool, err error) {
+	n.docMu.Lock()
+	defer n.docMu.Unlock()
+	if err := n.ensureLoaded(d); err != nil {
+		return false, err
+	}
+	changed, err = n.worker.Apply(d.id, b)
+	if err != nil {
+		return false, n.workerFailed(err, from, d.l)
+	}
+	// Store what the worker saves of it (so that the next incremental save
+	// starts after it), blamed on the sender.
+	inc, err := n.worker.SaveIncremental(d.id)
+	if err != nil {
+		return false, n.workerFailed(err, from, d.l)
+	}
+	if len(inc) > 0 {
+		if err := n.storeLocked(d, inc, from); err != nil {
+			return false, err
+		}
+	}
+	return changed, nil
+}
+
+// ErrNoDoc is returned for a document this node does not keep.
+var ErrNoDoc = errors.New("no such document here")
+
+// doc returns a session's document of a kind.
+func (l *live) doc(kind crdt.Kind) (*sessionDoc, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	d := l.docs[kind]
+	if d == nil {
+		return nil, fmt.Errorf("this node does not keep the %s document: %w", kind, ErrNoDoc)
+	}
+	return d, nil
+}
+
+// Edit makes edits to a session's document as this node, and sends the
+// change to the peers that may have it.
+func (n *Node) Edit(ctx context.Context, id string, kind crdt.Kind, edits ...crdt.Edit) error {
+	l, err := n.lookupLive(id)
+	if err != nil {
+		return err
+	}
+	if err := l.mayEdit(kind, edits); err != nil {
+		return err
+	}
+	d, err := l.doc(kind)
+	if err != nil {
+		return err
+	}
+	change, err := n.editDoc(d, edits)
+	if err != nil || change == nil {
+		return err
+	}
+	l.pushChange(kind, change)
+	return nil
+}
+
+// editDoc commits edits in the worker and stores the change.
+func (n *Node) editDoc(d *sessionDoc, edits []crdt.Edit) ([]byte, error) {
+	n.docMu.Lock()
+	defer n.docMu.Unlock()
+	if err := n.ensureLoaded(d); err != nil {
+		return nil, err
+	}
+	change, err := n.worker.Edit(d.id, edits, n.now().UTC())
+	if err != nil {
+		return nil, n.workerFailed(err, "", nil)
+	}
+	if change == nil {
+		return nil, nil
+	}
+	return change, n.storeLocked(d, change, n.id)
+}
+
+// mayEdit says whether this node may make these edits: the candidate edits
+// the code once the interview started, and neither the question nor the
+// file list.
+func (l *live) mayEdit(kind crdt.Kind, edits []crdt.Edit) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.state.end != nil {
+		return fmt.Errorf("%s: %w", endedMessage(l.state.end.record), ErrSessionEnded)
+	}
+	if l.role != RoleCandidate {
+		return nil
+	}
+	if l.state.start == nil {
+		return fmt.Errorf("the interview has not started: the code opens when an interviewer starts it")
+	}
+	for _, e := range edits {
+		if kind != crdt.Shared || e.Op != "splice" || !strings.HasPrefix(e.Target, "file:") {
+			return fmt.Errorf("the candidate edits the code; files and the question are the interviewers': %w", ErrNotInterviewer)
+		}
+	}
+	return nil
+}
+
+// Code returns the text of a file of a session (the active file if file is
+// empty), and its name.
+func (n *Node) Code(ctx context.Context, id, file string) (string, string, error) {
+	v, err := n.View(ctx, id, crdt.Shared)
+	if err != nil {
+		return "", "", err
+	}
+	if file == "" {
+		file = v.Active
+	}
+	text, ok := v.Files[file]
+	if !ok {
+		var names []string
+		for f := range v.Files {
+			names = append(names, f)
+		}
+		slices.Sort(names)
+		if len(names) == 0 {
+			return "", "", fmt.Errorf("session %s has no files yet: %w", id, ErrNotFound)
+		}
+		return "", "", fmt.Errorf("session %s has no file %q (it has: %s): %w", id, file, strings.Join(names, ", "), ErrNotFound)
+	}
+	return text, file, nil
+}
+
+// View reads a session's document.
+func (n *Node) View(ctx context.Context, id string, kind crdt.Kind) (crdt.View, error) {
+	d, err := n.docOf(id, kind)
+	if err != nil {
+		return crdt.View{}, err
+	}
+	n.docMu.Lock()
+	defer n.docMu.Unlock()
+	if err := n.ensureLoaded(d); err != nil {
+		return crdt.View{}, err
+	}
+	v, err := n.worker.View(d.id)
+	if err != nil {
+		return v, n.workerFailed(err, "", nil)
+	}
+	return v, nil
+}
+
+// docOf finds a session's document on this node, running or not.
+func (n *Node) docOf(id string, kind crdt.Kind) (*sessionDoc, error) {
+	l, err := n.lookupLive(id)
+	if err != nil {
+		return nil, err
+	}
+	return l.doc(kind)
+}
+
+// LoadFile replaces (or creates) a file's text: interviewers only.
+func (n *Node) LoadFile(ctx context.Context, id, file, text string) error {
+	l, err := n.lookupLive(id)
+	if err != nil {
+		return err
+	}
+	if l.role != RoleInterviewer {
+		return fmt.Errorf("only an interviewer can load a file into the session: %w", ErrNotInterviewer)
+	}
+	v, err := n.View(ctx, id, crdt.Shared)
+	if err != nil {
+		return err
+	}
+	edits := []crdt.Edit{{Op: "add", Name: file, Text: text}}
+	if old, ok := v.Files[file]; ok {
+		edits = []crdt.Edit{{Op: "splice", Target: "file:" + file, Pos: 0, Del: runeCount(old), Text: text}}
+	}
+	if v.Active == "" {
+		edits = append(edits, crdt.Edit{Op: "active", Name: file})
+	}
+	return n.Edit(ctx, id, crdt.Shared, edits...)
+}
+
+func runeCount(s string) int { return len([]rune(s)) }
+
+// TimelineEntry is one change of a session's code, for replay.
+type TimelineEntry struct {
+	Time        time.Time `json:"time"`
+	Participant string    `json:"participant"`
+	Peer        string    `json:"peer"`
+	File        string    `json:"file"`
+	Inserted    int       `json:"inserted"`
+	Deleted     int       `json:"deleted"`
+}
+
+// Timeline lists who changed which file when, oldest first.
+func (n *Node) Timeline(ctx context.Context, id string) ([]TimelineEntry, error) {
+	d, err := n.docOf(id, crdt.Shared)
+	if err != nil {
+		return nil, err
+	}
+	n.docMu.Lock()
+	if err := n.ensureLoaded(d); err != nil {
+		n.docMu.Unlock()
+		return nil, err
+	}
+	hist, err := n.worker.History(d.id)
+	n.docMu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	names := d.l.names()
+	var out []TimelineEntry
+	for _, c := range hist {
+		p, _ := ActorPeer(c.Actor)
+		for _, e := range c.Edits {
+			file, ok := strings.CutPrefix(e.Target, "file:")
+			if !ok {
+				file = e.Target
+			}
+			out = append(out, TimelineEntry{Time: c.Time, Participant: names[p], Peer: p.String(), File: file, Inserted: e.Ins, Deleted: e.Del})
+		}
+	}
+	return out, nil
+}
+
+// CodeAt reads a session's files as they were at t.
+func (n *Node) CodeAt(ctx context.Context, id string, t time.Time) (crdt.View, error) {
+	d, err := n.docOf(id, crdt.Shared)
+	if err != nil {
+		return crdt.View{}, err
+	}
+	n.docMu.Lock()
+	defer n.docMu.Unlock()
+	if err := n.ensureLoaded(d); err != nil {
+		return crdt.View{}, err
+	}
+	return n.worker.At(d.id, t)
+}
+
+// names maps the peers that took part in a session to their names.
+func (l *live) names() map[peer.ID]string {
+	out := map[peer.ID]string{l.n.id: l.name}
+	if rec, err := l.n.db.Session(l.inv.SessionID); err == nil {
+		for _, a := range rec.Attendance {
+			if id, err := peer.Decode(a.Peer); err == nil {
+				out[id] = a.Name
+			}
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for id, p := range l.peers {
+		out[id] = p.name
+	}
+	return out
+}

@@ -1,0 +1,416 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"parley/crdt"
+)
+
+// Documents travel between two nodes of a session over /parley/sync/1: each
+// node opens one stream to each peer it may send documents to, and sends on
+// it, after a hello naming the session, frames of
+//
+//	type (1) | document (1: 0 shared, 1 private) | length (uvarint) | bytes
+//
+// A change frame carries a change this node committed (Automerge's
+// incremental format): the live path, sent at once to every peer. A sync
+// frame carries an Automerge sync message: catch-up on connect, repair
+// after a gap, and a round every syncEvery while changes flow. The sender
+// checks the lobby gate before every frame: the shared document goes to
+// interviewers and the company node, and to the seated candidate once the
+// interview started; the private document only ever to interviewers and the
+// company node. The receiver hands the bytes to its worker and to nothing
+// else.
+
+// SyncProtocol is the libp2p protocol ID of document sync.
+const SyncProtocol = "/parley/sync/1"
+
+const (
+	frameChange byte = 1
+	frameSync   byte = 2
+)
+
+// maxDocFrame bounds a document frame: a sync message for a long history
+// (260k changes) is about 30 MB.
+const maxDocFrame = 64 << 20
+
+// syncEvery is how often a link runs a sync round while changes flow.
+const syncEvery = 5 * time.Second
+
+var kindCodes = []crdt.Kind{crdt.Shared, crdt.Private}
+
+func kindCode(k crdt.Kind) byte {
+	if k == crdt.Private {
+		return 1
+	}
+	return 0
+}
+
+type docFrame struct {
+	typ  byte
+	kind crdt.Kind
+	data []byte
+}
+
+func writeDocFrame(w io.Writer, f docFrame) error {
+	buf := make([]byte, 0, 2+binary.MaxVarintLen64+len(f.data))
+	buf = append(buf, f.typ, kindCode(f.kind))
+	buf = binary.AppendUvarint(buf, uint64(len(f.data)))
+	buf = append(buf, f.data...)
+	_, err := w.Write(buf)
+	return err
+}
+
+// readDocFrame reads one frame, refusing unknown types and documents and
+// oversized frames.
+func readDocFrame(r *bufio.Reader) (docFrame, error) {
+	var f docFrame
+	var hdr [2]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return f, err
+	}
+	f.typ = hdr[0]
+	if f.typ != frameChange && f.typ != frameSync {
+		return f, fmt.Errorf("unknown frame type %d", f.typ)
+	}
+	if int(hdr[1]) >= len(kindCodes) {
+		return f, fmt.Errorf("unknown document %d", hdr[1])
+	}
+	f.kind = kindCodes[hdr[1]]
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		return f, fmt.Errorf("bad frame length: %w", err)
+	}
+	if n == 0 || n > maxDocFrame {
+		return f, fmt.Errorf("frame of %d bytes is out of bounds (1 to %d)", n, maxDocFrame)
+	}
+	f.data = make([]byte, n)
+	if _, err := io.ReadFull(r, f.data); err != nil {
+		return f, err
+	}
+	return f, nil
+}
+
+// link is this node's sending side of document exchange with one peer: the
+// only writer of its stream.
+type link struct {
+	l    *live
+	peer peer.ID
+	out  chan docFrame
+	kick chan struct{}
+	stop chan struct{}
+}
+
+// mayHave is the gate: whether a document may go to the peer now.
+func (k *link) mayHave(kind crdt.Kind) bool {
+	if kind == crdt.Private {
+		return k.l.role != RoleCandidate && k.l.isStaff(k.peer)
+	}
+	return k.l.mayReceiveContent(k.peer)
+}
+
+// isStaff reports whether an admitted peer is an interviewer or the company
+// node.
+func (l *live) isStaff(id peer.ID) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p, ok := l.peers[id]
+	return ok && (p.role == RoleInterviewer || p.role == RoleCompany)
+}
+
+// openLink starts document exchange with an admitted peer.
+func (l *live) openLink(id peer.ID) {
+	l.mu.Lock()
+	if l.links[id] != nil || l.ctx.Err() != nil {
+		l.mu.Unlock()
+		return
+	}
+	k := &link{l: l, peer: id, out: make(chan docFrame, 1024), kick: make(chan struct{}, 1), stop: make(chan struct{})}
+	l.links[id] = k
+	l.mu.Unlock()
+	l.wg.Go(k.run)
+	k.poke()
+}
+
+// closeLink stops document exchange with a peer that left.
+func (l *live) closeLink(id peer.ID) {
+	l.mu.Lock()
+	k := l.links[id]
+	delete(l.links, id)
+	l.mu.Unlock()
+	if k != nil {
+		close(k.stop)
+	}
+}
+
+// poke asks for a sync round.
+func (k *link) poke() {
+	select {
+	case k.kick <- struct{}{}:
+	default:
+	}
+}
+
+// kickSync asks every link for a sync round: after a worker restart, or
+// when the lobby gate opens.
+func (l *live) kickSync() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, k := range l.links {
+		k.poke()
+	}
+}
+
+// pushChange sends a committed change to every peer that may have it.
+func (l *live) pushChange(kind crdt.Kind, change []byte) {
+	l.mu.Lock()
+	links := make([]*link, 0, len(l.links))
+	for _, k := range l.links {
+		links = append(links, k)
+	}
+	l.mu.Unlock()
+	for _, k := range links {
+		if !k.mayHave(kind) {
+			continue
+		}
+		select {
+		case k.out <- docFrame{typ: frameChange, kind: kind, data: change}:
+		default:
+			// The peer is far behind: a sync round catches it up.
+			k.poke()
+		}
+	}
+}
+
+func (k *link) run() {
+	l := k.l
+	var s network.Stream
+	defer func() {
+		if s != nil {
+			s.Close()
+		}
+	}()
+	open := func() error {
+		ctx, cancel := context.WithTimeout(l.ctx, 10*time.Second)
+		defer cancel()
+		var err error
+		s, err = l.n.p2p.host.NewStream(network.WithAllowLimitedConn(ctx, "sync"), k.peer, SyncProtocol)
+		if err != nil {
+			return err
+		}
+		if err := writeFrame(s, syncHello{Tag: l.tag}); err != nil {
+			s.Reset()
+			s = nil
+			return err
+		}
+		// A fresh stream: the peer's view of us starts over.
+		for _, kind := range docKinds(l.role) {
+			if d, err := l.doc(kind); err == nil {
+				l.n.syncReset(d, k.peer)
+			}
+		}
+		return nil
+	}
+	send := func(f docFrame) bool {
+		if s == nil {
+			if err := open(); err != nil {
+				l.log.Debug("document stream", "peer", k.peer, "err", err)
+				return false
+			}
+		}
+		s.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		if err := writeDocFrame(s, f); err != nil {
+			l.log.Debug("document stream broke", "peer", k.peer, "err", err)
+			s.Reset()
+			s = nil
+			return false
+		}
+		return true
+	}
+	round := time.NewTicker(syncEvery)
+	defer round.Stop()
+	dirty := false
+	for {
+		select {
+		case <-l.ctx.Done():
+			return
+		case <-k.stop:
+			return
+		case f := <-k.out:
+			if !send(f) {
+				k.poke()
+			}
+			dirty = true
+			continue
+		case <-k.kick:
+		case <-round.C:
+			if !dirty {
+				continue
+			}
+		}
+		dirty = false
+		for _, kind := range kindCodes {
+			if !k.mayHave(kind) {
+				continue
+			}
+			d, err := l.doc(kind)
+			if err != nil {
+				continue
+			}
+			msg, err := l.n.syncGenerate(d, k.peer)
+			if err != nil || msg == nil {
+				continue
+			}
+			if !send(docFrame{typ: frameSync, kind: kind, data: msg}) {
+				dirty = true
+			}
+		}
+	}
+}
+
+// syncHello opens a document stream.
+type syncHello struct {
+	Tag string `json:"tag"`
+}
+
+// handleSync reads a peer's document stream.
+func (n *Node) handleSync(s network.Stream) {
+	defer s.Close()
+	from := s.Conn().RemotePeer()
+	r := bufio.NewReaderSize(s, 64<<10)
+	var hello syncHello
+	s.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if err := readFrame(r, 1024, &hello); err != nil {
+		s.Reset()
+		return
+	}
+	s.SetReadDeadline(time.Time{})
+	n.mu.Lock()
+	l := n.byTag[hello.Tag]
+	n.mu.Unlock()
+	if l == nil || !l.isAdmitted(from) {
+		s.Reset()
+		return
+	}
+	for {
+		f, err := readDocFrame(r)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && l.ctx.Err() == nil {
+				l.log.Info("document stream from a peer ended", "peer", from, "err", err)
+			}
+			return
+		}
+		if l.ctx.Err() != nil || !l.isAdmitted(from) {
+			s.Reset()
+			return
+		}
+		l.receive(from, f)
+	}
+}
+
+// receive takes a document frame from an admitted peer.
+func (l *live) receive(from peer.ID, f docFrame) {
+	if reason := l.quarantined(from); reason != "" {
+		return
+	}
+	if f.kind == crdt.Private && !l.isStaff(from) {
+		l.log.Info("dropped private document data from a peer that may not have it", "peer", from)
+		return
+	}
+	d, err := l.doc(f.kind)
+	if err != nil {
+		return // e.g. a candidate's node is sent no private document
+	}
+	var changed bool
+	switch f.typ {
+	case frameChange:
+		changed, err = l.n.applyRemote(d, from, f.data)
+		if err == nil && !changed {
+			// A change we could not place (a gap) or had: ask.
+			l.pokeLink(from)
+		}
+	case frameSync:
+		changed, err = l.n.syncReceive(d, from, f.data)
+		l.pokeLink(from)
+	}
+	if err != nil {
+		l.log.Info("refused document data", "peer", from, "err", err)
+		return
+	}
+	if changed {
+		l.docChanged(f.kind, from)
+	}
+}
+
+func (l *live) pokeLink(id peer.ID) {
+	l.mu.Lock()
+	k := l.links[id]
+	l.mu.Unlock()
+	if k != nil {
+		k.poke()
+	}
+}
+
+// docChanged tells whoever follows the document (browsers) that it moved.
+func (l *live) docChanged(kind crdt.Kind, from peer.ID) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.docVersion++
+	l.notify()
+}
+
+func (n *Node) syncGenerate(d *sessionDoc, to peer.ID) ([]byte, error) {
+	n.docMu.Lock()
+	defer n.docMu.Unlock()
+	if err := n.ensureLoaded(d); err != nil {
+		return nil, err
+	}
+	msg, err := n.worker.SyncGenerate(d.id, to.String())
+	if err != nil {
+		// Generating can die of a message received before: its sender.
+		return nil, n.workerFailed(err, to, d.l)
+	}
+	return msg, nil
+}
+
+func (n *Node) syncReceive(d *sessionDoc, from peer.ID, msg []byte) (bool, error) {
+	n.docMu.Lock()
+	defer n.docMu.Unlock()
+	if err := n.ensureLoaded(d); err != nil {
+		return false, err
+	}
+	changed, err := n.worker.SyncReceive(d.id, from.String(), msg)
+	if err != nil {
+		return false, n.workerFailed(err, from, d.l)
+	}
+	if !changed {
+		return false, nil
+	}
+	inc, err := n.worker.SaveIncremental(d.id)
+	if err != nil {
+		return false, n.workerFailed(err, from, d.l)
+	}
+	if len(inc) > 0 {
+		if err := n.storeLocked(d, inc, from); err != nil {
+			return false, err
+		}
+	}
+	return true, nil
+}
+
+func (n *Node) syncReset(d *sessionDoc, to peer.ID) {
+	n.docMu.Lock()
+	defer n.docMu.Unlock()
+	if d.gen == n.worker.Generation() {
+		n.worker.SyncReset(d.id, to.String())
+	}
+}
