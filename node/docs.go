@@ -91,7 +91,9 @@ func (n *Node) closeDocs(l *live) {
 // poisoned is an increment that killed the worker.
 type poisoned struct{ inc store.Increment }
 
-func (p *poisoned) Error() string { return fmt.Sprintf("increment %d from %s killed the worker", p.inc.Seq, p.inc.From) }
+func (p *poisoned) Error() string {
+	return fmt.Sprintf("increment %d from %s killed the worker", p.inc.Seq, p.inc.From)
+}
 
 // loadDocLocked loads a document from its snapshot and increments. With
 // check set, every increment is followed by an incremental save and a read,

@@ -71,7 +71,7 @@ type live struct {
 	links       map[peer.ID]*link      // document exchange, by peer
 	quar        map[peer.ID]Quarantine // peers whose document data is refused
 	docVersion  int                    // counts document changes, for followers
-	dropped     atomic.Int64  // envelopes dropped: strangers, bad seals, replays
+	dropped     atomic.Int64           // envelopes dropped: strangers, bad seals, replays
 }
 
 // participant is an admitted peer.

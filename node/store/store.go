@@ -128,7 +128,6 @@ func get[T any](txn *badger.Txn, key string) (T, error) {
 	return v, nil
 }
 
-
 func put(txn *badger.Txn, key string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
