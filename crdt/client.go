@@ -240,12 +240,23 @@ func (w *Worker) CloseDoc(id string) error {
 	return err
 }
 
-// Apply merges changes (Automerge's incremental save format) into a
-// document and reports whether its heads moved.
-func (w *Worker) Apply(id string, changes []byte) (bool, error) {
-	resp, _, err := w.call(request{Op: "apply", Doc: id}, changes)
-	return resp.Changed, err
+// Apply merges changes (Automerge's incremental save format, or a saved
+// document) into a document and reports whether its heads moved. Changes
+// whose dependencies the document lacks are dropped, never held back:
+// ErrQueued says so (the rest applied), and a sync round fetches them in
+// order.
+//
+// It returns what the document gained, in incremental format, to store.
+func (w *Worker) Apply(id string, changes []byte) (gained []byte, changed bool, err error) {
+	resp, gained, err := w.call(request{Op: "apply", Doc: id}, changes)
+	if err == nil && resp.Queued {
+		err = ErrQueued
+	}
+	return gained, resp.Changed, err
 }
+
+// ErrQueued is returned when changes lacked dependencies and were dropped.
+var ErrQueued = errors.New("crdt: changes lack dependencies; sync to fetch them")
 
 // Edit makes edits as one change, stamped at, and returns its bytes (nil
 // when nothing changed).
@@ -311,10 +322,15 @@ func (w *Worker) SyncGenerate(id, peer string) ([]byte, error) {
 }
 
 // SyncReceive takes a sync message from peer and reports whether the
-// document changed.
-func (w *Worker) SyncReceive(id, peer string, msg []byte) (bool, error) {
-	resp, _, err := w.call(request{Op: "syncrecv", Doc: id, Peer: peer}, msg)
-	return resp.Changed, err
+// document changed. As with Apply, changes lacking dependencies are dropped
+// (ErrQueued), and with them every sync state of the document.
+// It returns what the document gained, to store.
+func (w *Worker) SyncReceive(id, peer string, msg []byte) (gained []byte, changed bool, err error) {
+	resp, gained, err := w.call(request{Op: "syncrecv", Doc: id, Peer: peer}, msg)
+	if err == nil && resp.Queued {
+		err = ErrQueued
+	}
+	return gained, resp.Changed, err
 }
 
 // SyncReset forgets what the sync with peer established.

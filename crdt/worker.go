@@ -43,6 +43,7 @@ type response struct {
 	Err     string       `json:"err,omitempty"`
 	Heads   []string     `json:"heads,omitempty"`
 	Changed bool         `json:"changed,omitempty"`
+	Queued  bool         `json:"queued,omitempty"` // changes lacking dependencies were dropped
 	View    *View        `json:"view,omitempty"`
 	History []ChangeInfo `json:"history,omitempty"`
 }
@@ -199,8 +200,14 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 		if err := d.am.LoadIncremental(blob); err != nil {
 			return nil, resp, err
 		}
-		resp.Heads = heads(d)
+		inc := d.am.SaveIncremental()
+		var err error
+		if resp.Queued, err = s.dropQueued(req.Doc, d, changesIn(blob)); err != nil {
+			return nil, resp, err
+		}
+		resp.Heads = heads(s.docs[req.Doc])
 		resp.Changed = !sameHeads(before, resp.Heads)
+		return inc, resp, nil
 	case "edit":
 		change, err := d.apply(req.Edits, req.Time)
 		resp.Heads = heads(d)
@@ -216,13 +223,14 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 		resp.View = &v
 		return nil, resp, err
 	case "check":
-		// Save, load the save, read it: what a snapshot must survive to
-		// count as good.
+		// Save, load the save, read it, generate a first sync message from
+		// it: what a snapshot must survive to count as good.
 		saved := d.am.Save()
 		c, err := loadDoc(d.kind, d.am.ActorID(), saved)
 		if err != nil {
 			return nil, resp, err
 		}
+		automerge.NewSyncState(c.am).GenerateMessage()
 		v, err := c.view()
 		resp.View = &v
 		resp.Heads = heads(d)
@@ -249,17 +257,64 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 	case "syncrecv":
 		before := heads(d)
 		ss := s.sync(req.Doc, req.Peer, d)
-		if _, err := ss.ReceiveMessage(blob); err != nil {
+		msg, err := ss.ReceiveMessage(blob)
+		if err != nil {
 			return nil, resp, err
 		}
-		resp.Heads = heads(d)
+		inc := d.am.SaveIncremental()
+		if resp.Queued, err = s.dropQueued(req.Doc, d, msg.Changes()); err != nil {
+			return nil, resp, err
+		}
+		resp.Heads = heads(s.docs[req.Doc])
 		resp.Changed = !sameHeads(before, resp.Heads)
+		return inc, resp, nil
 	case "syncreset":
 		delete(s.syncs, [2]string{req.Doc, req.Peer})
 	default:
 		return nil, resp, fmt.Errorf("unknown request %q", req.Op)
 	}
 	return nil, resp, nil
+}
+
+// changesIn lists the changes of incremental-format bytes; nil for a saved
+// document (which loads whole) or what does not parse.
+func changesIn(blob []byte) []*automerge.Change {
+	chs, err := automerge.LoadChanges(blob)
+	if err != nil {
+		return nil
+	}
+	return chs
+}
+
+// dropQueued makes sure the document holds back nothing: Automerge keeps a
+// change whose dependencies it lacks out of sight, to apply when they come;
+// such a change is neither saved nor checked, so poison could lurk there and
+// kill the worker later on someone else's account. If any of chs is not in
+// the document, it is reloaded from its own save (which leaves held-back
+// changes out, and resets its sync states), and the caller syncs to fetch
+// what was missing in order.
+func (s *server) dropQueued(id string, d *doc, chs []*automerge.Change) (bool, error) {
+	queued := false
+	for _, c := range chs {
+		if _, err := d.am.Change(c.Hash()); err != nil {
+			queued = true
+			break
+		}
+	}
+	if !queued {
+		return false, nil
+	}
+	fresh, err := loadDoc(d.kind, d.am.ActorID(), d.am.Save())
+	if err != nil {
+		return true, err
+	}
+	s.docs[id] = fresh
+	for k := range s.syncs {
+		if k[0] == id {
+			delete(s.syncs, k)
+		}
+	}
+	return true, nil
 }
 
 func (s *server) sync(docID, peer string, d *doc) *automerge.SyncState {

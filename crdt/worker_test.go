@@ -67,7 +67,7 @@ func syncPair(t *testing.T, w *Worker, a, b string) {
 				continue
 			}
 			quiet = false
-			if _, err := w.SyncReceive(p[1], p[0], msg); err != nil {
+			if _, _, err := w.SyncReceive(p[1], p[0], msg); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -133,7 +133,7 @@ func TestCrashers(t *testing.T) {
 				}
 				w.CloseDoc("x/" + path)
 			case "apply":
-				_, err = w.Apply("s/shared", c.bytes)
+				_, _, err = w.Apply("s/shared", c.bytes)
 				if err == nil {
 					_, err = w.View("s/shared")
 				}
@@ -141,7 +141,7 @@ func TestCrashers(t *testing.T) {
 					_, err = w.SaveIncremental("s/shared")
 				}
 			case "sync":
-				_, err = w.SyncReceive("s/shared", "mallory", c.bytes)
+				_, _, err = w.SyncReceive("s/shared", "mallory", c.bytes)
 				if err == nil {
 					_, err = w.SyncGenerate("s/shared", "mallory")
 				}

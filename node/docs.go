@@ -67,7 +67,7 @@ func (n *Node) openDocs(l *live) error {
 		l.docs[k] = d
 		if err := n.loadDocLocked(d); err != nil {
 			if errors.Is(err, crdt.ErrWorkerDied) {
-				n.recoverLocked("", l)
+				n.recoverLocked()
 				continue
 			}
 			return err
@@ -103,10 +103,15 @@ func (n *Node) loadDocLocked(d *sessionDoc) error {
 }
 
 func (n *Node) loadDoc(d *sessionDoc, check bool) error {
+	return n.loadDocSkipping(d, check, nil)
+}
+
+// loadDocSkipping loads a document without the increments in skip, from its
+// snapshot, or from its genesis when the snapshot includes one of them.
+func (n *Node) loadDocSkipping(d *sessionDoc, check bool, skip map[uint64]bool) error {
 	session, kind := d.l.inv.SessionID, string(d.kind)
-	d.gen = n.worker.Generation()
 	n.worker.CloseDoc(d.id) // a stale copy in a live worker
-	if err := n.startDoc(d); err != nil {
+	if err := n.startDoc(d, skip); err != nil {
 		return err
 	}
 	d.gen = n.worker.Generation()
@@ -115,11 +120,15 @@ func (n *Node) loadDoc(d *sessionDoc, check bool) error {
 		return err
 	}
 	for _, inc := range incs {
-		_, err := n.worker.Apply(d.id, inc.Bytes)
+		if skip[inc.Seq] {
+			continue
+		}
+		_, _, err := n.worker.Apply(d.id, inc.Bytes)
+		if errors.Is(err, crdt.ErrQueued) {
+			err = nil // what it depends on went with a poisoned increment
+		}
 		if err == nil && check {
-			if _, err = n.worker.SaveIncremental(d.id); err == nil {
-				_, err = n.worker.View(d.id)
-			}
+			err = n.touch(d)
 		}
 		if errors.Is(err, crdt.ErrWorkerDied) {
 			return &poisoned{inc}
@@ -136,10 +145,32 @@ func (n *Node) loadDoc(d *sessionDoc, check bool) error {
 	return nil
 }
 
-// startDoc opens the snapshot (or the genesis) of a document.
-func (n *Node) startDoc(d *sessionDoc) error {
+// touch makes the worker do with a document what the next honest request
+// might: save what is new, read it, and generate a first sync message.
+// Some poisoned input is accepted and kills only one of these.
+func (n *Node) touch(d *sessionDoc) error {
+	if _, err := n.worker.SaveIncremental(d.id); err != nil {
+		return err
+	}
+	if _, err := n.worker.View(d.id); err != nil {
+		return err
+	}
+	const probe = "recovery-probe"
+	if _, err := n.worker.SyncGenerate(d.id, probe); err != nil {
+		return err
+	}
+	return n.worker.SyncReset(d.id, probe)
+}
+
+// startDoc opens the snapshot of a document, or its genesis when it has
+// none or the snapshot includes an increment of skip.
+func (n *Node) startDoc(d *sessionDoc, skip map[uint64]bool) error {
 	snap, err := n.db.Snapshot(d.l.inv.SessionID, string(d.kind))
-	if errors.Is(err, store.ErrNotFound) {
+	includes := false
+	for seq := range skip {
+		includes = includes || seq <= snap.Upto
+	}
+	if errors.Is(err, store.ErrNotFound) || err == nil && includes {
 		d.upto = 0
 		return n.worker.New(d.id, d.kind, n.actor())
 	}
@@ -151,14 +182,13 @@ func (n *Node) startDoc(d *sessionDoc) error {
 }
 
 // recoverLocked brings the documents back after the worker died: every open
-// document is loaded again, checking each stored increment on its own;
-// increments that kill the worker are removed and their senders
-// quarantined in their session. suspect, if set, sent what was in flight
-// when the worker died, and is quarantined in l. Call with n.docMu held.
-func (n *Node) recoverLocked(suspect peer.ID, l *live) {
-	if suspect != "" && l != nil {
-		l.quarantine(suspect, "sent document data that crashed this node's Automerge worker")
-	}
+// document is loaded again, checking each stored increment on its own (an
+// incremental save and a read after each); increments that kill the worker
+// are removed and their senders quarantined in their session. Then each
+// document must survive a full save, load and read; one that does not is
+// searched, increment by increment, for the one that broke it. It reports
+// whether it found any poison. Call with n.docMu held.
+func (n *Node) recoverLocked() (found bool) {
 	for attempt := 0; attempt < 64; attempt++ {
 		var hit *poisoned
 		var at *sessionDoc
@@ -173,21 +203,60 @@ func (n *Node) recoverLocked(suspect peer.ID, l *live) {
 			}
 		}
 		if hit == nil {
+			for _, d := range n.docs {
+				if _, err := n.worker.Check(d.id); err != nil {
+					if inc, ok := n.locatePoison(d); ok {
+						hit, at = &poisoned{inc}, d
+					}
+					break
+				}
+			}
+		}
+		if hit == nil {
 			break
 		}
+		found = true
 		n.log.Warn("removed a poisoned increment", "doc", at.id, "seq", hit.inc.Seq, "from", hit.inc.From)
 		n.db.DeleteIncrement(at.l.inv.SessionID, string(at.kind), hit.inc.Seq)
 		if from, err := peer.Decode(hit.inc.From); err == nil && from != n.id {
 			at.l.quarantine(from, "sent document data that crashed this node's Automerge worker")
 		}
 	}
-	// What survived the one-by-one check is good: snapshot it.
+	// What survived the checks is good: snapshot it.
 	for _, d := range n.docs {
 		n.snapshotLocked(d)
 	}
 	for _, d := range n.docs {
 		d.l.kickSync()
 	}
+	return found
+}
+
+// locatePoison finds the stored increment after which a document no longer
+// survives a full save, load and read. The worker may die on the way; the
+// caller reloads everything anyway. Call with n.docMu held.
+func (n *Node) locatePoison(d *sessionDoc) (store.Increment, bool) {
+	n.worker.CloseDoc(d.id)
+	if err := n.startDoc(d, nil); err != nil {
+		return store.Increment{}, false
+	}
+	incs, err := n.db.Increments(d.l.inv.SessionID, string(d.kind), d.upto)
+	if err != nil {
+		return store.Increment{}, false
+	}
+	for _, inc := range incs {
+		_, _, err := n.worker.Apply(d.id, inc.Bytes)
+		if errors.Is(err, crdt.ErrQueued) {
+			err = nil
+		}
+		if err == nil {
+			_, err = n.worker.Check(d.id)
+		}
+		if err != nil {
+			return inc, true
+		}
+	}
+	return store.Increment{}, false
 }
 
 // snapshotLocked saves a checked snapshot of a document in place of its
@@ -220,14 +289,107 @@ func (n *Node) storeLocked(d *sessionDoc, b []byte, from peer.ID) error {
 	return nil
 }
 
-// workerFailed handles an error of the worker: its death triggers recovery
-// with suspect blamed. It returns err.
-func (n *Node) workerFailed(err error, suspect peer.ID, l *live) error {
+// workerFailed handles an error of the worker: its death triggers recovery,
+// which reloads what was stored, checking each increment on its own and
+// blaming those that kill it. It returns err. Call with n.docMu held.
+func (n *Node) workerFailed(err error) error {
 	if errors.Is(err, crdt.ErrWorkerDied) {
-		n.log.Warn("the Automerge worker died", "err", err, "suspect", suspect)
-		n.recoverLocked(suspect, l)
+		n.log.Warn("the Automerge worker died", "err", err)
+		n.recoverLocked()
 	}
 	return err
+}
+
+// fromPeer runs op on document d, handing it a peer's bytes. If the worker
+// dies, the bytes may be poison; or they may be innocent and have tripped
+// over poison already in the document (a stored change that kills nobody
+// alone, but the next honest edit near it). So:
+//   - after recovery, op runs again on the fresh worker; if it lives, the
+//     bytes were innocent;
+//   - if not, op runs on a bare document (the session's genesis): bytes that
+//     kill even that are poison on their own, and the peer is quarantined;
+//   - else the document is rebuilt without each of its recent stored
+//     increments in turn, newest first: if op lives without one, that one
+//     goes and its sender is quarantined; if none, the peer is.
+//
+// Call with n.docMu held.
+func (n *Node) fromPeer(d *sessionDoc, from peer.ID, op func(id string) error) error {
+	err := op(d.id)
+	if !errors.Is(err, crdt.ErrWorkerDied) {
+		return err
+	}
+	n.workerFailed(err)
+	if err = op(d.id); !errors.Is(err, crdt.ErrWorkerDied) {
+		return err
+	}
+	n.workerFailed(err)
+	const reason = "sent document data that crashed this node's Automerge worker"
+	blame := func() error {
+		n.ensureLoaded(d)
+		d.l.quarantine(from, reason)
+		return fmt.Errorf("%w: the data crashed the worker twice", crdt.ErrWorkerDied)
+	}
+	probe := d.id + "/probe"
+	if err := n.worker.New(probe, d.kind, n.actor()); err == nil {
+		err = op(probe)
+		n.worker.CloseDoc(probe)
+		if errors.Is(err, crdt.ErrWorkerDied) {
+			n.workerFailed(err)
+			return blame()
+		}
+	}
+	// Whose stored data, left out, lets op live? First by sender (few),
+	// then that sender's increments one by one, newest first.
+	incs, _ := n.db.Increments(d.l.inv.SessionID, string(d.kind), 0)
+	snap, _ := n.db.Snapshot(d.l.inv.SessionID, string(d.kind))
+	lives := func(skip map[uint64]bool) bool {
+		if lerr := n.loadDocSkipping(d, false, skip); lerr != nil {
+			n.workerFailed(lerr)
+			return false
+		}
+		if err = op(d.id); errors.Is(err, crdt.ErrWorkerDied) {
+			n.workerFailed(err)
+			return false
+		}
+		return true
+	}
+	var senders []string
+	for i := len(incs) - 1; i >= 0; i-- {
+		if f := incs[i].From; f != from.String() && f != n.id.String() && !slices.Contains(senders, f) {
+			senders = append(senders, f)
+		}
+	}
+	for _, sender := range senders {
+		all := map[uint64]bool{}
+		for _, inc := range incs {
+			if inc.From == sender {
+				all[inc.Seq] = true
+			}
+		}
+		if !lives(all) {
+			continue
+		}
+		for i := len(incs) - 1; i >= 0; i-- {
+			inc := incs[i]
+			if inc.From != sender || !lives(map[uint64]bool{inc.Seq: true}) {
+				continue
+			}
+			// Without inc, the peer's bytes are fine: inc was the poison.
+			n.log.Warn("removed a stored increment that poisoned the document", "doc", d.id, "seq", inc.Seq, "from", inc.From)
+			n.db.DeleteIncrement(d.l.inv.SessionID, string(d.kind), inc.Seq)
+			if inc.Seq <= snap.Upto {
+				n.db.DeleteSnapshot(d.l.inv.SessionID, string(d.kind))
+			}
+			if culprit, perr := peer.Decode(inc.From); perr == nil {
+				d.l.quarantine(culprit, reason)
+			}
+			n.recoverLocked()
+			return err
+		}
+	}
+	n.log.Warn("data crashed the worker twice, and no stored increment explains it", "doc", d.id, "from", from)
+	n.recoverLocked()
+	return blame()
 }
 
 // ensureLoaded reloads a document a dead worker lost. Call with n.docMu held.
@@ -235,7 +397,7 @@ func (n *Node) ensureLoaded(d *sessionDoc) error {
 	if d.gen == n.worker.Generation() {
 		return nil
 	}
-	n.recoverLocked("", nil)
+	n.recoverLocked()
 	if d.gen != n.worker.Generation() {
 		return fmt.Errorf("document %s could not be loaded", d.id)
 	}
@@ -251,15 +413,22 @@ func (n *Node) applyRemote(d *sessionDoc, from peer.ID, b []byte) (changed bool,
 	if err := n.ensureLoaded(d); err != nil {
 		return false, err
 	}
-	changed, err = n.worker.Apply(d.id, b)
+	var inc []byte
+	queued := false
+	err = n.fromPeer(d, from, func(id string) error {
+		var err error
+		// What the document gained is stored as the sender's.
+		inc, changed, err = n.worker.Apply(id, b)
+		if errors.Is(err, crdt.ErrQueued) {
+			queued, err = true, nil
+		}
+		return err
+	})
 	if err != nil {
-		return false, n.workerFailed(err, from, d.l)
+		return false, err
 	}
-	// Store what the worker saves of it (so that the next incremental save
-	// starts after it), blamed on the sender.
-	inc, err := n.worker.SaveIncremental(d.id)
-	if err != nil {
-		return false, n.workerFailed(err, from, d.l)
+	if queued {
+		d.l.kickSync()
 	}
 	if len(inc) > 0 {
 		if err := n.storeLocked(d, inc, from); err != nil {
@@ -313,8 +482,14 @@ func (n *Node) editDoc(d *sessionDoc, edits []crdt.Edit) ([]byte, error) {
 		return nil, err
 	}
 	change, err := n.worker.Edit(d.id, edits, n.now().UTC())
+	if errors.Is(err, crdt.ErrWorkerDied) {
+		// Not this node's edit's fault: recover, and make it on the fresh
+		// worker.
+		n.workerFailed(err)
+		change, err = n.worker.Edit(d.id, edits, n.now().UTC())
+	}
 	if err != nil {
-		return nil, n.workerFailed(err, "", nil)
+		return nil, n.workerFailed(err)
 	}
 	if change == nil {
 		return nil, nil
@@ -383,7 +558,7 @@ func (n *Node) View(ctx context.Context, id string, kind crdt.Kind) (crdt.View, 
 	}
 	v, err := n.worker.View(d.id)
 	if err != nil {
-		return v, n.workerFailed(err, "", nil)
+		return v, n.workerFailed(err)
 	}
 	return v, nil
 }

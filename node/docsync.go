@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -24,7 +25,10 @@ import (
 // A change frame carries a change this node committed (Automerge's
 // incremental format): the live path, sent at once to every peer. A sync
 // frame carries an Automerge sync message: catch-up on connect, repair
-// after a gap, and a round every syncEvery while changes flow. The sender
+// after a gap, and a round every syncEvery while changes flow. A node whose
+// document is empty sends a need frame (no bytes but one), and the peer
+// answers with a snapshot frame: the whole document saved, which loads far
+// faster than a long history replayed change by change. The sender
 // checks the lobby gate before every frame: the shared document goes to
 // interviewers and the company node, and to the seated candidate once the
 // interview started; the private document only ever to interviewers and the
@@ -35,8 +39,10 @@ import (
 const SyncProtocol = "/parley/sync/1"
 
 const (
-	frameChange byte = 1
-	frameSync   byte = 2
+	frameChange   byte = 1
+	frameSync     byte = 2
+	frameSnapshot byte = 3
+	frameNeed     byte = 4
 )
 
 // maxDocFrame bounds a document frame: a sync message for a long history
@@ -79,7 +85,7 @@ func readDocFrame(r *bufio.Reader) (docFrame, error) {
 		return f, err
 	}
 	f.typ = hdr[0]
-	if f.typ != frameChange && f.typ != frameSync {
+	if f.typ < frameChange || f.typ > frameNeed {
 		return f, fmt.Errorf("unknown frame type %d", f.typ)
 	}
 	if int(hdr[1]) >= len(kindCodes) {
@@ -108,6 +114,9 @@ type link struct {
 	out  chan docFrame
 	kick chan struct{}
 	stop chan struct{}
+
+	mu    sync.Mutex
+	needs map[crdt.Kind]bool // snapshots the peer asked for and has not had
 }
 
 // mayHave is the gate: whether a document may go to the peer now.
@@ -134,7 +143,7 @@ func (l *live) openLink(id peer.ID) {
 		l.mu.Unlock()
 		return
 	}
-	k := &link{l: l, peer: id, out: make(chan docFrame, 1024), kick: make(chan struct{}, 1), stop: make(chan struct{})}
+	k := &link{l: l, peer: id, out: make(chan docFrame, 1024), kick: make(chan struct{}, 1), stop: make(chan struct{}), needs: map[crdt.Kind]bool{}}
 	l.links[id] = k
 	l.mu.Unlock()
 	l.wg.Go(k.run)
@@ -212,10 +221,16 @@ func (k *link) run() {
 			s = nil
 			return err
 		}
-		// A fresh stream: the peer's view of us starts over.
+		// A fresh stream: the peer's view of us starts over; an empty
+		// document asks for a snapshot.
 		for _, kind := range docKinds(l.role) {
-			if d, err := l.doc(kind); err == nil {
-				l.n.syncReset(d, k.peer)
+			d, err := l.doc(kind)
+			if err != nil {
+				continue
+			}
+			l.n.syncReset(d, k.peer)
+			if l.n.docEmpty(d) {
+				writeDocFrame(s, docFrame{typ: frameNeed, kind: kind, data: []byte{0}})
 			}
 		}
 		return nil
@@ -266,6 +281,11 @@ func (k *link) run() {
 			if err != nil {
 				continue
 			}
+			if k.takeNeed(kind) {
+				if snap, err := l.n.saveDoc(d); err == nil && snap != nil && !send(docFrame{typ: frameSnapshot, kind: kind, data: snap}) {
+					dirty = true
+				}
+			}
 			msg, err := l.n.syncGenerate(d, k.peer)
 			if err != nil || msg == nil {
 				continue
@@ -275,6 +295,16 @@ func (k *link) run() {
 			}
 		}
 	}
+}
+
+// takeNeed reports whether the peer asked for a snapshot of kind, and
+// forgets the ask.
+func (k *link) takeNeed(kind crdt.Kind) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	need := k.needs[kind]
+	delete(k.needs, kind)
+	return need
 }
 
 // syncHello opens a document stream.
@@ -332,15 +362,29 @@ func (l *live) receive(from peer.ID, f docFrame) {
 	}
 	var changed bool
 	switch f.typ {
-	case frameChange:
+	case frameNeed:
+		l.mu.Lock()
+		k := l.links[from]
+		l.mu.Unlock()
+		if k != nil {
+			k.mu.Lock()
+			k.needs[f.kind] = true
+			k.mu.Unlock()
+			k.poke()
+		}
+		return
+	case frameChange, frameSnapshot:
 		changed, err = l.n.applyRemote(d, from, f.data)
 		if err == nil && !changed {
 			// A change we could not place (a gap) or had: ask.
 			l.pokeLink(from)
 		}
 	case frameSync:
-		changed, err = l.n.syncReceive(d, from, f.data)
-		l.pokeLink(from)
+		var reply []byte
+		changed, reply, err = l.n.syncExchange(d, from, f.data)
+		if reply != nil {
+			l.sendTo(from, docFrame{typ: frameSync, kind: f.kind, data: reply})
+		}
 	}
 	if err != nil {
 		l.log.Info("refused document data", "peer", from, "err", err)
@@ -348,6 +392,21 @@ func (l *live) receive(from peer.ID, f docFrame) {
 	}
 	if changed {
 		l.docChanged(f.kind, from)
+	}
+}
+
+// sendTo queues a frame for a peer, if the gate lets it through.
+func (l *live) sendTo(id peer.ID, f docFrame) {
+	l.mu.Lock()
+	k := l.links[id]
+	l.mu.Unlock()
+	if k == nil || !k.mayHave(f.kind) {
+		return
+	}
+	select {
+	case k.out <- f:
+	default:
+		k.poke()
 	}
 }
 
@@ -368,6 +427,35 @@ func (l *live) docChanged(kind crdt.Kind, from peer.ID) {
 	l.notify()
 }
 
+// saveDoc returns a whole document, saved, to send as a snapshot; nil if it
+// holds nothing but its genesis.
+func (n *Node) saveDoc(d *sessionDoc) ([]byte, error) {
+	if n.docEmpty(d) {
+		return nil, nil
+	}
+	n.docMu.Lock()
+	defer n.docMu.Unlock()
+	if err := n.ensureLoaded(d); err != nil {
+		return nil, err
+	}
+	b, err := n.worker.Save(d.id)
+	if err != nil {
+		return nil, n.workerFailed(err)
+	}
+	return b, nil
+}
+
+// docEmpty reports whether a document holds nothing but its genesis.
+func (n *Node) docEmpty(d *sessionDoc) bool {
+	n.docMu.Lock()
+	defer n.docMu.Unlock()
+	if d.upto > 0 {
+		return false
+	}
+	_, err := n.db.Snapshot(d.l.inv.SessionID, string(d.kind))
+	return err != nil
+}
+
 func (n *Node) syncGenerate(d *sessionDoc, to peer.ID) ([]byte, error) {
 	n.docMu.Lock()
 	defer n.docMu.Unlock()
@@ -376,35 +464,51 @@ func (n *Node) syncGenerate(d *sessionDoc, to peer.ID) ([]byte, error) {
 	}
 	msg, err := n.worker.SyncGenerate(d.id, to.String())
 	if err != nil {
-		// Generating can die of a message received before: its sender.
-		return nil, n.workerFailed(err, to, d.l)
+		// Not the peer's fault: a sync message of its that poisons its sync
+		// state kills the worker in the reply syncExchange generates at
+		// once. This is data held back, dropped by the reload.
+		return nil, n.workerFailed(err)
 	}
 	return msg, nil
 }
 
-func (n *Node) syncReceive(d *sessionDoc, from peer.ID, msg []byte) (bool, error) {
+// syncExchange takes a sync message from a peer and returns the reply. The
+// reply is generated at once, under the same lock: some crafted messages are
+// accepted and kill the worker only when it next generates for that peer,
+// and they must be blamed on their sender.
+func (n *Node) syncExchange(d *sessionDoc, from peer.ID, msg []byte) (bool, []byte, error) {
 	n.docMu.Lock()
 	defer n.docMu.Unlock()
 	if err := n.ensureLoaded(d); err != nil {
-		return false, err
+		return false, nil, err
 	}
-	changed, err := n.worker.SyncReceive(d.id, from.String(), msg)
+	var changed bool
+	var inc, reply []byte
+	queued := false
+	err := n.fromPeer(d, from, func(id string) error {
+		var err error
+		inc, changed, err = n.worker.SyncReceive(id, from.String(), msg)
+		if errors.Is(err, crdt.ErrQueued) {
+			queued, err = true, nil
+		}
+		if err != nil {
+			return err
+		}
+		reply, err = n.worker.SyncGenerate(id, from.String())
+		return err
+	})
+	if queued {
+		d.l.kickSync()
+	}
 	if err != nil {
-		return false, n.workerFailed(err, from, d.l)
-	}
-	if !changed {
-		return false, nil
-	}
-	inc, err := n.worker.SaveIncremental(d.id)
-	if err != nil {
-		return false, n.workerFailed(err, from, d.l)
+		return false, nil, err
 	}
 	if len(inc) > 0 {
 		if err := n.storeLocked(d, inc, from); err != nil {
-			return false, err
+			return false, nil, err
 		}
 	}
-	return true, nil
+	return changed, reply, nil
 }
 
 func (n *Node) syncReset(d *sessionDoc, to peer.ID) {

@@ -19,8 +19,8 @@ import (
 // An increment is stored only after the Automerge worker accepted it, with
 // who sent it, so that one that later proves poisonous can be found,
 // removed and blamed. A snapshot is written only after the worker saved,
-// reloaded and read it (Good), and it replaces the increments it includes
-// in the same transaction.
+// reloaded and read it (Good); loading starts from it, and the increments it
+// includes are kept, so that the document can be rebuilt without one.
 
 // Snapshot is a saved document.
 type Snapshot struct {
@@ -118,22 +118,17 @@ func (s *DB) DeleteIncrement(session, kind string, seq uint64) error {
 }
 
 // PutSnapshot stores a snapshot that includes every increment up to
-// snap.Upto, and removes those increments, in one transaction.
+// snap.Upto. The increments stay: should one of them prove poisonous later,
+// in company of an honest change, the document is rebuilt without it.
 func (s *DB) PutSnapshot(session, kind string, snap Snapshot) error {
-	incs, err := s.Increments(session, kind, 0)
-	if err != nil {
-		return err
-	}
 	return s.update(func(txn *badger.Txn) error {
-		for _, inc := range incs {
-			if inc.Seq <= snap.Upto {
-				if err := txn.Delete([]byte(incKey(session, kind, inc.Seq))); err != nil {
-					return err
-				}
-			}
-		}
 		return putBlob(txn, docPrefix(session, kind)+"snap", snap, snap.Bytes)
 	})
+}
+
+// DeleteSnapshot removes a document's snapshot (one that includes poison).
+func (s *DB) DeleteSnapshot(session, kind string) error {
+	return s.update(func(txn *badger.Txn) error { return txn.Delete([]byte(docPrefix(session, kind) + "snap")) })
 }
 
 // Snapshot returns a document's snapshot.

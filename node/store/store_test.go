@@ -155,7 +155,7 @@ func TestDocIncrements(t *testing.T) {
 		t.Fatal(err)
 	}
 	incs, _ = db.Increments("s", "shared", 0)
-	if len(incs) != 1 || incs[0].Seq != 5 {
+	if len(incs) != 4 || incs[3].Seq != 5 {
 		t.Fatalf("after the snapshot: %+v", incs)
 	}
 	snap, err := db.Snapshot("s", "shared")
