@@ -527,22 +527,7 @@ func (n *Node) Code(ctx context.Context, id, file string) (string, string, error
 	if err != nil {
 		return "", "", err
 	}
-	if file == "" {
-		file = v.Active
-	}
-	text, ok := v.Files[file]
-	if !ok {
-		var names []string
-		for f := range v.Files {
-			names = append(names, f)
-		}
-		slices.Sort(names)
-		if len(names) == 0 {
-			return "", "", fmt.Errorf("session %s has no files yet: %w", id, ErrNotFound)
-		}
-		return "", "", fmt.Errorf("session %s has no file %q (it has: %s): %w", id, file, strings.Join(names, ", "), ErrNotFound)
-	}
-	return text, file, nil
+	return pickFile(v, id, file)
 }
 
 // View reads a session's document.
@@ -638,18 +623,44 @@ func (n *Node) Timeline(ctx context.Context, id string) ([]TimelineEntry, error)
 	return out, nil
 }
 
-// CodeAt reads a session's files as they were at t.
-func (n *Node) CodeAt(ctx context.Context, id string, t time.Time) (crdt.View, error) {
+// CodeAt returns a file's text as it was at t (the file active then, if
+// file is empty), and its name.
+func (n *Node) CodeAt(ctx context.Context, id, file string, t time.Time) (string, string, error) {
 	d, err := n.docOf(id, crdt.Shared)
 	if err != nil {
-		return crdt.View{}, err
+		return "", "", err
 	}
 	n.docMu.Lock()
-	defer n.docMu.Unlock()
 	if err := n.ensureLoaded(d); err != nil {
-		return crdt.View{}, err
+		n.docMu.Unlock()
+		return "", "", err
 	}
-	return n.worker.At(d.id, t)
+	v, err := n.worker.At(d.id, t)
+	n.docMu.Unlock()
+	if err != nil {
+		return "", "", err
+	}
+	return pickFile(v, id, file)
+}
+
+// pickFile returns a file of a view (the active one if file is empty).
+func pickFile(v crdt.View, id, file string) (string, string, error) {
+	if file == "" {
+		file = v.Active
+	}
+	text, ok := v.Files[file]
+	if !ok {
+		var names []string
+		for f := range v.Files {
+			names = append(names, f)
+		}
+		slices.Sort(names)
+		if len(names) == 0 {
+			return "", "", fmt.Errorf("session %s has no files (yet): %w", id, ErrNotFound)
+		}
+		return "", "", fmt.Errorf("session %s has no file %q (it has: %s): %w", id, file, strings.Join(names, ", "), ErrNotFound)
+	}
+	return text, file, nil
 }
 
 // names maps the peers that took part in a session to their names.

@@ -31,6 +31,10 @@ type backend interface {
 	EndSession(ctx context.Context, id string) (node.Session, error)
 	LeaveSession(ctx context.Context, id string) (node.Session, error)
 	ReleaseSeat(ctx context.Context, id string) (node.Session, error)
+	Code(ctx context.Context, id, file string) (string, string, error)
+	CodeAt(ctx context.Context, id, file string, t time.Time) (string, string, error)
+	LoadFile(ctx context.Context, id, file, text string) error
+	Timeline(ctx context.Context, id string) ([]node.TimelineEntry, error)
 }
 
 var (

@@ -59,6 +59,8 @@ func commands() []command {
 		{"up", "run this machine's node until Ctrl-C", (*cli).cmdUp},
 		{"join", "take part in the interview of a link (through the running node)", (*cli).cmdJoin},
 		{"relay", "run the admin's relay and bootstrap node until Ctrl-C", (*cli).cmdRelay},
+		{"code", "print a session's code, or load a file into it", (*cli).cmdCode},
+		{"replay", "print the timeline of a session's code, or the code at a moment", (*cli).cmdReplay},
 	}
 }
 

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"os/signal"
+	"syscall"
 	"context"
 	"encoding/json"
 	"os"
@@ -15,6 +17,15 @@ import (
 
 func TestMain(m *testing.M) {
 	crdt.MaybeServeWorker()
+	if args := os.Getenv("PARLEY_TEST_CLI"); args != "" {
+		// Run as the parley command (a subprocess of a test).
+		var argv []string
+		json.Unmarshal([]byte(args), &argv)
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := run(ctx, argv, os.Stdout, os.Stderr, os.Getenv)
+		stop()
+		os.Exit(code)
+	}
 	os.Exit(m.Run())
 }
 

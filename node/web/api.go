@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
+	"parley/crdt"
 	"parley/invite"
 	"parley/node"
 )
@@ -32,6 +34,11 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("POST /api/v1/sessions/{id}/release-seat", s.sessionAction((*node.Node).ReleaseSeat))
 	mux.HandleFunc("POST /api/v1/sessions/{id}/email", s.inviteEmail)
 	mux.HandleFunc("POST /api/v1/join", s.join)
+	mux.HandleFunc("GET /api/v1/sessions/{id}/code", s.code)
+	mux.HandleFunc("PUT /api/v1/sessions/{id}/files/{name}", s.loadFile)
+	mux.HandleFunc("GET /api/v1/sessions/{id}/timeline", s.timeline)
+	mux.HandleFunc("GET /api/v1/sessions/{id}/doc/{kind}", s.doc)
+	mux.HandleFunc("POST /api/v1/sessions/{id}/doc/{kind}", s.edit)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no API route %s %s", r.Method, r.URL.Path))
 	})
@@ -63,6 +70,7 @@ var errorCodes = []struct {
 	{node.ErrNotInterviewer, http.StatusForbidden, "not_interviewer"},
 	{node.ErrNotJoined, http.StatusConflict, "not_joined"},
 	{node.ErrNotRunning, http.StatusServiceUnavailable, "not_running"},
+	{node.ErrNoDoc, http.StatusNotFound, "no_document"},
 	{invite.ErrExpired, http.StatusBadRequest, "expired"},
 	{invite.ErrNotYetValid, http.StatusBadRequest, "not_yet_valid"},
 	{invite.ErrBadSignature, http.StatusBadRequest, "bad_signature"},
@@ -202,5 +210,79 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 	if decode(w, r, &req) {
 		res, err := s.node.Join(r.Context(), strings.TrimSpace(req.Link), req.Name)
 		reply(w, res, err)
+	}
+}
+
+// CodeResponse is the answer of GET /api/v1/sessions/{id}/code.
+type CodeResponse struct {
+	File string `json:"file"`
+	Text string `json:"text"`
+}
+
+// code serves a file's text; with ?at=RFC3339, as it was then.
+func (s *Server) code(w http.ResponseWriter, r *http.Request) {
+	file := r.URL.Query().Get("file")
+	if at := r.URL.Query().Get("at"); at != "" {
+		t, err := time.Parse(time.RFC3339Nano, at)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("at=%q is not an RFC3339 time", at))
+			return
+		}
+		text, file, err := s.node.CodeAt(r.Context(), r.PathValue("id"), file, t)
+		reply(w, CodeResponse{File: file, Text: text}, err)
+		return
+	}
+	text, file, err := s.node.Code(r.Context(), r.PathValue("id"), file)
+	reply(w, CodeResponse{File: file, Text: text}, err)
+}
+
+// LoadRequest is the body of PUT /api/v1/sessions/{id}/files/{name}.
+type LoadRequest struct {
+	Text string `json:"text"`
+}
+
+func (s *Server) loadFile(w http.ResponseWriter, r *http.Request) {
+	var req LoadRequest
+	if decode(w, r, &req) {
+		err := s.node.LoadFile(r.Context(), r.PathValue("id"), r.PathValue("name"), req.Text)
+		reply(w, struct{}{}, err)
+	}
+}
+
+func (s *Server) timeline(w http.ResponseWriter, r *http.Request) {
+	tl, err := s.node.Timeline(r.Context(), r.PathValue("id"))
+	if tl == nil {
+		tl = []node.TimelineEntry{}
+	}
+	reply(w, tl, err)
+}
+
+func docKind(w http.ResponseWriter, r *http.Request) (crdt.Kind, bool) {
+	switch k := crdt.Kind(r.PathValue("kind")); k {
+	case crdt.Shared, crdt.Private:
+		return k, true
+	}
+	writeError(w, http.StatusNotFound, "not_found", "documents are shared and private")
+	return "", false
+}
+
+func (s *Server) doc(w http.ResponseWriter, r *http.Request) {
+	if kind, ok := docKind(w, r); ok {
+		v, err := s.node.View(r.Context(), r.PathValue("id"), kind)
+		reply(w, v, err)
+	}
+}
+
+// EditRequest is the body of POST /api/v1/sessions/{id}/doc/{kind}.
+type EditRequest struct {
+	Edits []crdt.Edit `json:"edits"`
+}
+
+func (s *Server) edit(w http.ResponseWriter, r *http.Request) {
+	kind, ok := docKind(w, r)
+	var req EditRequest
+	if ok && decode(w, r, &req) {
+		err := s.node.Edit(r.Context(), r.PathValue("id"), kind, req.Edits...)
+		reply(w, struct{}{}, err)
 	}
 }

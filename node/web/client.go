@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"parley/crdt"
+
 	"parley/node"
 )
 
@@ -216,4 +218,42 @@ func (c *Client) InviteEmail(ctx context.Context, id, tmpl string) (node.InviteE
 func (c *Client) Join(ctx context.Context, link, name string) (node.JoinResult, error) {
 	var v node.JoinResult
 	return v, c.do(ctx, "POST", "/api/v1/join", JoinRequest{Link: link, Name: name}, &v)
+}
+
+// Code returns a file's text (the active file's when file is empty), and
+// its name.
+func (c *Client) Code(ctx context.Context, id, file string) (string, string, error) {
+	var v CodeResponse
+	err := c.do(ctx, "GET", "/api/v1/sessions/"+url.PathEscape(id)+"/code?file="+url.QueryEscape(file), nil, &v)
+	return v.Text, v.File, err
+}
+
+// CodeAt returns a file's text as it was at t, and its name.
+func (c *Client) CodeAt(ctx context.Context, id, file string, t time.Time) (string, string, error) {
+	var v CodeResponse
+	q := "/api/v1/sessions/" + url.PathEscape(id) + "/code?file=" + url.QueryEscape(file) + "&at=" + url.QueryEscape(t.Format(time.RFC3339Nano))
+	err := c.do(ctx, "GET", q, nil, &v)
+	return v.Text, v.File, err
+}
+
+// LoadFile replaces a file's text.
+func (c *Client) LoadFile(ctx context.Context, id, file, text string) error {
+	return c.do(ctx, "PUT", "/api/v1/sessions/"+url.PathEscape(id)+"/files/"+url.PathEscape(file), LoadRequest{Text: text}, &struct{}{})
+}
+
+// Timeline lists who changed which file when.
+func (c *Client) Timeline(ctx context.Context, id string) ([]node.TimelineEntry, error) {
+	var v []node.TimelineEntry
+	return v, c.do(ctx, "GET", "/api/v1/sessions/"+url.PathEscape(id)+"/timeline", nil, &v)
+}
+
+// View reads a session's document.
+func (c *Client) View(ctx context.Context, id string, kind crdt.Kind) (crdt.View, error) {
+	var v crdt.View
+	return v, c.do(ctx, "GET", "/api/v1/sessions/"+url.PathEscape(id)+"/doc/"+string(kind), nil, &v)
+}
+
+// Edit makes edits to a session's document.
+func (c *Client) Edit(ctx context.Context, id string, kind crdt.Kind, edits ...crdt.Edit) error {
+	return c.do(ctx, "POST", "/api/v1/sessions/"+url.PathEscape(id)+"/doc/"+string(kind), EditRequest{Edits: edits}, &struct{}{})
 }
