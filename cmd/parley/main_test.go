@@ -2,13 +2,13 @@ package main
 
 import (
 	"bytes"
-	"os/signal"
-	"syscall"
 	"context"
 	"encoding/json"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
