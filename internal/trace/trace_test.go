@@ -1,0 +1,15 @@
+package trace
+
+import "testing"
+
+func TestReplayEndsAtEndContent(t *testing.T) {
+	for _, name := range []string{"sveltecomponent", "rustcode"} {
+		tr, err := Load(name)
+		if err != nil {
+			t.Skipf("trace %s: %v", name, err)
+		}
+		if got := tr.Apply(len(tr.Txns)); got != tr.EndContent {
+			t.Fatalf("%s: replay ends with %d code points, want %d", name, len([]rune(got)), len([]rune(tr.EndContent)))
+		}
+	}
+}
