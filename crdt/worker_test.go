@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"os"
@@ -166,4 +167,19 @@ func TestCrashers(t *testing.T) {
 	if v, err := w.View("s/shared"); err != nil || v.Question != "FizzBuzz" {
 		t.Fatalf("after the crashers: %+v, %v", v, err)
 	}
+}
+
+func FuzzWorkerFrame(f *testing.F) {
+	var seed bytes.Buffer
+	writeFrame(&seed, request{Op: "apply", Doc: "s/shared"}, []byte{1, 2, 3})
+	f.Add(seed.Bytes())
+	f.Add([]byte{0, 0, 0, 4, 0, 0, 0, 0})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var req request
+		blob, err := readFrame(bytes.NewReader(data), &req)
+		if err == nil && len(blob) > len(data) {
+			t.Fatal("a blob larger than its frame")
+		}
+	})
 }

@@ -471,6 +471,7 @@ func (n *Node) Edit(ctx context.Context, id string, kind crdt.Kind, edits ...crd
 		return err
 	}
 	l.pushChange(kind, change)
+	l.docChanged(kind, n.id)
 	return nil
 }
 

@@ -511,10 +511,12 @@ func (n *Node) syncExchange(d *sessionDoc, from peer.ID, msg []byte) (bool, []by
 	return changed, reply, nil
 }
 
-func (n *Node) syncReset(d *sessionDoc, to peer.ID) {
+func (n *Node) syncReset(d *sessionDoc, to peer.ID) { n.syncResetName(d, to.String()) }
+
+func (n *Node) syncResetName(d *sessionDoc, name string) {
 	n.docMu.Lock()
 	defer n.docMu.Unlock()
 	if d.gen == n.worker.Generation() {
-		n.worker.SyncReset(d.id, to.String())
+		n.worker.SyncReset(d.id, name)
 	}
 }

@@ -71,6 +71,7 @@ type live struct {
 	links       map[peer.ID]*link      // document exchange, by peer
 	quar        map[peer.ID]Quarantine // peers whose document data is refused
 	docVersion  int                    // counts document changes, for followers
+	cursors     map[peer.ID]Cursor     // where the participants' carets are
 	dropped     atomic.Int64           // envelopes dropped: strangers, bad seals, replays
 }
 
@@ -213,8 +214,22 @@ func (l *live) publish(typ msgType, v any) error {
 // whoever missed a record (pubsub does not resend to peers that arrive late)
 // has it within a heartbeat; "left" when it leaves.
 type presence struct {
-	State   string         `json:"state"` // "here" or "left"
+	State   string         `json:"state"` // "here", "left" or "cursor"
 	Records []signedRecord `json:"records,omitempty"`
+	Cursor  *Cursor        `json:"cursor,omitempty"`
+}
+
+// Cursor is where a participant's caret and selection are, in code points
+// of a file's text (Anchor == Head: no selection).
+type Cursor struct {
+	File   string `json:"file"`
+	Anchor int    `json:"anchor"`
+	Head   int    `json:"head"`
+}
+
+// valid reports whether a cursor from a peer is sane.
+func (c *Cursor) valid() bool {
+	return c != nil && len(c.File) <= 256 && c.Anchor >= 0 && c.Head >= 0 && c.Anchor <= 1<<24 && c.Head <= 1<<24
 }
 
 const heartbeatEvery = 5 * time.Second
@@ -272,6 +287,10 @@ func (l *live) readLoop() {
 				l.removePeer(author)
 			case "here":
 				l.mergeRecords(p.Records, author)
+			case "cursor":
+				if p.Cursor.valid() {
+					l.setCursor(author, *p.Cursor)
+				}
 			}
 		case msgRecord:
 			var sr signedRecord
@@ -927,5 +946,32 @@ func (l *live) quarantines() []Quarantine {
 		out = append(out, q)
 	}
 	slices.SortFunc(out, func(a, b Quarantine) int { return a.At.Compare(b.At) })
+	return out
+}
+
+// setCursor records where a participant's caret is.
+func (l *live) setCursor(id peer.ID, c Cursor) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cursors == nil {
+		l.cursors = map[peer.ID]Cursor{}
+	}
+	if _, ok := l.peers[id]; !ok && id != l.n.id {
+		return
+	}
+	l.cursors[id] = c
+	l.notify()
+}
+
+// Cursors returns where the participants present have their carets.
+func (l *live) cursorsOf() map[peer.ID]Cursor {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[peer.ID]Cursor{}
+	for id, c := range l.cursors {
+		if _, ok := l.peers[id]; ok || id == l.n.id {
+			out[id] = c
+		}
+	}
 	return out
 }

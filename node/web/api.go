@@ -34,6 +34,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("POST /api/v1/sessions/{id}/release-seat", s.sessionAction((*node.Node).ReleaseSeat))
 	mux.HandleFunc("POST /api/v1/sessions/{id}/email", s.inviteEmail)
 	mux.HandleFunc("POST /api/v1/join", s.join)
+	mux.HandleFunc("GET /api/v1/sessions/{id}/live", s.live)
 	mux.HandleFunc("GET /api/v1/sessions/{id}/code", s.code)
 	mux.HandleFunc("PUT /api/v1/sessions/{id}/files/{name}", s.loadFile)
 	mux.HandleFunc("GET /api/v1/sessions/{id}/timeline", s.timeline)

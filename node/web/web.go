@@ -140,7 +140,13 @@ func (s *Server) guard(next http.Handler) http.Handler {
 	})
 }
 
+// authorized checks the token: in the Authorization header, or, for the
+// page's WebSocket (browsers cannot set its headers), in the token query
+// parameter.
 func (s *Server) authorized(r *http.Request) bool {
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok && strings.HasSuffix(r.URL.Path, "/live") {
+		got, ok = r.URL.Query().Get("token"), true
+	}
 	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) == 1
 }

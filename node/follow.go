@@ -1,0 +1,182 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"parley/crdt"
+)
+
+// Follower lets a local client, the session page in the browser, keep its
+// own Automerge copies of a session's documents in step with this node's,
+// over the sync protocol, and see and share presence. The node hands the
+// client's sync messages to its worker like any peer's (a death blames no
+// one: the client is this node's own user), commits what they bring as this
+// node's changes, and passes those on to the session's peers.
+type Follower struct {
+	n    *Node
+	l    *live
+	id   string // the worker's name for this follower's sync states
+	last time.Time
+}
+
+var followers atomic.Int64
+
+// Follow starts following a session this node takes part in.
+func (n *Node) Follow(ctx context.Context, id string) (*Follower, error) {
+	l, err := n.lookupLive(id)
+	if err != nil {
+		return nil, err
+	}
+	f := &Follower{n: n, l: l, id: fmt.Sprintf("local-client-%d", followers.Add(1))}
+	for _, k := range docKinds(l.role) {
+		if d, err := l.doc(k); err == nil {
+			n.syncResetName(d, f.id)
+		}
+	}
+	return f, nil
+}
+
+// Kinds lists the documents the follower may have: the shared one (empty in
+// the lobby, for a candidate), and for interviewers the private one.
+func (f *Follower) Kinds() []crdt.Kind { return docKinds(f.l.role) }
+
+// Changed returns a channel closed at the next change of the session: its
+// documents, presence, cursors, state.
+func (f *Follower) Changed() <-chan struct{} { return f.l.waitChange() }
+
+// Done is closed when this node leaves the session.
+func (f *Follower) Done() <-chan struct{} { return f.l.ctx.Done() }
+
+// Generate returns the next sync message for the follower's copy of a
+// document, or nil.
+func (f *Follower) Generate(kind crdt.Kind) ([]byte, error) {
+	d, err := f.l.doc(kind)
+	if err != nil {
+		return nil, err
+	}
+	n := f.n
+	n.docMu.Lock()
+	defer n.docMu.Unlock()
+	if err := n.ensureLoaded(d); err != nil {
+		return nil, err
+	}
+	msg, err := n.worker.SyncGenerate(d.id, f.id)
+	if err != nil {
+		return nil, n.workerFailed(err)
+	}
+	return msg, nil
+}
+
+// Receive takes a sync message from the follower. What it brings is this
+// node's own edit: stored, and sent to the peers that may have it.
+func (f *Follower) Receive(kind crdt.Kind, msg []byte) error {
+	if err := f.l.mayEditDoc(kind); err != nil {
+		return err
+	}
+	d, err := f.l.doc(kind)
+	if err != nil {
+		return err
+	}
+	n := f.n
+	n.docMu.Lock()
+	if err := n.ensureLoaded(d); err != nil {
+		n.docMu.Unlock()
+		return err
+	}
+	inc, changed, err := n.worker.SyncReceive(d.id, f.id, msg)
+	if err == crdt.ErrQueued {
+		err = nil
+	}
+	if err != nil {
+		n.docMu.Unlock()
+		return n.workerFailedLocked(err)
+	}
+	if len(inc) > 0 {
+		err = n.storeLocked(d, inc, n.id)
+	}
+	n.docMu.Unlock()
+	if err != nil {
+		return err
+	}
+	if len(inc) > 0 {
+		f.l.pushChange(kind, inc)
+	}
+	if changed {
+		f.l.docChanged(kind, n.id)
+	}
+	return nil
+}
+
+// workerFailedLocked is workerFailed for a caller that already released
+// nothing: it takes the lock itself.
+func (n *Node) workerFailedLocked(err error) error {
+	n.docMu.Lock()
+	defer n.docMu.Unlock()
+	return n.workerFailed(err)
+}
+
+// mayEditDoc says whether this node's user may change a document through
+// the page: the candidate only once the interview started, and never the
+// private one.
+func (l *live) mayEditDoc(kind crdt.Kind) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.state.end != nil {
+		return fmt.Errorf("%s: %w", endedMessage(l.state.end.record), ErrSessionEnded)
+	}
+	if l.role == RoleCandidate && (kind != crdt.Shared || l.state.start == nil) {
+		return fmt.Errorf("the interview has not started: %w", ErrNotInterviewer)
+	}
+	return nil
+}
+
+// SetCursor shares where this node's user has the caret: with the others
+// through the topic, at most every 50 ms (the newest wins; a caret at rest
+// is sent once).
+func (f *Follower) SetCursor(c Cursor) error {
+	if !c.valid() {
+		return fmt.Errorf("bad cursor")
+	}
+	f.l.setCursor(f.n.id, c)
+	if time.Since(f.last) < 50*time.Millisecond {
+		return nil
+	}
+	f.last = time.Now()
+	return f.l.publish(msgPresence, presence{State: "cursor", Cursor: &c})
+}
+
+// FollowState is what the page shows besides the documents.
+type FollowState struct {
+	Session Session            `json:"session"`
+	Cursors map[peer.ID]Cursor `json:"-"`
+	Names   map[peer.ID]string `json:"-"`
+}
+
+// State returns the session and the carets of those present.
+func (f *Follower) State(ctx context.Context) (FollowState, error) {
+	s, err := f.n.Session(ctx, f.l.inv.SessionID)
+	return FollowState{Session: s, Cursors: f.l.cursorsOf(), Names: f.l.names()}, err
+}
+
+// Text returns a file's text as this node has it, for converting positions.
+func (f *Follower) Text(ctx context.Context, file string) (string, error) {
+	v, err := f.n.View(ctx, f.l.inv.SessionID, crdt.Shared)
+	if err != nil {
+		return "", err
+	}
+	return v.Files[file], nil
+}
+
+// Close ends following: the worker forgets the follower's sync states.
+func (f *Follower) Close() {
+	for _, k := range docKinds(f.l.role) {
+		if d, err := f.l.doc(k); err == nil {
+			f.n.syncResetName(d, f.id)
+		}
+	}
+}
