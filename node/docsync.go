@@ -243,6 +243,7 @@ func (k *link) run() {
 			}
 		}
 		s.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		l.sentBytes.Add(int64(3 + len(f.data)))
 		if err := writeDocFrame(s, f); err != nil {
 			l.log.Debug("document stream broke", "peer", k.peer, "err", err)
 			s.Reset()

@@ -73,6 +73,7 @@ type live struct {
 	docVersion  int                    // counts document changes, for followers
 	cursors     map[peer.ID]Cursor     // where the participants' carets are
 	dropped     atomic.Int64           // envelopes dropped: strangers, bad seals, replays
+	sentBytes   atomic.Int64           // document bytes sent to peers (frames, about)
 }
 
 // participant is an admitted peer.

@@ -1,0 +1,136 @@
+package crdt
+
+import (
+	"testing"
+	"time"
+
+	"github.com/automerge/automerge-go"
+
+	"parley/internal/trace"
+)
+
+func loadTrace(b *testing.B, name string) *trace.Trace {
+	tr, err := trace.Load(name)
+	if err != nil {
+		b.Skipf("trace %s: %v", name, err)
+	}
+	return tr
+}
+
+// traceEdits turns a trace into batches of splices of one file.
+func traceEdits(tr *trace.Trace, file string) [][]Edit {
+	out := make([][]Edit, len(tr.Txns))
+	for i, tx := range tr.Txns {
+		for _, p := range tx.Patches {
+			out[i] = append(out[i], Edit{Op: "splice", Target: "file:" + file, Pos: p.Pos, Del: p.Del, Text: p.Ins})
+		}
+	}
+	return out
+}
+
+// BenchmarkLayerOverhead replays the automerge-paper trace (260k edits, a
+// change each) through the crdt layer and through raw automerge-go, in
+// this process: the layer's cost is its checks and the tally in each
+// change's message. Reports the ratio.
+func BenchmarkLayerOverhead(b *testing.B) {
+	tr := loadTrace(b, "automerge-paper")
+	edits := traceEdits(tr, "paper.tex")
+	at := time.Unix(0, 0)
+	var layer, raw time.Duration
+	for b.Loop() {
+		start := time.Now()
+		d, err := newDoc("s", Shared, "aaaa")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := d.apply([]Edit{{Op: "add", Name: "paper.tex"}}, at); err != nil {
+			b.Fatal(err)
+		}
+		for _, batch := range edits {
+			if _, err := d.apply(batch, at); err != nil {
+				b.Fatal(err)
+			}
+		}
+		layer += time.Since(start)
+		if v, _ := d.view(); v.Files["paper.tex"] != tr.EndContent {
+			b.Fatal("the layer's replay does not end with the trace's text")
+		}
+
+		start = time.Now()
+		am := automerge.New()
+		am.RootMap().Set("files", automerge.NewMap())
+		am.Path("files").Map().Set("paper.tex", automerge.NewText(""))
+		am.Commit("", automerge.CommitOptions{Time: &at})
+		text := am.Path("files", "paper.tex").Text()
+		for _, tx := range tr.Txns {
+			for _, p := range tx.Patches {
+				if err := text.Splice(p.Pos, p.Del, p.Ins); err != nil {
+					b.Fatal(err)
+				}
+			}
+			am.Commit("", automerge.CommitOptions{Time: &at})
+			am.SaveIncremental()
+		}
+		raw += time.Since(start)
+	}
+	n := float64(b.N * len(tr.Txns))
+	b.ReportMetric(float64(layer.Nanoseconds())/n, "layer-ns/edit")
+	b.ReportMetric(float64(raw.Nanoseconds())/n, "raw-ns/edit")
+	b.ReportMetric(float64(layer)/float64(raw), "overhead-x")
+}
+
+// BenchmarkWorkerBoundary measures a keystroke through the worker (one
+// splice, committed, its change returned) against the same in this process:
+// the cost of the process boundary per keystroke.
+func BenchmarkWorkerBoundary(b *testing.B) {
+	w := NewWorker(WorkerConfig{Command: ReexecCommand})
+	defer w.Close()
+	if err := w.New("s/shared", Shared, "aaaa"); err != nil {
+		b.Fatal(err)
+	}
+	add := []Edit{{Op: "add", Name: "main.go"}}
+	if _, err := w.Edit("s/shared", add, time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	d, _ := newDoc("s", Shared, "aaaa")
+	d.apply(add, time.Now())
+	key := []Edit{{Op: "splice", Target: "file:main.go", Pos: 0, Text: "x"}}
+	var through, local time.Duration
+	for b.Loop() {
+		start := time.Now()
+		if _, err := w.Edit("s/shared", key, time.Now()); err != nil {
+			b.Fatal(err)
+		}
+		through += time.Since(start)
+		start = time.Now()
+		if _, err := d.apply(key, time.Now()); err != nil {
+			b.Fatal(err)
+		}
+		local += time.Since(start)
+	}
+	b.ReportMetric(float64(through.Nanoseconds())/float64(b.N)/1000, "worker-µs/key")
+	b.ReportMetric(float64(local.Nanoseconds())/float64(b.N)/1000, "inproc-µs/key")
+	b.ReportMetric(float64((through-local).Nanoseconds())/float64(b.N)/1000, "boundary-µs/key")
+}
+
+// BenchmarkLoad measures automerge-go's own Load of the documents the
+// traces make (one change per transaction): the yardstick of a late
+// joiner's catch-up.
+func BenchmarkLoad(b *testing.B) {
+	for _, name := range []string{"rustcode", "automerge-paper"} {
+		b.Run(name, func(b *testing.B) {
+			tr := loadTrace(b, name)
+			batches := append([][]Edit{{{Op: "add", Name: "f"}}}, traceEdits(tr, "f")...)
+			saved, err := Build("s", Shared, "aaaa", batches, func(int) time.Time { return time.Unix(0, 0) })
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if _, err := automerge.Load(saved); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(saved)), "saved-bytes")
+		})
+	}
+}

@@ -1,0 +1,215 @@
+package node
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"parley/crdt"
+	"parley/internal/trace"
+	"parley/node/store"
+)
+
+// BenchmarkKeystroke types the rustcode trace from one interviewer's node,
+// one transaction every 10 ms, in a 4-node session (the company node,
+// two interviewers, the candidate), and measures when each change reaches
+// each other node's document (applied in its worker and stored). Reports
+// latency percentiles, document bytes sent per keystroke per receiver, and
+// memory: the process (4 nodes and a relay) and the 4 workers, per node.
+func BenchmarkKeystroke(b *testing.B) {
+	tr, err := trace.Load("rustcode")
+	if err != nil {
+		b.Skip(err)
+	}
+	tm := startTeam(b, 2)
+	i1, i2 := tm.interviewers[0], tm.interviewers[1]
+	cand := startNode(b, nodeOpts{})
+	s := tm.create(b, NewSessions{})
+	for _, n := range []*Node{i1, i2, cand} {
+		join(b, n, s.Link, "")
+	}
+	all := []*Node{tm.company, i1, i2, cand}
+	for _, n := range all {
+		waitFor(b, 10*time.Second, "everyone admitted", func() bool { return len(roster(b, n, s.ID)) == 3 })
+	}
+	ctx := context.Background()
+	if err := i1.Edit(ctx, s.ID, crdt.Shared, crdt.Edit{Op: "add", Name: "skiplist.rs"}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := i1.StartSession(ctx, s.ID); err != nil {
+		b.Fatal(err)
+	}
+	receivers := []*Node{tm.company, i2, cand}
+	for _, n := range receivers {
+		waitFor(b, 10*time.Second, "the file arrives", func() bool {
+			v, err := n.View(ctx, s.ID, crdt.Shared)
+			return err == nil && len(v.Files) == 1
+		})
+	}
+	// Each receiver notes when its document version moves: one change each.
+	type arrival struct {
+		version int
+		at      time.Time
+	}
+	var mu sync.Mutex
+	arrivals := map[*Node][]arrival{}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	base := map[*Node]int{}
+	for _, n := range receivers {
+		l := liveOf(n, s.ID)
+		l.mu.Lock()
+		base[n] = l.docVersion
+		l.mu.Unlock()
+		wg.Go(func() {
+			for {
+				ch := l.waitChange()
+				l.mu.Lock()
+				v := l.docVersion
+				l.mu.Unlock()
+				mu.Lock()
+				if a := arrivals[n]; len(a) == 0 || a[len(a)-1].version != v {
+					arrivals[n] = append(arrivals[n], arrival{v, time.Now()})
+				}
+				mu.Unlock()
+				select {
+				case <-ch:
+				case <-stop:
+					return
+				}
+			}
+		})
+	}
+	sender := liveOf(i1, s.ID)
+	bytes0 := sender.sentBytes.Load()
+	var sent []time.Time
+	next := time.Now()
+	txns := tr.Txns[1:] // the first inserts the whole starting file at once
+	i := 0
+	for b.Loop() {
+		tx := txns[i%len(txns)]
+		i++
+		var edits []crdt.Edit
+		for _, p := range tx.Patches {
+			edits = append(edits, crdt.Edit{Op: "splice", Target: "file:skiplist.rs", Pos: p.Pos, Del: p.Del, Text: p.Ins})
+		}
+		<-time.After(time.Until(next))
+		next = next.Add(10 * time.Millisecond)
+		sent = append(sent, time.Now())
+		if err := i1.Edit(ctx, s.ID, crdt.Shared, edits...); err != nil {
+			// Positions past the text: the trace began with a file we skipped.
+			b.Fatalf("keystroke %d: %v", i, err)
+		}
+	}
+	keys := len(sent)
+	for _, n := range receivers {
+		waitFor(b, 30*time.Second, "every keystroke arrives", func() bool {
+			l := liveOf(n, s.ID)
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			return l.docVersion-base[n] >= keys
+		})
+	}
+	close(stop)
+	wg.Wait()
+	var lat []time.Duration
+	for _, n := range receivers {
+		// Version base+k+1 is keystroke k. A wake-up that saw several at
+		// once times them all then (an overestimate).
+		arr := arrivals[n]
+		j := 0
+		for k := 0; k < keys; k++ {
+			for j < len(arr) && arr[j].version < base[n]+k+1 {
+				j++
+			}
+			if j < len(arr) {
+				lat = append(lat, arr[j].at.Sub(sent[k]))
+			}
+		}
+	}
+	b.ReportMetric(ms(percentile(lat, 0.5)), "p50-ms")
+	b.ReportMetric(ms(percentile(lat, 0.99)), "p99-ms")
+	b.ReportMetric(float64(sender.sentBytes.Load()-bytes0)/float64(keys*len(receivers)), "wire-B/key/receiver")
+	b.ReportMetric(float64(selfRSS(b)+workersRSS(b))/4/(1<<20), "MB-RSS/node")
+}
+
+func selfRSS(tb testing.TB) int64 { return procRSS(tb, os.Getpid()) }
+
+// workersRSS sums the resident memory of this process's child processes
+// (the Automerge workers).
+func workersRSS(tb testing.TB) int64 {
+	var total int64
+	me := strconv.Itoa(os.Getpid())
+	dirs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, d := range dirs {
+		data, err := os.ReadFile(d)
+		if err != nil {
+			continue
+		}
+		fields := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+		if len(fields) > 1 && fields[1] == me {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(d)))
+			total += procRSS(tb, pid)
+		}
+	}
+	return total
+}
+
+// BenchmarkLateJoin measures a candidate's catch-up after a long session:
+// the interviewer's node holds the document a whole trace makes (a change
+// per transaction); the candidate's node joins after the start and is
+// timed from its join until its text is identical.
+func BenchmarkLateJoin(b *testing.B) {
+	for _, name := range []string{"rustcode", "automerge-paper"} {
+		b.Run(name, func(b *testing.B) {
+			tr, err := trace.Load(name)
+			if err != nil {
+				b.Skip(err)
+			}
+			var total time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				tm := startTeam(b, 1)
+				i1 := tm.interviewers[0]
+				s := tm.create(b, NewSessions{})
+				// The long session, made fast: the document built in this
+				// process from the trace and stored as the interviewer's
+				// snapshot before it joins.
+				batches := [][]crdt.Edit{{{Op: "add", Name: "f"}}}
+				for _, tx := range tr.Txns {
+					var e []crdt.Edit
+					for _, p := range tx.Patches {
+						e = append(e, crdt.Edit{Op: "splice", Target: "file:f", Pos: p.Pos, Del: p.Del, Text: p.Ins})
+					}
+					batches = append(batches, e)
+				}
+				saved, err := crdt.Build(s.ID, crdt.Shared, i1.actor(), batches, func(int) time.Time { return time.Unix(1700000000, 0) })
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := i1.db.PutSnapshot(s.ID, string(crdt.Shared), store.Snapshot{Bytes: saved, Good: true}); err != nil {
+					b.Fatal(err)
+				}
+				join(b, i1, s.Link, "")
+				if _, err := i1.StartSession(context.Background(), s.ID); err != nil {
+					b.Fatal(err)
+				}
+				cand := startNode(b, nodeOpts{})
+				b.StartTimer()
+				start := time.Now()
+				join(b, cand, s.Link, "")
+				waitFor(b, 60*time.Second, "the late joiner has the text", func() bool {
+					v, err := cand.View(context.Background(), s.ID, crdt.Shared)
+					return err == nil && v.Files["f"] == tr.EndContent
+				})
+				total += time.Since(start)
+			}
+			b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/catch-up")
+		})
+	}
+}
