@@ -14,13 +14,11 @@ func mustDoc(t *testing.T, kind Kind, actor string) *doc {
 	return d
 }
 
-func edit(t *testing.T, d *doc, edits ...Edit) []byte {
+func edit(t *testing.T, d *doc, edits ...Edit) {
 	t.Helper()
-	ch, err := d.apply(edits, time.Now())
-	if err != nil {
+	if _, err := d.apply(edits, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	return ch
 }
 
 func view(t *testing.T, d *doc) View {

@@ -56,16 +56,13 @@ func writeFrame(w io.Writer, hdr any, blob []byte) error {
 	if 4+len(h)+len(blob) > maxFrame {
 		return fmt.Errorf("frame of %d bytes is over the limit of %d", 4+len(h)+len(blob), maxFrame)
 	}
-	buf := make([]byte, 8, 8+len(h))
+	// One write: a frame split across writes to a pipe wakes the reader
+	// for each part.
+	buf := make([]byte, 8, 8+len(h)+len(blob))
 	binary.BigEndian.PutUint32(buf[0:], uint32(4+len(h)+len(blob)))
 	binary.BigEndian.PutUint32(buf[4:], uint32(len(h)))
-	buf = append(buf, h...)
-	if _, err := w.Write(buf); err != nil {
-		return err
-	}
-	if len(blob) > 0 {
-		_, err = w.Write(blob)
-	}
+	buf = append(append(buf, h...), blob...)
+	_, err = w.Write(buf)
 	return err
 }
 
@@ -196,7 +193,7 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 			}
 		}
 	case "apply":
-		before := heads(d)
+		d.invalidate()
 		if err := d.am.LoadIncremental(blob); err != nil {
 			return nil, resp, err
 		}
@@ -205,12 +202,14 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 		if resp.Queued, err = s.dropQueued(req.Doc, d, changesIn(blob)); err != nil {
 			return nil, resp, err
 		}
-		resp.Heads = heads(s.docs[req.Doc])
-		resp.Changed = !sameHeads(before, resp.Heads)
+		resp.Changed = len(inc) > 0
 		return inc, resp, nil
 	case "edit":
-		change, err := d.apply(req.Edits, req.Time)
-		resp.Heads = heads(d)
+		committed, err := d.apply(req.Edits, req.Time)
+		var change []byte
+		if committed {
+			change = d.am.SaveIncremental()
+		}
 		return change, resp, err
 	case "save":
 		return d.am.Save(), resp, nil
@@ -255,6 +254,7 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 		}
 		return msg.Bytes(), resp, nil
 	case "syncrecv":
+		d.invalidate()
 		before := heads(d)
 		ss := s.sync(req.Doc, req.Peer, d)
 		msg, err := ss.ReceiveMessage(blob)

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -23,7 +24,7 @@ import (
 
 // snapshotEvery is how many increments a document gathers before the node
 // saves a checked snapshot in their place.
-const snapshotEvery = 256
+const snapshotEvery = 4096
 
 // sessionDoc is one of a session's documents on this node.
 type sessionDoc struct {
@@ -44,17 +45,14 @@ func docKinds(role string) []crdt.Kind {
 	return []crdt.Kind{crdt.Shared, crdt.Private}
 }
 
-// actor is this node's Automerge actor: its peer ID, so that history names
-// who typed what.
-func (n *Node) actor() string { return hex.EncodeToString([]byte(n.id)) }
+// actor is this node's Automerge actor: 16 bytes of a digest of its peer
+// ID, so that history names who typed what (a peer ID itself, 38 bytes,
+// would ride in every change).
+func (n *Node) actor() string { return actorOf(n.id) }
 
-// ActorPeer returns the peer of an Automerge actor.
-func ActorPeer(actor string) (peer.ID, error) {
-	b, err := hex.DecodeString(actor)
-	if err != nil {
-		return "", err
-	}
-	return peer.IDFromBytes(b)
+func actorOf(id peer.ID) string {
+	sum := sha256.Sum256([]byte("parley/1 actor\x00" + string(id)))
+	return hex.EncodeToString(sum[:16])
 }
 
 // openDocs loads a session's documents into the worker.
@@ -216,8 +214,7 @@ func (n *Node) recoverLocked() (found bool) {
 			break
 		}
 		found = true
-		n.log.Warn("removed a poisoned increment", "doc", at.id, "seq", hit.inc.Seq, "from", hit.inc.From)
-		n.db.DeleteIncrement(at.l.inv.SessionID, string(at.kind), hit.inc.Seq)
+		n.removeIncrementLocked(at, hit.inc)
 		if from, err := peer.Decode(hit.inc.From); err == nil && from != n.id {
 			at.l.quarantine(from, "sent document data that crashed this node's Automerge worker")
 		}
@@ -230,6 +227,18 @@ func (n *Node) recoverLocked() (found bool) {
 		d.l.kickSync()
 	}
 	return found
+}
+
+// removeIncrementLocked removes a poisoned increment, and the snapshot too
+// if it includes it: the document is then rebuilt from its genesis and the
+// increments that remain. Call with n.docMu held.
+func (n *Node) removeIncrementLocked(d *sessionDoc, inc store.Increment) {
+	n.log.Warn("removed a poisoned increment", "doc", d.id, "seq", inc.Seq, "from", inc.From)
+	session, kind := d.l.inv.SessionID, string(d.kind)
+	n.db.DeleteIncrement(session, kind, inc.Seq)
+	if snap, err := n.db.Snapshot(session, kind); err == nil && inc.Seq <= snap.Upto {
+		n.db.DeleteSnapshot(session, kind)
+	}
 }
 
 // locatePoison finds the stored increment after which a document no longer
@@ -341,7 +350,6 @@ func (n *Node) fromPeer(d *sessionDoc, from peer.ID, op func(id string) error) e
 	// Whose stored data, left out, lets op live? First by sender (few),
 	// then that sender's increments one by one, newest first.
 	incs, _ := n.db.Increments(d.l.inv.SessionID, string(d.kind), 0)
-	snap, _ := n.db.Snapshot(d.l.inv.SessionID, string(d.kind))
 	lives := func(skip map[uint64]bool) bool {
 		if lerr := n.loadDocSkipping(d, false, skip); lerr != nil {
 			n.workerFailed(lerr)
@@ -375,11 +383,7 @@ func (n *Node) fromPeer(d *sessionDoc, from peer.ID, op func(id string) error) e
 				continue
 			}
 			// Without inc, the peer's bytes are fine: inc was the poison.
-			n.log.Warn("removed a stored increment that poisoned the document", "doc", d.id, "seq", inc.Seq, "from", inc.From)
-			n.db.DeleteIncrement(d.l.inv.SessionID, string(d.kind), inc.Seq)
-			if inc.Seq <= snap.Upto {
-				n.db.DeleteSnapshot(d.l.inv.SessionID, string(d.kind))
-			}
+			n.removeIncrementLocked(d, inc)
 			if culprit, perr := peer.Decode(inc.From); perr == nil {
 				d.l.quarantine(culprit, reason)
 			}
@@ -466,17 +470,17 @@ func (n *Node) Edit(ctx context.Context, id string, kind crdt.Kind, edits ...crd
 	if err != nil {
 		return err
 	}
-	change, err := n.editDoc(d, edits)
+	change, err := n.editDoc(d, edits, func(change []byte) { l.pushChange(kind, change) })
 	if err != nil || change == nil {
 		return err
 	}
-	l.pushChange(kind, change)
 	l.docChanged(kind, n.id)
 	return nil
 }
 
-// editDoc commits edits in the worker and stores the change.
-func (n *Node) editDoc(d *sessionDoc, edits []crdt.Edit) ([]byte, error) {
+// editDoc commits edits in the worker, hands the change to push (to send it
+// on its way at once), and stores it.
+func (n *Node) editDoc(d *sessionDoc, edits []crdt.Edit, push func([]byte)) ([]byte, error) {
 	n.docMu.Lock()
 	defer n.docMu.Unlock()
 	if err := n.ensureLoaded(d); err != nil {
@@ -495,6 +499,7 @@ func (n *Node) editDoc(d *sessionDoc, edits []crdt.Edit) ([]byte, error) {
 	if change == nil {
 		return nil, nil
 	}
+	push(change)
 	return change, n.storeLocked(d, change, n.id)
 }
 
@@ -610,9 +615,13 @@ func (n *Node) Timeline(ctx context.Context, id string) ([]TimelineEntry, error)
 		return nil, err
 	}
 	names := d.l.names()
+	actors := map[string]peer.ID{}
+	for id := range names {
+		actors[actorOf(id)] = id
+	}
 	var out []TimelineEntry
 	for _, c := range hist {
-		p, _ := ActorPeer(c.Actor)
+		p := actors[c.Actor]
 		for _, e := range c.Edits {
 			file, ok := strings.CutPrefix(e.Target, "file:")
 			if !ok {

@@ -91,6 +91,10 @@ type Node struct {
 	docMu  sync.Mutex             // serializes work with the worker (see docs.go)
 	docs   map[string]*sessionDoc // open documents by worker ID
 
+	// changeHook, if set (by benchmarks), is called after each change frame
+	// from a peer is handled.
+	changeHook func(session string, from peer.ID)
+
 	closeOnce sync.Once
 }
 
