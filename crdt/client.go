@@ -338,3 +338,10 @@ func (w *Worker) SyncReset(id, peer string) error {
 	_, _, err := w.call(request{Op: "syncreset", Doc: id, Peer: peer}, nil)
 	return err
 }
+
+// Replace puts a saved document in the place of an empty one (the same
+// document, from a peer), dropping its sync states.
+func (w *Worker) Replace(id string, saved []byte) error {
+	_, _, err := w.call(request{Op: "replace", Doc: id}, saved)
+	return err
+}

@@ -211,6 +211,19 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 			change = d.am.SaveIncremental()
 		}
 		return change, resp, err
+	case "replace":
+		// An empty document takes a peer's whole saved one: loading is far
+		// faster than replaying its history change by change.
+		fresh, err := loadDoc(d.kind, d.am.ActorID(), blob)
+		if err != nil {
+			return nil, resp, err
+		}
+		s.docs[req.Doc] = fresh
+		for k := range s.syncs {
+			if k[0] == req.Doc {
+				delete(s.syncs, k)
+			}
+		}
 	case "save":
 		return d.am.Save(), resp, nil
 	case "saveinc":

@@ -112,8 +112,16 @@ func TestCrashersInSession(t *testing.T) {
 						// every input to reach the worker.
 						l := liveOf(target, s.ID)
 						for _, q := range l.quarantines() {
-							if q.Name != "Mallory" {
-								t.Fatalf("%s: %s blamed %s", name, target.ID().ShortString(), q.Name)
+							// The other target took Mallory's bytes too;
+							// some do not kill a worker until a later
+							// operation, and that node may pass them on
+							// (and remove them when its own worker dies on
+							// them). It is blamed then, rightly: its data
+							// crashes this worker, and the quarantine stops
+							// it doing so round after round. Nobody else is.
+							relayed := target == victim && q.Name == "Acme Inc" || target == company && q.Name == "Ana"
+							if q.Name != "Mallory" && !relayed {
+								t.Fatalf("%s as %d/%s: %s blamed %s", name, typ, kind, target.ID().ShortString(), q.Name)
 							}
 						}
 						l.mu.Lock()

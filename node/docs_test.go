@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -139,4 +140,27 @@ func TestEditor(t *testing.T) {
 	if typed["Interviewer 1"] != len("package main\n")+20*6 || typed["Sam Doe"] != 40 || typed["Interviewer 2"] != 60 {
 		t.Fatalf("timeline attribution %v", typed)
 	}
+}
+
+// A node that joins late gets the whole document as a snapshot, not the
+// history change by change, and keeps up after.
+func TestLateJoinSnapshot(t *testing.T) {
+	tm, i1, _, s := interview(t, "Ana", "Sam")
+	edit(t, i1, s.ID, crdt.Shared, crdt.Edit{Op: "add", Name: "main.go"})
+	for i := range 50 {
+		edit(t, i1, s.ID, crdt.Shared, crdt.Edit{Op: "splice", Target: "file:main.go", Pos: i, Text: "x"})
+	}
+	if _, err := i1.StartSession(context.Background(), s.ID); err != nil {
+		t.Fatal(err)
+	}
+	late := startNode(t, nodeOpts{})
+	res, _ := tm.company.AddMember(context.Background(), NewMember{Name: "Bo", Email: "bo@acme.test", Peer: late.ID().String()})
+	late.AcceptCredential(context.Background(), res.Member.Token)
+	join(t, late, s.Link, "")
+	waitFile(t, s.ID, "main.go", strings.Repeat("x", 50), late)
+	if _, err := late.db.Snapshot(s.ID, string(crdt.Shared)); err != nil {
+		t.Fatalf("the late joiner did not start from a snapshot: %v", err)
+	}
+	edit(t, i1, s.ID, crdt.Shared, crdt.Edit{Op: "splice", Target: "file:main.go", Pos: 0, Text: "y"})
+	waitFile(t, s.ID, "main.go", "y"+strings.Repeat("x", 50), late)
 }

@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"parley/crdt"
+	"parley/node/store"
 )
 
 // Documents travel between two nodes of a session over /parley/sync/1: each
@@ -120,6 +122,8 @@ type link struct {
 
 	mu    sync.Mutex
 	needs map[crdt.Kind]bool // snapshots the peer asked for and has not had
+
+	retrying atomic.Bool // a retry round is scheduled
 }
 
 // mayHave is the gate: whether a document may go to the peer now.
@@ -172,6 +176,17 @@ func (k *link) poke() {
 	}
 }
 
+// retrySoon asks for a sync round in a second: after a failed send, as
+// the peer may be unreachable for a while.
+func (k *link) retrySoon() {
+	if k.retrying.CompareAndSwap(false, true) {
+		time.AfterFunc(time.Second, func() {
+			k.retrying.Store(false)
+			k.poke()
+		})
+	}
+}
+
 // kickSync asks every link for a sync round: after a worker restart, or
 // when the lobby gate opens.
 func (l *live) kickSync() {
@@ -211,6 +226,7 @@ func (k *link) run() {
 			s.Close()
 		}
 	}()
+	reopened := false // a stream was open before
 	open := func() error {
 		ctx, cancel := context.WithTimeout(l.ctx, 10*time.Second)
 		defer cancel()
@@ -224,18 +240,22 @@ func (k *link) run() {
 			s = nil
 			return err
 		}
-		// A fresh stream: the peer's view of us starts over; an empty
-		// document asks for a snapshot.
+		// An empty document asks for a snapshot. (The sync states were
+		// reset when the peer was admitted; a stream opened again after a
+		// break resets ours, so that we send again what may be lost.)
 		for _, kind := range docKinds(l.role) {
 			d, err := l.doc(kind)
 			if err != nil {
 				continue
 			}
-			l.n.syncReset(d, k.peer)
+			if reopened {
+				l.n.syncReset(d, k.peer)
+			}
 			if l.n.docEmpty(d) {
 				writeDocFrame(s, docFrame{typ: frameNeed, kind: kind, data: []byte{0}})
 			}
 		}
+		reopened = true
 		return nil
 	}
 	send := func(f docFrame) bool {
@@ -255,9 +275,12 @@ func (k *link) run() {
 		}
 		return true
 	}
+	// Open at once: an empty document's need goes out first thing.
+	if err := open(); err != nil {
+		l.log.Debug("document stream", "peer", k.peer, "err", err)
+	}
 	round := time.NewTicker(syncEvery)
 	defer round.Stop()
-	dirty := false
 	for {
 		select {
 		case <-l.ctx.Done():
@@ -266,17 +289,14 @@ func (k *link) run() {
 			return
 		case f := <-k.out:
 			if !send(f) {
-				k.poke()
+				k.retrySoon()
 			}
-			dirty = true
 			continue
 		case <-k.kick:
 		case <-round.C:
-			if !dirty {
-				continue
-			}
+			// A round now and then even when quiet: cheap when in step,
+			// and what repairs a sync that went quiet too early.
 		}
-		dirty = false
 		for _, kind := range kindCodes {
 			if !k.mayHave(kind) {
 				continue
@@ -286,19 +306,86 @@ func (k *link) run() {
 				continue
 			}
 			if k.takeNeed(kind) {
-				if snap, err := l.n.saveDoc(d); err == nil && snap != nil && !send(docFrame{typ: frameSnapshot, kind: kind, data: snap}) {
-					dirty = true
+				if snap, err := l.n.saveDoc(d); err == nil && snap != nil {
+					if !send(docFrame{typ: frameSnapshot, kind: kind, data: snap}) {
+						k.need(kind) // again, on the next round
+						k.retrySoon()
+					}
+					// The peer answers with a sync round once it loaded
+					// the snapshot; a sync message now would carry the
+					// whole history again.
+					continue
 				}
+			}
+			if l.awaiting(kind) {
+				// A sync round now would bring the history change by
+				// change; the snapshot asked for is on its way.
+				continue
 			}
 			msg, err := l.n.syncGenerate(d, k.peer)
 			if err != nil || msg == nil {
 				continue
 			}
 			if !send(docFrame{typ: frameSync, kind: kind, data: msg}) {
-				dirty = true
+				// Lost, and Automerge thinks it in flight: the next
+				// stream starts the exchange afresh, in a moment.
+				k.retrySoon()
 			}
 		}
 	}
+}
+
+// snapshotWait is how long a node with an empty document waits for the
+// snapshot it asked for before it syncs change by change instead.
+const snapshotWait = 10 * time.Second
+
+// await notes that a snapshot of kind may be on its way, if the document
+// is empty: a peer was just admitted (our need goes out when our stream
+// opens, its sync round may come first), or the lobby gate opened.
+func (l *live) await(kind crdt.Kind) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.awaitLocked(kind)
+}
+
+func (l *live) awaitLocked(kind crdt.Kind) {
+	if l.waitSnap == nil {
+		l.waitSnap = map[crdt.Kind]time.Time{}
+	}
+	l.waitSnap[kind] = time.Now()
+}
+
+// awaited notes that a snapshot of kind arrived.
+func (l *live) awaited(kind crdt.Kind) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.waitSnap, kind)
+}
+
+// awaiting reports whether a snapshot of kind is still awaited: asked for
+// less than snapshotWait ago, by a document that is still empty (one that
+// took changes meanwhile syncs as usual).
+func (l *live) awaiting(kind crdt.Kind) bool {
+	l.mu.Lock()
+	at, ok := l.waitSnap[kind]
+	l.mu.Unlock()
+	if !ok {
+		return false
+	}
+	if time.Since(at) < snapshotWait {
+		if d, err := l.doc(kind); err == nil && l.n.docEmpty(d) {
+			return true
+		}
+	}
+	l.awaited(kind)
+	return false
+}
+
+// need records that the peer asked for a snapshot of kind.
+func (k *link) need(kind crdt.Kind) {
+	k.mu.Lock()
+	k.needs[kind] = true
+	k.mu.Unlock()
 }
 
 // takeNeed reports whether the peer asked for a snapshot of kind, and
@@ -331,7 +418,7 @@ func (n *Node) handleSync(s network.Stream) {
 	n.mu.Lock()
 	l := n.byTag[hello.Tag]
 	n.mu.Unlock()
-	if l == nil || !l.isAdmitted(from) {
+	if l == nil || !l.waitAdmitted(from, 5*time.Second) {
 		s.Reset()
 		return
 	}
@@ -348,6 +435,26 @@ func (n *Node) handleSync(s network.Stream) {
 			return
 		}
 		l.receive(from, f)
+	}
+}
+
+// waitAdmitted waits a little for a peer to be admitted: the side that
+// finishes a handshake first may open its document stream before the other
+// has recorded the admission.
+func (l *live) waitAdmitted(id peer.ID, timeout time.Duration) bool {
+	deadline := time.After(timeout)
+	for {
+		changed := l.waitChange()
+		if l.isAdmitted(id) {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			return false
+		case <-l.ctx.Done():
+			return false
+		}
 	}
 }
 
@@ -371,13 +478,17 @@ func (l *live) receive(from peer.ID, f docFrame) {
 		k := l.links[from]
 		l.mu.Unlock()
 		if k != nil {
-			k.mu.Lock()
-			k.needs[f.kind] = true
-			k.mu.Unlock()
+			k.need(f.kind)
 			k.poke()
 		}
 		return
-	case frameChange, frameSnapshot:
+	case frameSnapshot:
+		changed, err = l.n.applySnapshot(d, from, f.data)
+		if err == nil {
+			l.awaited(f.kind)
+			l.kickSync()
+		}
+	case frameChange:
 		changed, err = l.n.applyRemote(d, from, f.data)
 		if hook := l.n.changeHook; hook != nil && f.typ == frameChange {
 			hook(l.inv.SessionID, from)
@@ -387,6 +498,9 @@ func (l *live) receive(from peer.ID, f docFrame) {
 			l.pokeLink(from)
 		}
 	case frameSync:
+		if l.awaiting(f.kind) {
+			return // answered after the snapshot, with a round of our own
+		}
 		var reply []byte
 		changed, reply, err = l.n.syncExchange(d, from, f.data)
 		if reply != nil {
@@ -442,6 +556,10 @@ func (n *Node) saveDoc(d *sessionDoc) ([]byte, error) {
 	}
 	n.docMu.Lock()
 	defer n.docMu.Unlock()
+	// The stored snapshot serves, if nothing came since.
+	if snap, err := n.db.Snapshot(d.l.inv.SessionID, string(d.kind)); err == nil && snap.Upto == d.upto {
+		return snap.Bytes, nil
+	}
 	if err := n.ensureLoaded(d); err != nil {
 		return nil, err
 	}
@@ -452,10 +570,35 @@ func (n *Node) saveDoc(d *sessionDoc) ([]byte, error) {
 	return b, nil
 }
 
+// applySnapshot takes a peer's whole document: in place of an empty one, by
+// loading it (stored as this document's snapshot, checked at the next
+// one); else merged like changes.
+func (n *Node) applySnapshot(d *sessionDoc, from peer.ID, saved []byte) (bool, error) {
+	n.docMu.Lock()
+	empty := n.docEmptyLocked(d)
+	if empty {
+		defer n.docMu.Unlock()
+		if err := n.ensureLoaded(d); err != nil {
+			return false, err
+		}
+		err := n.fromPeer(d, from, func(id string) error { return n.worker.Replace(id, saved) })
+		if err != nil {
+			return false, err
+		}
+		return true, n.db.PutSnapshot(d.l.inv.SessionID, string(d.kind), store.Snapshot{Bytes: saved, Upto: d.upto})
+	}
+	n.docMu.Unlock()
+	return n.applyRemote(d, from, saved)
+}
+
 // docEmpty reports whether a document holds nothing but its genesis.
 func (n *Node) docEmpty(d *sessionDoc) bool {
 	n.docMu.Lock()
 	defer n.docMu.Unlock()
+	return n.docEmptyLocked(d)
+}
+
+func (n *Node) docEmptyLocked(d *sessionDoc) bool {
 	if d.upto > 0 {
 		return false
 	}

@@ -68,12 +68,13 @@ type live struct {
 	changed     chan struct{} // closed and replaced on every change
 	emptySince  time.Time     // when the last participant left
 	docs        map[crdt.Kind]*sessionDoc
-	links       map[peer.ID]*link      // document exchange, by peer
-	quar        map[peer.ID]Quarantine // peers whose document data is refused
-	docVersion  int                    // counts document changes, for followers
-	cursors     map[peer.ID]Cursor     // where the participants' carets are
-	dropped     atomic.Int64           // envelopes dropped: strangers, bad seals, replays
-	sentBytes   atomic.Int64           // document bytes sent to peers (frames, about)
+	links       map[peer.ID]*link       // document exchange, by peer
+	quar        map[peer.ID]Quarantine  // peers whose document data is refused
+	docVersion  int                     // counts document changes, for followers
+	cursors     map[peer.ID]Cursor      // where the participants' carets are
+	waitSnap    map[crdt.Kind]time.Time // snapshots asked for, since
+	dropped     atomic.Int64            // envelopes dropped: strangers, bad seals, replays
+	sentBytes   atomic.Int64            // document bytes sent to peers (frames, about)
 }
 
 // participant is an admitted peer.
@@ -357,6 +358,9 @@ func (l *live) discoverLoop() {
 				}
 				if !connected(l.n.p2p.host, ai.ID) {
 					l.n.p2p.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, 10*time.Minute)
+					// A session peer is worth a dial now, whatever failed
+					// before (a network that dropped and came back).
+					clearDialBackoff(l.n.p2p.host, ai.ID)
 					l.wg.Go(func() {
 						cctx, ccancel := context.WithTimeout(l.ctx, 10*time.Second)
 						defer ccancel()
@@ -486,7 +490,15 @@ func (l *live) finish(id peer.ID, res admitResult, err error) error {
 		l.mu.Unlock()
 		return fmt.Errorf("candidate %s no longer holds the seat", id)
 	}
-	_, known := l.peers[id]
+	// Document sync with the peer starts afresh after every handshake (a
+	// new connection, maybe a restarted peer), before its frames are taken.
+	l.mu.Unlock()
+	for kind, d := range l.docs {
+		l.n.syncReset(d, id)
+		l.await(kind)
+	}
+	l.mu.Lock()
+	_, known := l.peers[id] // both sides' handshakes may finish at once
 	l.peers[id] = p
 	l.admitted = true
 	l.emptySince = time.Time{}
@@ -494,6 +506,7 @@ func (l *live) finish(id peer.ID, res admitResult, err error) error {
 	l.mu.Unlock()
 	l.n.p2p.host.ConnManager().Protect(id, l.tag)
 	l.openLink(id)
+	l.pokeLink(id)
 	if !known {
 		l.log.Info("admitted", "peer", id, "name", p.name, "role", p.role)
 		l.recordAttendance(p, true)
@@ -782,6 +795,9 @@ func (l *live) applyState() {
 	defer l.mu.Unlock()
 	if l.state.start != nil && !l.gateOpen {
 		l.gateOpen = true
+		if l.role == RoleCandidate {
+			l.awaitLocked(crdt.Shared) // the snapshot comes now
+		}
 		for _, k := range l.links {
 			k.poke()
 		}

@@ -89,6 +89,11 @@ func TestKillNine(t *testing.T) {
 	ok(t, ana, "join", link)
 	ok(t, sam, "join", link)
 	ok(t, ana, "session", "start", id)
+	waitFor(t, 10*time.Second, func() bool {
+		var s sessionJSON
+		json.Unmarshal([]byte(ok(t, sam, "session", "show", id, "--json").stdout), &s)
+		return s.Status == "live"
+	})
 	src := filepath.Join(root, "main.go")
 	code := "package main\n\nfunc main() {\n\tprintln(\"héllo, 世界 🙂\")\n}\n"
 	os.WriteFile(src, []byte(code), 0o644)

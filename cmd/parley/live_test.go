@@ -140,6 +140,10 @@ func TestUpJoinEnd(t *testing.T) {
 		t.Fatalf("interviewer sees %+v", show)
 	}
 
+	// The company node keeps attendance of whom it met.
+	waitFor(t, 10*time.Second, func() bool {
+		return strings.Count(ok(t, co, "session", "show", id).stdout, "Present:") == 2
+	})
 	fails(t, sam, 1, "only an interviewer", "session", "start", id)
 	ok(t, ana, "session", "start", id)
 	waitFor(t, 10*time.Second, func() bool {
