@@ -80,6 +80,13 @@ func (s *Server) Token() string { return s.token }
 // URL returns the server's base URL.
 func (s *Server) URL() string { return s.url }
 
+// PageURL returns the address of a web app page (path like "/" or
+// "/s/SESSION") with the access token, to open in a browser: the first
+// visit trades the token for a cookie and drops it from the address.
+func (s *Server) PageURL(path string) string {
+	return s.url + path + "?token=" + s.token
+}
+
 // Listen opens a listener on addr, which must be a loopback address.
 func Listen(addr string) (net.Listener, error) {
 	host, _, err := net.SplitHostPort(addr)
