@@ -34,6 +34,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("POST /api/v1/sessions/{id}/release-seat", s.sessionAction((*node.Node).ReleaseSeat))
 	mux.HandleFunc("POST /api/v1/sessions/{id}/email", s.inviteEmail)
 	mux.HandleFunc("POST /api/v1/join", s.join)
+	mux.HandleFunc("POST /api/v1/inspect", s.inspect)
 	mux.HandleFunc("GET /api/v1/sessions/{id}/live", s.live)
 	mux.HandleFunc("GET /api/v1/sessions/{id}/code", s.code)
 	mux.HandleFunc("PUT /api/v1/sessions/{id}/files/{name}", s.loadFile)
@@ -210,6 +211,19 @@ func (s *Server) join(w http.ResponseWriter, r *http.Request) {
 	var req JoinRequest
 	if decode(w, r, &req) {
 		res, err := s.node.Join(r.Context(), strings.TrimSpace(req.Link), req.Name)
+		reply(w, res, err)
+	}
+}
+
+// InspectRequest is the body of POST /api/v1/inspect.
+type InspectRequest struct {
+	Link string `json:"link"`
+}
+
+func (s *Server) inspect(w http.ResponseWriter, r *http.Request) {
+	var req InspectRequest
+	if decode(w, r, &req) {
+		res, err := s.node.Inspect(r.Context(), strings.TrimSpace(req.Link))
 		reply(w, res, err)
 	}
 }

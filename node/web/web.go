@@ -1,11 +1,12 @@
-// Package web serves a Parley node's local API (and, later, its web app) on
-// loopback, and is the client the command line uses to reach a running node.
+// Package web serves a Parley node's local API and web app on loopback, and
+// is the client the command line uses to reach a running node.
 //
-// Every request needs the per-start access token (an Authorization: Bearer
-// header), and a Host header naming the loopback address the server listens
-// on, so that a web page elsewhere cannot reach the API through DNS
-// rebinding; a request with an Origin header must come from that same
-// address. API.md documents the routes.
+// Every request needs a Host header naming the loopback address the server
+// listens on, so that a web page elsewhere cannot reach it through DNS
+// rebinding, and a request with an Origin header must come from that same
+// address. API requests also need the per-start access token: an
+// Authorization: Bearer header (the command line), or the cookie the web
+// app's first visit (with ?token=) set. API.md documents the routes.
 package web
 
 import (
@@ -139,6 +140,10 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			writeError(w, http.StatusForbidden, "forbidden_origin", "cross-site requests are not allowed")
 			return
 		}
+		if !strings.HasPrefix(r.URL.Path, "/api/") {
+			s.app(w, r) // the pages hold no secret; their API calls need the token
+			return
+		}
 		if !s.authorized(r) {
 			writeError(w, http.StatusUnauthorized, "unauthorized", "missing or wrong access token (see api.json in the node's data directory)")
 			return
@@ -152,8 +157,25 @@ func (s *Server) guard(next http.Handler) http.Handler {
 // parameter.
 func (s *Server) authorized(r *http.Request) bool {
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		if c, err := r.Cookie(s.cookieName()); err == nil {
+			got, ok = c.Value, true
+		}
+	}
 	if !ok && strings.HasSuffix(r.URL.Path, "/live") {
 		got, ok = r.URL.Query().Get("token"), true
 	}
-	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) == 1
+	return ok && s.isToken(got)
+}
+
+func (s *Server) isToken(got string) bool {
+	return subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) == 1
+}
+
+// cookieName names the cookie that holds the token in the browser. Cookies
+// are shared by every port of a host, so the name carries the port: two
+// nodes on one machine (the demo) keep apart.
+func (s *Server) cookieName() string {
+	_, port, _ := net.SplitHostPort(s.lis.Addr().String())
+	return "parley_" + port
 }

@@ -1,0 +1,71 @@
+package web
+
+import (
+	"embed"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+)
+
+// The web app is a single page (static/index.html) with its script, style
+// and Automerge's WebAssembly, built from ui/ by esbuild and embedded. Every
+// page path serves the same index.html; the script reads the path.
+
+//go:embed static
+var staticFS embed.FS
+
+// pagePaths are the web app's pages: the dashboard, a new interview, the
+// team, the join page (the link in the fragment) and a session's room.
+var pagePaths = []string{"/", "/new", "/team", "/join"}
+
+// contentPolicy lets the page run its own script and Automerge's
+// WebAssembly, and talk only to this node.
+const contentPolicy = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; " +
+	"connect-src 'self'; img-src 'self' data:; media-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+// app serves the web app's pages and files. A page opened with ?token=
+// (the address `parley up` and `parley demo` print) trades it for a cookie
+// and reloads without it, so the token does not stay in the address bar or
+// the history.
+func (s *Server) app(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		writeError(w, http.StatusMethodNotAllowed, "bad_request", "the web app only serves GET")
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Security-Policy", contentPolicy)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-cache")
+	p := r.URL.Path
+	if isPage(p) {
+		if tok := r.URL.Query().Get("token"); tok != "" {
+			if !s.isToken(tok) {
+				http.Error(w, "This address holds an old or wrong access token. Open the address `parley up` printed at its last start.", http.StatusUnauthorized)
+				return
+			}
+			http.SetCookie(w, &http.Cookie{Name: s.cookieName(), Value: tok, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+			http.Redirect(w, r, p, http.StatusSeeOther)
+			return
+		}
+		http.ServeFileFS(w, r, staticFS, "static/index.html")
+		return
+	}
+	name := path.Clean(strings.TrimPrefix(p, "/"))
+	if name == "index.html" || !fs.ValidPath(name) || strings.Contains(name, "/") {
+		http.NotFound(w, r)
+		return
+	}
+	http.ServeFileFS(w, r, staticFS, "static/"+name)
+}
+
+func isPage(p string) bool {
+	for _, pp := range pagePaths {
+		if p == pp {
+			return true
+		}
+	}
+	id, ok := strings.CutPrefix(p, "/s/")
+	return ok && id != "" && !strings.Contains(id, "/")
+}

@@ -1,0 +1,85 @@
+package web
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// The web app: pages and files are served behind the Host and Origin
+// checks; a page opened with the token trades it for a cookie that the
+// API then takes; a wrong token is refused.
+func TestApp(t *testing.T) {
+	s, _ := serve(t)
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(path string, edit func(*http.Request)) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("GET", s.URL()+path, nil)
+		if edit != nil {
+			edit(req)
+		}
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		return resp
+	}
+	body := func(r *http.Response) string {
+		b, _ := io.ReadAll(r.Body)
+		return string(b)
+	}
+
+	for _, p := range []string{"/", "/new", "/team", "/join", "/s/abc123"} {
+		r := get(p, nil)
+		if r.StatusCode != 200 || !strings.Contains(body(r), `<script type="module" src="/app.js">`) {
+			t.Fatalf("%s: %d", p, r.StatusCode)
+		}
+		if csp := r.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") || !strings.Contains(csp, "frame-ancestors 'none'") {
+			t.Fatalf("%s: CSP %q", p, csp)
+		}
+	}
+	for path, ctype := range map[string]string{"/app.js": "javascript", "/automerge.wasm": "application/wasm", "/app.css": "text/css"} {
+		r := get(path, nil)
+		if r.StatusCode != 200 || !strings.Contains(r.Header.Get("Content-Type"), ctype) {
+			t.Fatalf("%s: %d %s", path, r.StatusCode, r.Header.Get("Content-Type"))
+		}
+	}
+	for _, p := range []string{"/nope", "/index.html", "/static/app.js", "/s/a/b", "/../web.go"} {
+		if r := get(p, nil); r.StatusCode != 404 {
+			t.Fatalf("%s: %d, want 404", p, r.StatusCode)
+		}
+	}
+	if r := get("/", func(r *http.Request) { r.Host = "evil.test" }); r.StatusCode != 403 {
+		t.Fatalf("foreign host: %d", r.StatusCode)
+	}
+	if r := get("/?token=wrong", nil); r.StatusCode != 401 || len(r.Cookies()) != 0 {
+		t.Fatalf("wrong token: %d, cookies %v", r.StatusCode, r.Cookies())
+	}
+
+	// The address `parley up` prints: a cookie, and the token gone from it.
+	r := get(strings.TrimPrefix(s.PageURL("/s/abc"), s.URL()), nil)
+	if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/s/abc" {
+		t.Fatalf("page with token: %d to %q", r.StatusCode, r.Header.Get("Location"))
+	}
+	var cookie *http.Cookie
+	for _, c := range r.Cookies() {
+		cookie = c
+	}
+	if cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode || cookie.Value != s.Token() {
+		t.Fatalf("cookie %+v", cookie)
+	}
+	withCookie := func(r *http.Request) { r.AddCookie(cookie) }
+	if r := get("/api/v1/info", withCookie); r.StatusCode != 200 {
+		t.Fatalf("API with the cookie: %d", r.StatusCode)
+	}
+	// Another node's cookie on the same host (another port) does not pass.
+	other := &http.Cookie{Name: "parley_1", Value: s.Token()}
+	if r := get("/api/v1/info", func(r *http.Request) { r.AddCookie(other) }); r.StatusCode != 401 {
+		t.Fatalf("API with another port's cookie: %d", r.StatusCode)
+	}
+	if r := get("/api/v1/info", func(r *http.Request) { withCookie(r); r.Header.Set("Origin", "http://evil.test") }); r.StatusCode != 403 {
+		t.Fatalf("cookie from a foreign origin: %d", r.StatusCode)
+	}
+}

@@ -1,0 +1,79 @@
+// The join page: paste a link, or open /join#TOKEN; it shows what the link
+// holds and the role this node will have, then joins.
+import { post } from "./api.js";
+import { h, clear, fmtTime, errorBox } from "./dom.js";
+
+const explain = {
+  expired: "This link has expired: ask the company for a new one.",
+  not_yet_valid: "This link is not valid yet: open it again closer to the interview's start.",
+  ended: "This interview has ended.",
+  credential: "Your team credential cannot be used for this interview.",
+  invalid: "This link cannot be used.",
+};
+
+export async function joinPage(main, info) {
+  main.append(h("h1", {}, "Join an interview"));
+  const link = h("input", { name: "link", required: true, spellcheck: false, autocomplete: "off", placeholder: "parley://join/… or https://…/join#…" });
+  const out = h("div", { "aria-live": "polite" });
+  const form = h("form", { class: "stack" },
+    h("label", { class: "field" }, h("span", {}, "Interview link"), link),
+    h("div", { class: "actions" }, h("button", { type: "submit" }, "Check link")));
+  main.append(form, out);
+  const inspect = async () => {
+    clear(out);
+    const l = link.value.trim();
+    if (!l) return;
+    let ins;
+    try {
+      ins = await post("/inspect", { link: l });
+    } catch (e) {
+      out.append(errorBox(e));
+      return;
+    }
+    const rows = [
+      ["Organisation", `${ins.org} (key ${ins.company_key})`],
+      ["Interview", ins.title],
+      ["Candidate", ins.candidate],
+      ["Block", `${ins.block} of ${ins.blocks}`],
+      ["Starts", fmtTime(ins.starts)],
+      ["Duration", ins.duration],
+      ["Link valid", `${fmtTime(ins.valid_from)} to ${fmtTime(ins.valid_until)}`],
+      ["Conferencing", ins.conference || "built-in audio and video"],
+    ];
+    if (ins.valid) rows.push(["You join as", ins.role === "interviewer" ? `an interviewer (${ins.name})` : ins.role === "company" ? "the company node" : "the candidate"]);
+    out.append(h("dl", { class: "facts" }, rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])));
+    if (!ins.valid) {
+      out.append(h("p", { class: "error", role: "alert" }, explain[ins.code] || explain.invalid, " ", h("span", { class: "muted" }, ins.error)));
+      if (ins.joined) out.append(h("p", {}, h("a", { href: "/s/" + ins.session }, "Open the room")));
+      return;
+    }
+    if (ins.joined) {
+      out.append(h("p", {}, "This node already takes part. ", h("a", { href: "/s/" + ins.session, class: "button primary" }, "Open the room")));
+      return;
+    }
+    const name = h("input", { name: "name", value: ins.name || "", autocomplete: "name" });
+    const go = h("form", { class: "stack" },
+      ins.role === "candidate" && h("label", { class: "field" }, h("span", {}, "Your name"), name),
+      h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Join interview")));
+    const status = h("p", { "aria-live": "polite" });
+    go.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      status.textContent = "Joining: finding the others…";
+      try {
+        const res = await post("/join", { link: l, name: name.value.trim() });
+        location.href = "/s/" + res.session.id;
+      } catch (err) {
+        status.replaceWith(errorBox(err));
+      }
+    });
+    out.append(go, status);
+  };
+  form.addEventListener("submit", (e) => { e.preventDefault(); inspect(); });
+  const fromHash = decodeURIComponent(location.hash.slice(1));
+  if (fromHash) {
+    link.value = fromHash;
+    // The token stays out of the address bar and the history.
+    history.replaceState(null, "", "/join");
+    await inspect();
+  }
+}
