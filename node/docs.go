@@ -515,7 +515,7 @@ func (l *live) mayEdit(kind crdt.Kind, edits []crdt.Edit) error {
 	if l.role != RoleCandidate {
 		return nil
 	}
-	if l.state.start == nil {
+	if !l.openedLocked() {
 		return fmt.Errorf("the interview has not started: the code opens when an interviewer starts it")
 	}
 	for _, e := range edits {
@@ -524,6 +524,14 @@ func (l *live) mayEdit(kind crdt.Kind, edits []crdt.Edit) error {
 		}
 	}
 	return nil
+}
+
+// openedLocked reports whether the code is open to the candidate: the
+// start record is here, or the session's content came, which the others'
+// nodes send only once they saw the start (the record may come a moment
+// later, on the topic).
+func (l *live) openedLocked() bool {
+	return l.state.start != nil || l.gotContent
 }
 
 // Code returns the text of a file of a session (the active file if file is

@@ -512,6 +512,11 @@ func (l *live) receive(from peer.ID, f docFrame) {
 		return
 	}
 	if changed {
+		if f.kind == crdt.Shared {
+			l.mu.Lock()
+			l.gotContent = true
+			l.mu.Unlock()
+		}
 		l.docChanged(f.kind, from)
 	}
 }

@@ -129,7 +129,7 @@ func (l *live) mayEditDoc(kind crdt.Kind) error {
 	if l.state.end != nil {
 		return fmt.Errorf("%s: %w", endedMessage(l.state.end.record), ErrSessionEnded)
 	}
-	if l.role == RoleCandidate && (kind != crdt.Shared || l.state.start == nil) {
+	if l.role == RoleCandidate && (kind != crdt.Shared || !l.openedLocked()) {
 		return fmt.Errorf("the interview has not started: %w", ErrNotInterviewer)
 	}
 	return nil

@@ -73,6 +73,7 @@ type live struct {
 	docVersion  int                     // counts document changes, for followers
 	cursors     map[peer.ID]Cursor      // where the participants' carets are
 	waitSnap    map[crdt.Kind]time.Time // snapshots asked for, since
+	gotContent  bool                    // shared content came from a peer
 	dropped     atomic.Int64            // envelopes dropped: strangers, bad seals, replays
 	sentBytes   atomic.Int64            // document bytes sent to peers (frames, about)
 }

@@ -51,6 +51,7 @@ type command struct {
 // commands are the top-level commands, in the order help lists them.
 func commands() []command {
 	return []command{
+		{"demo", "start a whole interview on this machine: company, relay, interviewer, candidate", (*cli).cmdDemo},
 		{"init", "create this node's keys and settings (--org makes a company node)", (*cli).cmdInit},
 		{"id", "print this node's peer ID", (*cli).cmdID},
 		{"team", "manage the company's team: add, accept, list, remove", (*cli).cmdTeam},

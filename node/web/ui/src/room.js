@@ -305,6 +305,12 @@ export async function room(main, id, info) {
       }
     },
   });
+  // For scripts and the browser tests: what the editor holds.
+  window.parleyRoom = {
+    file: () => current,
+    text: () => view?.state.doc.toString() ?? null,
+    notes: () => notesView?.state.doc.toString() ?? null,
+  };
   drawSession();
   if (ended) {
     channel.close();

@@ -1,0 +1,261 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"parley/crdt"
+)
+
+// chromium finds the browser for the end-to-end tests: $PARLEY_CHROMIUM,
+// or Debian's chromium. .ci/run installs it.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("PARLEY_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if p == "" {
+			continue
+		}
+		if _, err := exec.LookPath(p); err == nil {
+			return p
+		}
+	}
+	t.Skip("browser tests skipped: no Chromium at /usr/bin/chromium (apt-get install chromium, as .ci/run does, or set PARLEY_CHROMIUM)")
+	return ""
+}
+
+// tab is one user's page, in a Chromium of its own (its own profile,
+// cookies and storage), headless, with the flags that work on this kind of
+// machine (DESIGN.md).
+type tab struct {
+	t      *testing.T
+	name   string
+	ctx    context.Context
+	prompt string // what the next prompt() is answered with
+	shots  int
+}
+
+func newTab(t *testing.T, name string) *tab {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium(t)),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.WindowSize(1400, 900),
+	)
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancel := chromedp.NewContext(alloc)
+	t.Cleanup(cancel)
+	if err := chromedp.Run(ctx); err != nil {
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	tb := &tab{t: t, name: name, ctx: ctx}
+	// Dialogs: confirm() is accepted, prompt() answered.
+	chromedp.ListenTarget(ctx, func(ev any) {
+		if _, ok := ev.(*page.EventJavascriptDialogOpening); ok {
+			go chromedp.Run(ctx, page.HandleJavaScriptDialog(true).WithPromptText(tb.prompt))
+		}
+	})
+	return tb
+}
+
+// run runs actions with a deadline, failing the test with a screenshot.
+func (tb *tab) run(what string, actions ...chromedp.Action) {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Run(ctx, actions...); err != nil {
+		tb.shot("failed-" + strings.ReplaceAll(what, " ", "-"))
+		tb.t.Fatalf("%s: %s: %v", tb.name, what, err)
+	}
+}
+
+// waitJS waits until a JavaScript expression is true, through page loads.
+func (tb *tab) waitJS(what, expr string) {
+	tb.t.Helper()
+	deadline := time.Now().Add(25 * time.Second)
+	var last error
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(tb.ctx, 5*time.Second)
+		var ok bool
+		last = chromedp.Run(ctx, chromedp.Evaluate("!!("+expr+")", &ok))
+		cancel()
+		if last == nil && ok {
+			return
+		}
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-tb.ctx.Done():
+		}
+	}
+	tb.shot("failed-" + strings.ReplaceAll(what, " ", "-"))
+	var text any
+	chromedp.Run(tb.ctx, chromedp.Evaluate(`window.parleyRoom && window.parleyRoom.text()`, &text))
+	tb.t.Fatalf("%s: %s: not within 25s (last error: %v; editor holds %q)", tb.name, what, last, text)
+}
+
+func (tb *tab) eval(expr string, out any) {
+	tb.t.Helper()
+	tb.run("evaluate "+expr, chromedp.Evaluate(expr, out))
+}
+
+// shot keeps a screenshot as a test artifact (go test -artifacts keeps
+// them under the output directory).
+func (tb *tab) shot(name string) {
+	var png []byte
+	ctx, cancel := context.WithTimeout(tb.ctx, 10*time.Second)
+	defer cancel()
+	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)); err != nil {
+		return
+	}
+	tb.shots++
+	os.WriteFile(filepath.Join(tb.t.ArtifactDir(), fmt.Sprintf("%s-%02d-%s.png", tb.name, tb.shots, name)), png, 0o644)
+}
+
+// typeText types into the editor at its end as a user would: focus, then
+// text input (accents and emoji included, as an input method sends them).
+func (tb *tab) typeText(text string) {
+	tb.t.Helper()
+	tb.run("type "+text,
+		chromedp.Click(".editor .cm-content", chromedp.ByQuery),
+		chromedp.KeyEvent(kb.End, chromedp.KeyModifiers(input.ModifierCtrl)), // to the end
+		input.InsertText(text),
+	)
+}
+
+func jsString(s string) string {
+	return fmt.Sprintf("%q", s)
+}
+
+// The whole path in real browsers: the admin creates an interview in the
+// dashboard and takes the link from the popup; an interviewer and a
+// candidate, each with their own node and browser context, open it; the
+// candidate waits in the lobby until the interviewer starts; both type,
+// accents and emoji included, and see each other's text and named carets;
+// the interviewer ends the interview and the candidate's page says so.
+func TestBrowserInterview(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser tests skipped in -short mode")
+	}
+	d, err := startDemo(context.Background(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	base := func(u string) string { return u[:strings.Index(u[len("http://"):], "/")+len("http://")] }
+
+	admin := newTab(t, "admin")
+	admin.run("open the dashboard", chromedp.Navigate(d.CompanyURL), chromedp.WaitVisible(`[role="tablist"]`, chromedp.ByQuery))
+	admin.shot("dashboard")
+	admin.run("new interview",
+		chromedp.Click(`a[href="/new"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`input[name="candidate"]`, chromedp.ByQuery),
+		chromedp.SendKeys(`input[name="candidate"]`, "Zoë Quinn", chromedp.ByQuery),
+		chromedp.SetValue(`input[name="title"]`, "Browser loop", chromedp.ByQuery),
+		chromedp.Click(`input[name="interviewers"]`, chromedp.ByQuery),
+	)
+	admin.shot("new-interview")
+	admin.run("save", chromedp.Click(`button[type="submit"].primary`, chromedp.ByQuery), chromedp.WaitVisible(`dialog .link-field`, chromedp.ByQuery))
+	admin.shot("link-popup")
+	var link string
+	admin.eval(`document.querySelector("dialog .link-field").value`, &link)
+	admin.run("copy the link", chromedp.Click(`dialog button.copy`, chromedp.ByQuery))
+	admin.waitJS("the copy button says so", `document.querySelector("dialog button.copy").textContent === "Copied"`)
+	if !strings.HasPrefix(link, "parley://join/") {
+		t.Fatalf("the popup shows %q", link)
+	}
+	token := strings.TrimPrefix(link, "parley://join/")
+
+	join := func(tb *tab, pageURL, name string) {
+		tb.run("sign in", chromedp.Navigate(pageURL))
+		tb.run("open the link", chromedp.Navigate(base(pageURL)+"/join#"+token), chromedp.WaitVisible(`.facts`, chromedp.ByQuery))
+		tb.shot("join")
+		if name != "" {
+			tb.run("name", chromedp.SetValue(`input[name="name"]`, name, chromedp.ByQuery))
+		}
+		tb.run("join", chromedp.Click(`//button[text()="Join interview"]`, chromedp.BySearch))
+		tb.waitJS("the room opens", `location.pathname.startsWith("/s/") && !!document.querySelector(".room")`)
+	}
+	ana := newTab(t, "interviewer")
+	join(ana, d.InterviewerURL, "")
+	cand := newTab(t, "candidate")
+	join(cand, d.CandidateURL, "Zoë Quinn")
+
+	cand.waitJS("the candidate waits in the lobby", `!document.querySelector(".lobby").hidden && document.querySelector(".work").hidden`)
+	cand.shot("lobby")
+	ana.waitJS("the interviewer sees the candidate waiting", `document.querySelector("#banner").textContent.includes("candidate is waiting")`)
+	ana.prompt = "main.py"
+	ana.run("add a file", chromedp.Click(`#add-file`, chromedp.ByQuery))
+	ana.waitJS("the file opens", `window.parleyRoom.file() === "main.py"`)
+	ana.typeText("def greet():\n    return \"héllo\"\n")
+	ana.shot("prepared")
+	if !cand.isTrue(`document.querySelector(".work").hidden`) {
+		t.Fatal("the candidate sees the code before the start")
+	}
+	ana.run("start", chromedp.Click(`#start`, chromedp.ByQuery))
+	cand.waitJS("the editor opens for the candidate", `window.parleyRoom.text() === "def greet():\n    return \"héllo\"\n"`)
+
+	cand.typeText("# Zoë was here 🙂\n")
+	ana.typeText("# 世界\n")
+	want := "def greet():\n    return \"héllo\"\n# Zoë was here 🙂\n# 世界\n"
+	alt := "def greet():\n    return \"héllo\"\n# 世界\n# Zoë was here 🙂\n"
+	same := fmt.Sprintf(`[%s, %s].includes(window.parleyRoom.text())`, jsString(want), jsString(alt))
+	ana.waitJS("the interviewer sees both", same)
+	cand.waitJS("the candidate sees both", same)
+	var final string
+	ana.eval(`window.parleyRoom.text()`, &final)
+	cand.waitJS("identical text", `window.parleyRoom.text() === `+jsString(final))
+	// The nodes hold it too, byte for byte.
+	if v, err := d.Candidate.View(context.Background(), sessionOf(t, d, token), crdt.Shared); err != nil || v.Files["main.py"] != final {
+		t.Fatalf("the candidate's node holds %q, %v", v.Files["main.py"], err)
+	}
+	ana.waitJS("the interviewer sees the candidate's named caret", `[...document.querySelectorAll(".cm-remote-name")].some(e => e.textContent === "Zoë Quinn")`)
+	cand.waitJS("the candidate sees the interviewer's named caret", `[...document.querySelectorAll(".cm-remote-name")].some(e => e.textContent === "Ana")`)
+	ana.shot("typing")
+	cand.shot("typing")
+
+	ana.run("end the interview", chromedp.Click(`#end`, chromedp.ByQuery))
+	cand.waitJS("the candidate's page says it ended", `document.querySelector("#banner").textContent.includes("has ended")`)
+	ana.waitJS("the interviewer's page says it ended", `document.querySelector("#banner").textContent.includes("has ended")`)
+	cand.shot("ended")
+}
+
+func (tb *tab) isTrue(expr string) bool {
+	var v bool
+	tb.eval(expr, &v)
+	return v
+}
+
+// sessionOf finds the session ID of a link token on the company node.
+func sessionOf(t *testing.T, d *demo, token string) string {
+	ss, err := d.Company.Sessions(context.Background(), "all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range ss {
+		if strings.HasSuffix(s.Link, token) {
+			return s.ID
+		}
+	}
+	t.Fatal("no session of the link")
+	return ""
+}
