@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,10 +19,15 @@ import (
 // one: the client is this node's own user), commits what they bring as this
 // node's changes, and passes those on to the session's peers.
 type Follower struct {
-	n    *Node
-	l    *live
-	id   string // the worker's name for this follower's sync states
-	last time.Time
+	n  *Node
+	l  *live
+	id string // the worker's name for this follower's sync states
+
+	mu      sync.Mutex
+	last    time.Time   // when a caret was last published
+	pending *Cursor     // the newest caret, not yet published
+	timer   *time.Timer // publishes pending
+	closed  bool
 }
 
 var followers atomic.Int64
@@ -136,18 +142,43 @@ func (l *live) mayEditDoc(kind crdt.Kind) error {
 }
 
 // SetCursor shares where this node's user has the caret: with the others
-// through the topic, at most every 50 ms (the newest wins; a caret at rest
-// is sent once).
+// through the topic, at most every 50 ms; a caret set sooner waits for the
+// rest of the 50 ms, and the newest one then goes.
 func (f *Follower) SetCursor(c Cursor) error {
 	if !c.valid() {
 		return fmt.Errorf("bad cursor")
 	}
 	f.l.setCursor(f.n.id, c)
-	if time.Since(f.last) < 50*time.Millisecond {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil
+	}
+	if wait := cursorEvery - time.Since(f.last); wait > 0 {
+		f.pending = &c
+		if f.timer == nil {
+			f.timer = time.AfterFunc(wait, f.flushCursor)
+		}
 		return nil
 	}
 	f.last = time.Now()
 	return f.l.publish(msgPresence, presence{State: "cursor", Cursor: &c})
+}
+
+// cursorEvery is the least time between two carets published.
+const cursorEvery = 50 * time.Millisecond
+
+func (f *Follower) flushCursor() {
+	f.mu.Lock()
+	c := f.pending
+	f.pending, f.timer = nil, nil
+	if c == nil || f.closed {
+		f.mu.Unlock()
+		return
+	}
+	f.last = time.Now()
+	f.mu.Unlock()
+	f.l.publish(msgPresence, presence{State: "cursor", Cursor: c})
 }
 
 // FollowState is what the page shows besides the documents.
@@ -174,6 +205,12 @@ func (f *Follower) Text(ctx context.Context, file string) (string, error) {
 
 // Close ends following: the worker forgets the follower's sync states.
 func (f *Follower) Close() {
+	f.mu.Lock()
+	f.closed = true
+	if f.timer != nil {
+		f.timer.Stop()
+	}
+	f.mu.Unlock()
 	for _, k := range docKinds(f.l.role) {
 		if d, err := f.l.doc(k); err == nil {
 			f.n.syncResetName(d, f.id)

@@ -16,7 +16,7 @@ func (c *cli) cmdUp(args []string) error {
 	fs := c.flags("up", "[--listen 127.0.0.1:7420] [--p2p-listen MULTIADDR]...", `
 Runs this machine's node in the foreground until Ctrl-C: it takes part in
 interviews, and on the company node in every interview it created. It serves
-the local API (and web app) on a loopback address only, protected by an
+the web app and the local API on a loopback address only, protected by an
 access token made at each start and written, with the address, to
 DATA/api.json (0600, removed on shutdown). While it runs, the other commands
 go through it.`)
@@ -68,6 +68,7 @@ go through it.`)
 	if info.Org != "" {
 		c.printf("Company node of %s (key %s).\n", info.Org, info.CompanyKey)
 	}
+	c.printf("Web app: %s\n", srv.PageURL("/"))
 	c.printf("Local API: %s (token in %s/%s)\n", url, dir, node.APIFile)
 	for _, a := range info.Addrs {
 		c.printf("Listening: %s\n", a)
