@@ -237,6 +237,13 @@ func TestBrowserInterview(t *testing.T) {
 	cand.waitJS("the candidate's page says it ended", `document.querySelector("#banner").textContent.includes("has ended")`)
 	ana.waitJS("the interviewer's page says it ended", `document.querySelector("#banner").textContent.includes("has ended")`)
 	cand.shot("ended")
+
+	// The link now explains itself: ended; and garbage is named as such.
+	cand.run("open the ended link", chromedp.Navigate(base(d.CandidateURL)+"/join#"+token))
+	cand.waitJS("the join page says it ended", `document.querySelector("[role=alert]") && document.querySelector("[role=alert]").textContent.includes("This interview has ended")`)
+	cand.run("open a broken link", chromedp.Navigate(base(d.CandidateURL)+"/join#AUkKx"))
+	cand.waitJS("the join page says the link is broken", `document.querySelector("[role=alert]") && /not|malformed|invalid|bad/i.test(document.querySelector("[role=alert]").textContent)`)
+	cand.shot("broken-link")
 }
 
 func (tb *tab) isTrue(expr string) bool {
