@@ -62,7 +62,9 @@ func (n *Node) openDocs(l *live) error {
 	for _, k := range docKinds(l.role) {
 		d := &sessionDoc{l: l, kind: k, id: crdt.DocID(l.inv.SessionID, k)}
 		n.docs[d.id] = d
+		l.mu.Lock() // admissions may already read l.docs
 		l.docs[k] = d
+		l.mu.Unlock()
 		if err := n.loadDocLocked(d); err != nil {
 			if errors.Is(err, crdt.ErrWorkerDied) {
 				n.recoverLocked()

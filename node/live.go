@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -493,8 +494,9 @@ func (l *live) finish(id peer.ID, res admitResult, err error) error {
 	}
 	// Document sync with the peer starts afresh after every handshake (a
 	// new connection, maybe a restarted peer), before its frames are taken.
+	docs := maps.Clone(l.docs)
 	l.mu.Unlock()
-	for kind, d := range l.docs {
+	for kind, d := range docs {
 		l.n.syncReset(d, id)
 		l.await(kind)
 	}

@@ -69,11 +69,15 @@ export async function joinPage(main, info) {
     out.append(go, status);
   };
   form.addEventListener("submit", (e) => { e.preventDefault(); inspect(); });
-  const fromHash = decodeURIComponent(location.hash.slice(1));
-  if (fromHash) {
-    link.value = fromHash;
+  const fromHash = async () => {
+    const tok = decodeURIComponent(location.hash.slice(1));
+    if (!tok) return;
+    link.value = tok;
     // The token stays out of the address bar and the history.
     history.replaceState(null, "", "/join");
     await inspect();
-  }
+  };
+  // A link opened while this page shows changes only the fragment.
+  window.addEventListener("hashchange", fromHash);
+  await fromHash();
 }
