@@ -75,6 +75,7 @@ type live struct {
 	cursors     map[peer.ID]Cursor      // where the participants' carets are
 	waitSnap    map[crdt.Kind]time.Time // snapshots asked for, since
 	gotContent  bool                    // shared content came from a peer
+	call        *call                   // audio and video, once started
 	dropped     atomic.Int64            // envelopes dropped: strangers, bad seals, replays
 	sentBytes   atomic.Int64            // document bytes sent to peers (frames, about)
 }
@@ -510,6 +511,7 @@ func (l *live) finish(id peer.ID, res admitResult, err error) error {
 	l.n.p2p.host.ConnManager().Protect(id, l.tag)
 	l.openLink(id)
 	l.pokeLink(id)
+	l.startMedia()
 	if !known {
 		l.log.Info("admitted", "peer", id, "name", p.name, "role", p.role)
 		l.recordAttendance(p, true)
@@ -798,6 +800,7 @@ func (l *live) applyState() {
 	defer l.mu.Unlock()
 	if l.state.start != nil && !l.gateOpen {
 		l.gateOpen = true
+		l.wg.Go(l.startMedia)
 		if l.role == RoleCandidate {
 			l.awaitLocked(crdt.Shared) // the snapshot comes now
 		}
@@ -848,6 +851,7 @@ func (l *live) removePeer(id peer.ID) {
 	l.mu.Unlock()
 	if ok {
 		l.closeLink(id)
+		l.dropPeerMedia(id)
 		l.n.p2p.host.ConnManager().Unprotect(id, l.tag)
 		l.log.Info("left", "peer", id, "name", p.name)
 		l.recordAttendance(p, false)

@@ -62,6 +62,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.mu.Unlock()
 	p.host.SetStreamHandler(AdmitProtocol, n.handleAdmit)
 	p.host.SetStreamHandler(SyncProtocol, n.handleSync)
+	p.host.SetStreamHandler(MediaProtocol, n.handleMedia)
 	sub, err := p.host.EventBus().Subscribe(new(event.EvtLocalAddressesUpdated))
 	if err != nil {
 		return err
@@ -245,6 +246,7 @@ func (n *Node) closeLive(l *live, goodbye bool) {
 		}
 	}
 	l.stop()
+	l.closeMedia()
 	n.closeDocs(l)
 	l.mu.Lock()
 	peers := slices.Collect(maps.Values(l.peers))

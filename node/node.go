@@ -61,6 +61,9 @@ type Config struct {
 	// node before it returns with nobody found yet. If zero,
 	// DefaultJoinWait.
 	JoinWait time.Duration
+	// MediaRelayOnly makes audio and video go through the link's TURN
+	// server only (tests of that path; networks that allow nothing else).
+	MediaRelayOnly bool
 }
 
 // Node is a Parley node.
