@@ -368,8 +368,8 @@ func (n *Node) MediaCheck(ctx context.Context, id string, d time.Duration) ([]Me
 	if why := l.mediaOff(); why != "" {
 		return nil, fmt.Errorf("no built-in audio and video: %s", why)
 	}
-	if d <= 0 || d > 10*time.Minute {
-		return nil, fmt.Errorf("a media check lasts from 1 s to 10 min, not %s", d)
+	if d < time.Second || d > 90*time.Second {
+		return nil, fmt.Errorf("a media check lasts from 1 to 90 seconds, not %s", d)
 	}
 	deadline := time.Now().Add(d)
 	for {

@@ -35,6 +35,8 @@ type backend interface {
 	CodeAt(ctx context.Context, id, file string, t time.Time) (string, string, error)
 	LoadFile(ctx context.Context, id, file, text string) error
 	Timeline(ctx context.Context, id string) ([]node.TimelineEntry, error)
+	Inspect(ctx context.Context, link string) (node.Inspection, error)
+	MediaCheck(ctx context.Context, id string, d time.Duration) ([]node.MediaCount, error)
 }
 
 var (

@@ -66,14 +66,7 @@ func client(t *testing.T, dir string) *web.Client {
 // work through the running node.
 func TestKillNine(t *testing.T) {
 	root := t.TempDir()
-	relayOut := background(t, filepath.Join(root, "relay"), "relay", "--p2p-listen", "/ip4/127.0.0.1/tcp/0")
-	waitOutput(t, relayOut, "/p2p/")
-	var relayAddr string
-	for _, line := range strings.Split(relayOut.String(), "\n") {
-		if strings.HasPrefix(line, "/ip4/") {
-			relayAddr = line
-		}
-	}
+	relayAddr := relay(t, root)
 	co, ana, sam := filepath.Join(root, "co"), filepath.Join(root, "ana"), filepath.Join(root, "sam")
 	ok(t, co, "init", "--org", "Acme Inc", "--bootstrap", relayAddr)
 	ok(t, ana, "init")

@@ -83,16 +83,23 @@ func up(t *testing.T, dir string) {
 	})
 }
 
-func TestUpJoinEnd(t *testing.T) {
-	root := t.TempDir()
-	relayOut := background(t, filepath.Join(root, "relay"), "relay", "--p2p-listen", "/ip4/127.0.0.1/tcp/0")
-	waitOutput(t, relayOut, "/p2p/")
-	var relayAddr string
-	for _, line := range strings.Split(relayOut.String(), "\n") {
+// relay runs `parley relay` in root/relay and returns its address.
+func relay(t *testing.T, root string) string {
+	t.Helper()
+	out := background(t, filepath.Join(root, "relay"), "relay", "--p2p-listen", "/ip4/127.0.0.1/tcp/0")
+	waitOutput(t, out, "/p2p/")
+	for _, line := range strings.Split(out.String(), "\n") {
 		if strings.HasPrefix(line, "/ip4/") {
-			relayAddr = line
+			return line
 		}
 	}
+	t.Fatal("the relay printed no address")
+	return ""
+}
+
+func TestUpJoinEnd(t *testing.T) {
+	root := t.TempDir()
+	relayAddr := relay(t, root)
 	co, ana, sam := filepath.Join(root, "co"), filepath.Join(root, "ana"), filepath.Join(root, "sam")
 	ok(t, co, "init", "--org", "Acme Inc", "--bootstrap", relayAddr)
 	ok(t, ana, "init")

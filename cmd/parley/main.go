@@ -62,6 +62,7 @@ func commands() []command {
 		{"relay", "run the admin's relay and bootstrap node until Ctrl-C", (*cli).cmdRelay},
 		{"code", "print a session's code, or load a file into it", (*cli).cmdCode},
 		{"replay", "print the timeline of a session's code, or the code at a moment", (*cli).cmdReplay},
+		{"media", "check audio and video: check", (*cli).cmdMedia},
 	}
 }
 

@@ -39,6 +39,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /api/v1/sessions/{id}/code", s.code)
 	mux.HandleFunc("PUT /api/v1/sessions/{id}/files/{name}", s.loadFile)
 	mux.HandleFunc("GET /api/v1/sessions/{id}/timeline", s.timeline)
+	mux.HandleFunc("POST /api/v1/sessions/{id}/media/check", s.mediaCheck)
 	mux.HandleFunc("GET /api/v1/sessions/{id}/doc/{kind}", s.doc)
 	mux.HandleFunc("POST /api/v1/sessions/{id}/doc/{kind}", s.edit)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
@@ -270,6 +271,22 @@ func (s *Server) timeline(w http.ResponseWriter, r *http.Request) {
 		tl = []node.TimelineEntry{}
 	}
 	reply(w, tl, err)
+}
+
+// MediaCheckRequest is the body of POST /api/v1/sessions/{id}/media/check.
+type MediaCheckRequest struct {
+	Seconds int `json:"seconds"`
+}
+
+func (s *Server) mediaCheck(w http.ResponseWriter, r *http.Request) {
+	var req MediaCheckRequest
+	if decode(w, r, &req) {
+		res, err := s.node.MediaCheck(r.Context(), r.PathValue("id"), time.Duration(req.Seconds)*time.Second)
+		if res == nil {
+			res = []node.MediaCount{}
+		}
+		reply(w, res, err)
+	}
 }
 
 func docKind(w http.ResponseWriter, r *http.Request) (crdt.Kind, bool) {

@@ -247,6 +247,19 @@ func (c *Client) Timeline(ctx context.Context, id string) ([]node.TimelineEntry,
 	return v, c.do(ctx, "GET", "/api/v1/sessions/"+url.PathEscape(id)+"/timeline", nil, &v)
 }
 
+// Inspect says what a link holds and what joining it would mean.
+func (c *Client) Inspect(ctx context.Context, link string) (node.Inspection, error) {
+	var v node.Inspection
+	return v, c.do(ctx, "POST", "/api/v1/inspect", InspectRequest{Link: link}, &v)
+}
+
+// MediaCheck sends the generated test signal into a session's call for d
+// and counts what arrives from each participant.
+func (c *Client) MediaCheck(ctx context.Context, id string, d time.Duration) ([]node.MediaCount, error) {
+	var v []node.MediaCount
+	return v, c.do(ctx, "POST", "/api/v1/sessions/"+url.PathEscape(id)+"/media/check", MediaCheckRequest{Seconds: int(d / time.Second)}, &v)
+}
+
 // View reads a session's document.
 func (c *Client) View(ctx context.Context, id string, kind crdt.Kind) (crdt.View, error) {
 	var v crdt.View
