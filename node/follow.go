@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"parley/media"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,7 @@ type Follower struct {
 	pending *Cursor     // the newest caret, not yet published
 	timer   *time.Timer // publishes pending
 	closed  bool
+	leg     *media.Leg // the call's leg to the page, once asked for
 }
 
 var followers atomic.Int64
@@ -186,12 +188,60 @@ type FollowState struct {
 	Session Session            `json:"session"`
 	Cursors map[peer.ID]Cursor `json:"-"`
 	Names   map[peer.ID]string `json:"-"`
+	Media   []MediaSlot        `json:"-"`
 }
 
-// State returns the session and the carets of those present.
+// State returns the session, the carets of those present, and who is in
+// the call.
 func (f *Follower) State(ctx context.Context) (FollowState, error) {
 	s, err := f.n.Session(ctx, f.l.inv.SessionID)
-	return FollowState{Session: s, Cursors: f.l.cursorsOf(), Names: f.l.names()}, err
+	return FollowState{Session: s, Cursors: f.l.cursorsOf(), Names: f.l.names(), Media: f.l.mediaSlots()}, err
+}
+
+// MediaOffer opens the call's leg to the page (replacing an earlier one)
+// and returns the node's offer; the interview must have started.
+func (f *Follower) MediaOffer(ctx context.Context) (string, error) {
+	f.l.mu.Lock()
+	started := f.l.gateOpen
+	f.l.mu.Unlock()
+	if !started {
+		return "", fmt.Errorf("the call starts when an interviewer starts the interview")
+	}
+	c, err := f.l.ensureCall()
+	if err != nil {
+		return "", err
+	}
+	f.l.startMedia()
+	leg, sdp, err := c.openBrowser(ctx)
+	if err != nil {
+		return "", err
+	}
+	f.mu.Lock()
+	old := f.leg
+	f.leg = leg
+	f.mu.Unlock()
+	if old != nil {
+		c.closeBrowser(old)
+	}
+	return sdp, nil
+}
+
+// MediaAnswer takes the page's answer to MediaOffer.
+func (f *Follower) MediaAnswer(sdp string) error {
+	f.mu.Lock()
+	leg := f.leg
+	f.mu.Unlock()
+	if leg == nil {
+		return fmt.Errorf("no media offer is waiting for an answer")
+	}
+	return leg.Accept(sdp)
+}
+
+// SetMediaState shares whether this node's user has the microphone and
+// camera on.
+func (f *Follower) SetMediaState(m MediaState) error {
+	f.l.setMediaState(f.n.id, m)
+	return f.l.publish(msgPresence, presence{State: "media", Media: &m})
 }
 
 // Text returns a file's text as this node has it, for converting positions.
@@ -210,7 +260,13 @@ func (f *Follower) Close() {
 	if f.timer != nil {
 		f.timer.Stop()
 	}
+	leg := f.leg
 	f.mu.Unlock()
+	if leg != nil {
+		if c, err := f.l.ensureCall(); err == nil {
+			c.closeBrowser(leg)
+		}
+	}
 	for _, k := range docKinds(f.l.role) {
 		if d, err := f.l.doc(k); err == nil {
 			f.n.syncResetName(d, f.id)

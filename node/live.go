@@ -76,6 +76,7 @@ type live struct {
 	waitSnap    map[crdt.Kind]time.Time // snapshots asked for, since
 	gotContent  bool                    // shared content came from a peer
 	call        *call                   // audio and video, once started
+	mediaStates map[peer.ID]MediaState  // microphones and cameras, on or off
 	dropped     atomic.Int64            // envelopes dropped: strangers, bad seals, replays
 	sentBytes   atomic.Int64            // document bytes sent to peers (frames, about)
 }
@@ -219,9 +220,10 @@ func (l *live) publish(typ msgType, v any) error {
 // whoever missed a record (pubsub does not resend to peers that arrive late)
 // has it within a heartbeat; "left" when it leaves.
 type presence struct {
-	State   string         `json:"state"` // "here", "left" or "cursor"
+	State   string         `json:"state"` // "here", "left", "cursor" or "media"
 	Records []signedRecord `json:"records,omitempty"`
 	Cursor  *Cursor        `json:"cursor,omitempty"`
+	Media   *MediaState    `json:"media,omitempty"`
 }
 
 // Cursor is where a participant's caret and selection are, in code points
@@ -295,6 +297,10 @@ func (l *live) readLoop() {
 			case "cursor":
 				if p.Cursor.valid() {
 					l.setCursor(author, *p.Cursor)
+				}
+			case "media":
+				if p.Media != nil {
+					l.setMediaState(author, *p.Media)
 				}
 			}
 		case msgRecord:

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,11 +36,13 @@ type call struct {
 	l   *live
 	api *media.API
 
-	mu     sync.Mutex
-	legs   map[peer.ID]*media.Leg
-	recv   map[peer.ID]*packetCount
-	gen    *media.Generator // the test signal, while one runs
-	closed bool
+	mu      sync.Mutex
+	legs    map[peer.ID]*media.Leg
+	recv    map[peer.ID]*packetCount
+	gen     *media.Generator // the test signal, while one runs
+	browser *media.Leg       // to this node's own page, while one is open
+	slots   map[peer.ID]int  // which of the browser leg's track pairs carries whom
+	closed  bool
 }
 
 type packetCount struct{ audio, video atomic.Int64 }
@@ -71,7 +75,7 @@ func (l *live) ensureCall() (*call, error) {
 	if err != nil {
 		return nil, err
 	}
-	l.call = &call{l: l, api: api, legs: map[peer.ID]*media.Leg{}, recv: map[peer.ID]*packetCount{}}
+	l.call = &call{l: l, api: api, legs: map[peer.ID]*media.Leg{}, recv: map[peer.ID]*packetCount{}, slots: map[peer.ID]int{}}
 	return l.call, nil
 }
 
@@ -130,6 +134,7 @@ func (c *call) dial(id peer.ID) {
 	}
 	c.legs[id] = leg
 	c.mu.Unlock()
+	c.changed()
 	l.wg.Go(func() {
 		if err := c.offer(id, leg); err != nil {
 			l.log.Info("media: no call with a peer", "peer", id, "err", err)
@@ -225,6 +230,7 @@ func (n *Node) handleMedia(s network.Stream) {
 	}
 	c.legs[from] = leg // a new offer replaces the leg: the peer restarted, or its leg failed
 	c.mu.Unlock()
+	c.changed()
 	if old != nil {
 		old.Close()
 	}
@@ -268,6 +274,7 @@ func (c *call) newLeg(id peer.ID) (*media.Leg, error) {
 			} else {
 				count.audio.Add(1)
 			}
+			c.toBrowser(id, kind, p)
 		},
 		KeyframeRequest: func(int) { c.keyframe() },
 		State: func(s webrtc.PeerConnectionState) {
@@ -280,14 +287,192 @@ func (c *call) newLeg(id peer.ID) (*media.Leg, error) {
 	return leg, err
 }
 
-// keyframe asks this participant's source for a keyframe.
+// keyframe asks this participant's source for a keyframe: the test
+// signal, or the browser.
 func (c *call) keyframe() {
 	c.mu.Lock()
-	g := c.gen
+	g, b := c.gen, c.browser
 	c.mu.Unlock()
 	if g != nil {
 		g.RequestKeyframe()
 	}
+	if b != nil {
+		b.RequestKeyframe()
+	}
+}
+
+// browserSlots is how many other participants the page can show: the
+// interviewers at most, and the candidate, less this node's own.
+func (c *call) browserSlots() int {
+	return max(c.l.inv.MaxInterviewers, 1)
+}
+
+// slotLocked returns the browser leg's track pair that carries a peer,
+// taking a free one; -1 when all are taken. Call with c.mu held.
+func (c *call) slotLocked(id peer.ID) int {
+	if s, ok := c.slots[id]; ok {
+		return s
+	}
+	used := map[int]bool{}
+	for _, s := range c.slots {
+		used[s] = true
+	}
+	for s := range c.browserSlots() {
+		if !used[s] {
+			c.slots[id] = s
+			return s
+		}
+	}
+	return -1
+}
+
+// toBrowser passes a peer's packet on to this node's page.
+func (c *call) toBrowser(id peer.ID, kind media.Kind, p *rtp.Packet) {
+	c.mu.Lock()
+	b := c.browser
+	slot := -1
+	if b != nil {
+		slot = c.slotLocked(id)
+	}
+	c.mu.Unlock()
+	if slot >= 0 {
+		b.WriteRTP(slot, kind, p)
+	}
+}
+
+// openBrowser makes the leg to this node's page and returns its offer. The
+// page's audio and video become this participant's, sent to every peer; the
+// peers' come to the page, a track pair each.
+func (c *call) openBrowser(ctx context.Context) (*media.Leg, string, error) {
+	var leg *media.Leg
+	leg, err := c.api.NewLeg(c.browserSlots(), media.Handler{
+		Packet: c.publish,
+		KeyframeRequest: func(slot int) {
+			c.mu.Lock()
+			var from *media.Leg
+			for id, s := range c.slots {
+				if s == slot {
+					from = c.legs[id]
+				}
+			}
+			c.mu.Unlock()
+			if from != nil {
+				from.RequestKeyframe()
+			}
+		},
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		leg.Close()
+		return nil, "", fmt.Errorf("the call ended")
+	}
+	old := c.browser
+	c.browser = leg
+	peers := make([]*media.Leg, 0, len(c.legs))
+	for _, p := range c.legs {
+		peers = append(peers, p)
+	}
+	c.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	sdp, err := leg.Offer(ctx)
+	if err != nil {
+		c.closeBrowser(leg)
+		return nil, "", err
+	}
+	// Whoever the page shows starts from a keyframe.
+	for _, p := range peers {
+		p.RequestKeyframe()
+	}
+	c.changed()
+	return leg, sdp, nil
+}
+
+// changed tells the page that who is in the call changed. Call without
+// c.mu held.
+func (c *call) changed() {
+	c.l.mu.Lock()
+	c.l.notify()
+	c.l.mu.Unlock()
+}
+
+// closeBrowser closes the leg to the page, if it is still that one.
+func (c *call) closeBrowser(leg *media.Leg) {
+	c.mu.Lock()
+	if c.browser == leg {
+		c.browser = nil
+	}
+	c.mu.Unlock()
+	leg.Close()
+}
+
+// MediaSlot tells the page whose audio and video a track pair carries, and
+// whether they muted their microphone or turned their camera off.
+type MediaSlot struct {
+	Peer string `json:"peer"`
+	Slot int    `json:"slot"` // -1: this node's own participant, or not shown
+	Mic  bool   `json:"mic"`
+	Cam  bool   `json:"cam"`
+}
+
+// MediaState is a participant's microphone and camera, on or off.
+type MediaState struct {
+	Mic bool `json:"mic"`
+	Cam bool `json:"cam"`
+}
+
+// setMediaState records a participant's microphone and camera state.
+func (l *live) setMediaState(id peer.ID, m MediaState) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.peers[id]; !ok && id != l.n.id {
+		return
+	}
+	if l.mediaStates == nil {
+		l.mediaStates = map[peer.ID]MediaState{}
+	}
+	l.mediaStates[id] = m
+	l.notify()
+}
+
+// mediaSlots lists the participants in the call as the page shows them.
+func (l *live) mediaSlots() []MediaSlot {
+	l.mu.Lock()
+	c := l.call
+	var out []MediaSlot
+	states := map[peer.ID]MediaState{}
+	for id, m := range l.mediaStates {
+		states[id] = m
+	}
+	var ids []peer.ID
+	for id, p := range l.peers {
+		if p.role != RoleCompany {
+			ids = append(ids, id)
+		}
+	}
+	l.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, id := range ids {
+		slot := -1
+		if c.browser != nil {
+			slot = c.slotLocked(id)
+		}
+		m, ok := states[id]
+		if !ok {
+			m = MediaState{Mic: true, Cam: true}
+		}
+		out = append(out, MediaSlot{Peer: id.String(), Slot: slot, Mic: m.Mic, Cam: m.Cam})
+	}
+	return out
 }
 
 // publish sends a packet of this participant's to every peer.
@@ -303,14 +488,20 @@ func (c *call) publish(kind media.Kind, p *rtp.Packet) {
 	}
 }
 
-// drop closes a peer's leg, if it is still that one.
+// drop closes a peer's leg, if it is still that one, and frees its slot
+// on the page.
 func (c *call) drop(id peer.ID, leg *media.Leg) {
 	c.mu.Lock()
-	if c.legs[id] == leg {
+	gone := c.legs[id] == leg
+	if gone {
 		delete(c.legs, id)
+		delete(c.slots, id)
 	}
 	c.mu.Unlock()
 	leg.Close()
+	if gone {
+		c.changed()
+	}
 }
 
 // dropPeer closes the leg of a peer that left.
@@ -339,8 +530,11 @@ func (l *live) closeMedia() {
 	}
 	c.mu.Lock()
 	c.closed = true
-	legs := c.legs
-	c.legs = map[peer.ID]*media.Leg{}
+	legs := slices.Collect(maps.Values(c.legs))
+	if c.browser != nil {
+		legs = append(legs, c.browser)
+	}
+	c.legs, c.browser = map[peer.ID]*media.Leg{}, nil
 	c.mu.Unlock()
 	for _, leg := range legs {
 		leg.Close()

@@ -59,6 +59,8 @@ func newTab(t *testing.T, name string) *tab {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("use-fake-ui-for-media-stream", true),
 		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("allow-loopback-in-peer-connection", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
 		chromedp.WindowSize(1400, 900),
 	)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -108,6 +110,9 @@ func (tb *tab) waitJS(what, expr string) {
 		}
 	}
 	tb.shot("failed-" + strings.ReplaceAll(what, " ", "-"))
+	var tiles any
+	chromedp.Run(tb.ctx, chromedp.Evaluate(`[JSON.stringify(window.parleyCall && window.parleyCall.slots)].concat([...document.querySelectorAll("figure.tile")].map(f => { const v = f.querySelector("video"); return [f.dataset.key, f.textContent, v.videoWidth, v.currentTime, v.paused, v.readyState, v.srcObject ? v.srcObject.getTracks().map(t => t.kind + ":" + t.readyState + ":" + t.muted).join(",") : "none"]; }))`, &tiles))
+	tb.t.Logf("%s tiles: %v", tb.name, tiles)
 	var text any
 	chromedp.Run(tb.ctx, chromedp.Evaluate(`window.parleyRoom && window.parleyRoom.text()`, &text))
 	tb.t.Fatalf("%s: %s: not within 25s (last error: %v; editor holds %q)", tb.name, what, last, text)
@@ -265,4 +270,52 @@ func sessionOf(t *testing.T, d *demo, token string) string {
 	}
 	t.Fatal("no session of the link")
 	return ""
+}
+
+// The built-in call in real browsers, with Chromium's fake camera and
+// microphone: three participants (two interviewers and the candidate), each
+// page sends its camera to its own node and shows the two others' video
+// playing (frames decoded, from getStats); mute shows on the others' tiles.
+func TestBrowserCall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser tests skipped in -short mode")
+	}
+	chromium(t)
+	ctx := context.Background()
+	dlog := slog.New(slog.DiscardHandler)
+	d, err := startDemo(ctx, dlog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	_, boWeb, err := d.addInterviewer(ctx, "Bo", "bo@demo.test", dlog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Interviewer.StartSession(ctx, d.Session); err != nil {
+		t.Fatal(err)
+	}
+	pages := map[string]string{"ana": d.InterviewerURL, "sam": d.CandidateURL, "bo": boWeb.PageURL("/s/" + d.Session)}
+	tabs := map[string]*tab{}
+	for name, u := range pages {
+		tabs[name] = newTab(t, name)
+		tabs[name].run("open the room", chromedp.Navigate(u))
+	}
+	for name, tb := range tabs {
+		tb.waitJS(name+" sees two others' video playing", `window.parleyCall && window.parleyCall.stats().then(s => Object.values(s).filter(n => n > 10).length >= 2)`)
+		// And on the page: two remote tiles whose video has a picture and
+		// moves on.
+		tb.waitJS(name+"'s remote tiles play", `(() => {
+			window.seen ||= {};
+			const v = [...document.querySelectorAll("figure.tile")].filter(f => f.dataset.key !== "self").map(f => [f.dataset.key, f.querySelector("video")]);
+			return v.length === 2 && v.every(([k, x]) => {
+				if (!(k in window.seen)) window.seen[k] = x.currentTime;
+				return x.videoWidth > 0 && x.currentTime > window.seen[k] + 0.5;
+			});
+		})()`)
+		tb.shot("call")
+	}
+	tabs["sam"].run("mute", chromedp.Click("#mic", chromedp.ByQuery))
+	tabs["ana"].waitJS("the candidate's tile says muted", `[...document.querySelectorAll(".tile figcaption")].some(c => c.textContent.startsWith("Sam Doe") && c.textContent.includes("muted"))`)
+	tabs["ana"].shot("muted")
 }

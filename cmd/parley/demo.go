@@ -299,3 +299,31 @@ func (d *demo) Close() error {
 	})
 	return err
 }
+
+// addInterviewer starts one more interviewer's node, a member of the team,
+// and joins it to the demo's interview (for tests with more people).
+func (d *demo) addInterviewer(ctx context.Context, name, email string, log *slog.Logger) (*node.Node, *web.Server, error) {
+	dir, err := os.MkdirTemp("", "parley-demo-interviewer-")
+	if err != nil {
+		return nil, nil, err
+	}
+	d.Dirs = append(d.Dirs, dir)
+	if _, err := node.Init(dir, node.InitOptions{Logger: log}); err != nil {
+		return nil, nil, err
+	}
+	if err := d.startNode(ctx, dir, log); err != nil {
+		return nil, nil, err
+	}
+	n, srv := d.nodes[len(d.nodes)-1], d.servers[len(d.servers)-1]
+	added, err := d.Company.AddMember(ctx, node.NewMember{Name: name, Email: email, Peer: n.ID().String()})
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := n.AcceptCredential(ctx, added.Member.Token); err != nil {
+		return nil, nil, err
+	}
+	if _, err := n.Join(ctx, d.Link, name); err != nil {
+		return nil, nil, err
+	}
+	return n, srv, nil
+}

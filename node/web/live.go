@@ -31,8 +31,12 @@ import (
 // the node converts them to and from code points, which Automerge and the
 // peers use.
 
-// maxWSMessage bounds a message from the page.
-const maxWSMessage = 32 << 20
+// maxWSMessage bounds a message from the page; maxWSText a text one (an
+// SDP answer is the largest).
+const (
+	maxWSMessage = 32 << 20
+	maxWSText    = 64 << 10
+)
 
 // wsCursor is a caret on the WebSocket, in UTF-16 units.
 type wsCursor struct {
@@ -50,17 +54,22 @@ type wsIn struct {
 	File   string `json:"file,omitempty"`
 	Anchor int    `json:"anchor,omitempty"`
 	Head   int    `json:"head,omitempty"`
+	SDP    string `json:"sdp,omitempty"` // media-answer
+	Mic    *bool  `json:"mic,omitempty"` // media-state
+	Cam    *bool  `json:"cam,omitempty"`
 }
 
 // wsOut is a text message to the page.
 type wsOut struct {
-	Type    string        `json:"type"`
-	You     *node.Info    `json:"you,omitempty"`
-	Role    string        `json:"role,omitempty"`
-	Docs    []crdt.Kind   `json:"docs,omitempty"`
-	Session *node.Session `json:"session,omitempty"`
-	Cursors []wsCursor    `json:"cursors,omitempty"`
-	Error   string        `json:"error,omitempty"`
+	Type    string           `json:"type"`
+	You     *node.Info       `json:"you,omitempty"`
+	Role    string           `json:"role,omitempty"`
+	Docs    []crdt.Kind      `json:"docs,omitempty"`
+	Session *node.Session    `json:"session,omitempty"`
+	Cursors []wsCursor       `json:"cursors,omitempty"`
+	Media   []node.MediaSlot `json:"media,omitempty"`
+	SDP     string           `json:"sdp,omitempty"` // media-offer
+	Error   string           `json:"error,omitempty"`
 }
 
 var docCodes = []crdt.Kind{crdt.Shared, crdt.Private}
@@ -72,8 +81,8 @@ func docCode(k crdt.Kind) byte {
 // parseWSIn decodes a text message from the page, strictly.
 func parseWSIn(b []byte) (wsIn, error) {
 	var m wsIn
-	if len(b) > 4096 {
-		return m, fmt.Errorf("message of %d bytes is over the limit of 4096", len(b))
+	if len(b) > maxWSText {
+		return m, fmt.Errorf("message of %d bytes is over the limit of %d", len(b), maxWSText)
 	}
 	if err := json.Unmarshal(b, &m); err != nil {
 		return m, fmt.Errorf("bad message: %w", err)
@@ -82,6 +91,15 @@ func parseWSIn(b []byte) (wsIn, error) {
 	case "cursor":
 		if m.File == "" || m.Anchor < 0 || m.Head < 0 || len(m.File) > 256 {
 			return m, fmt.Errorf("bad cursor")
+		}
+	case "media-start":
+	case "media-answer":
+		if !strings.HasPrefix(m.SDP, "v=0") {
+			return m, fmt.Errorf("the media answer holds no session description")
+		}
+	case "media-state":
+		if m.Mic == nil || m.Cam == nil {
+			return m, fmt.Errorf("a media state says whether the microphone and the camera are on")
 		}
 	default:
 		return m, fmt.Errorf("unknown message type %q", m.Type)
@@ -197,7 +215,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		out := wsOut{Type: "state", Session: &st.Session, Cursors: []wsCursor{}}
+		out := wsOut{Type: "state", Session: &st.Session, Cursors: []wsCursor{}, Media: st.Media}
 		texts := map[string]string{}
 		for id, cur := range st.Cursors {
 			text, ok := texts[cur.File]
@@ -218,6 +236,9 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		return writeJSON(out)
 	}
 
+	// Taken before the state is read and kept until it fires, so that no
+	// change is missed, even one made while a message is handled.
+	changed := f.Changed()
 	info, _ := s.node.Info(ctx)
 	st, err := f.State(ctx)
 	if err != nil {
@@ -237,7 +258,6 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 	ping := time.NewTicker(30 * time.Second)
 	defer ping.Stop()
 	for {
-		changed := f.Changed()
 		select {
 		case <-done:
 			return
@@ -253,12 +273,13 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case m := <-in:
-			if err := s.fromPage(ctx, f, m.typ, m.data, syncOut); err != nil {
+			if err := s.fromPage(ctx, f, m.typ, m.data, syncOut, writeJSON); err != nil {
 				if writeJSON(wsOut{Type: "error", Error: err.Error()}) != nil {
 					return
 				}
 			}
 		case <-changed:
+			changed = f.Changed()
 			for _, k := range f.Kinds() {
 				if err := syncOut(k); err != nil && !errors.Is(err, node.ErrNoDoc) {
 					return
@@ -272,7 +293,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 }
 
 // fromPage handles one message from the page.
-func (s *Server) fromPage(ctx context.Context, f *node.Follower, typ websocket.MessageType, data []byte, syncOut func(crdt.Kind) error) error {
+func (s *Server) fromPage(ctx context.Context, f *node.Follower, typ websocket.MessageType, data []byte, syncOut func(crdt.Kind) error, writeJSON func(wsOut) error) error {
 	if typ == websocket.MessageBinary {
 		kind, msg, err := parseWSBinary(data)
 		if err != nil {
@@ -289,6 +310,20 @@ func (s *Server) fromPage(ctx context.Context, f *node.Follower, typ websocket.M
 	m, err := parseWSIn(data)
 	if err != nil {
 		return err
+	}
+	switch m.Type {
+	case "media-start":
+		octx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		sdp, err := f.MediaOffer(octx)
+		if err != nil {
+			return err
+		}
+		return writeJSON(wsOut{Type: "media-offer", SDP: sdp})
+	case "media-answer":
+		return f.MediaAnswer(m.SDP)
+	case "media-state":
+		return f.SetMediaState(node.MediaState{Mic: *m.Mic, Cam: *m.Cam})
 	}
 	text, err := f.Text(ctx, m.File)
 	if err != nil {

@@ -16,6 +16,7 @@ import { get, post } from "./api.js";
 import { h, clear, fmtTime, errorBox, colorOf } from "./dom.js";
 import { Channel } from "./sync.js";
 import { remoteCursors, setRemoteCursors } from "./cursors.js";
+import { Call } from "./call.js";
 
 const LANGS = {
   python: ["Python", () => python()],
@@ -71,11 +72,12 @@ export async function room(main, id, info) {
     h("div", { class: "toolbar" }, tabs, h("label", {}, "Language ", langPick), addFile),
     editorEl);
   const errors = h("div", { "aria-live": "assertive" });
+  const callEl = h("section", { class: "call", "aria-label": "Call", hidden: true });
   main.append(
     h("div", { class: "room-head" }, title, badge, conn, actions),
     banner, errors,
     h("div", { class: "room" },
-      h("aside", { class: "side" }, h("h2", {}, "Here now"), people),
+      h("aside", { class: "side" }, h("h2", {}, "Here now"), people, callEl),
       lobby, work, notes));
 
   let me = info.peer;
@@ -103,6 +105,25 @@ export async function room(main, id, info) {
   };
 
   const inLobby = () => role === "candidate" && session.status !== "live" && session.status !== "ended";
+  let call = null;
+  const builtInCall = () => !session.conference && role !== "company";
+  const drawCall = (slots) => {
+    if (!builtInCall()) return;
+    if (ended) {
+      call?.stop();
+      callEl.hidden = true;
+      return;
+    }
+    if (!call) {
+      call = new Call(callEl, channel, { onError: showError });
+      window.parleyCall = call;
+    }
+    callEl.hidden = false;
+    if (slots) call.update(slots, session.participants, me);
+    // Before the start, a preview only; the call itself once it started.
+    if (session.status === "live") call.start();
+    else call.preview();
+  };
 
   function drawSession() {
     ended = session.status === "ended";
@@ -285,17 +306,23 @@ export async function room(main, id, info) {
       channel.doc("shared").listeners.add(onShared);
       if (docs.includes("private")) channel.doc("private").listeners.add(onPrivate);
       drawSession();
+      if (call) call.started = false; // a new socket: a new leg
+      drawCall();
     },
     onState(m) {
       if (m.error) {
         // The node left the session: ended, or this node left.
-        get("/sessions/" + encodeURIComponent(id)).then((s) => { session = s; drawSession(); }).catch(() => {});
+        get("/sessions/" + encodeURIComponent(id)).then((s) => { session = s; drawSession(); drawCall(); }).catch(() => {});
         return;
       }
       if (m.session) session = m.session;
       cursors = m.cursors || [];
       drawSession();
       drawCursors();
+      drawCall(m.media || []);
+    },
+    onMedia(m) {
+      call?.offer(m.sdp).catch((e) => showError(`Call: ${e.message}`));
     },
     onError: showError,
     onStatus(s) {

@@ -57,9 +57,9 @@ class DocChannel {
 
 // Channel connects to a session's WebSocket and reconnects when it drops.
 export class Channel {
-  constructor(sessionID, { onHello, onState, onError, onStatus }) {
+  constructor(sessionID, { onHello, onState, onError, onStatus, onMedia }) {
     this.url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/v1/sessions/${encodeURIComponent(sessionID)}/live`;
-    this.on = { onHello, onState, onError, onStatus };
+    this.on = { onHello, onState, onError, onStatus, onMedia };
     this.docs = {};
     this.ws = null;
     this.closed = false;
@@ -98,6 +98,7 @@ export class Channel {
           }
           this.on.onHello?.(m);
         } else if (m.type === "state") this.on.onState?.(m);
+        else if (m.type === "media-offer") this.on.onMedia?.(m);
         else if (m.type === "error") this.on.onError?.(m.error);
         return;
       }

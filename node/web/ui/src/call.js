@@ -1,0 +1,211 @@
+// The room's call: this participant's camera and microphone go to its own
+// node over WebRTC (signaling on the session's WebSocket), and the node
+// sends back the others', a track pair (audio, video) per slot; the node
+// says who is in which slot. Before the start the page shows only its own
+// preview.
+import { h, clear, colorOf } from "./dom.js";
+
+export class Call {
+  constructor(el, channel, { onError }) {
+    this.el = el;
+    this.channel = channel;
+    this.onError = onError;
+    this.local = null; // MediaStream of camera and microphone
+    this.pc = null;
+    this.streams = {}; // slot -> MediaStream
+    this.mic = true;
+    this.cam = true;
+    this.started = false;
+    this.slots = [];
+    this.names = {};
+    this.me = null;
+    this.tiles = h("div", { class: "tiles" });
+    this.micButton = h("button", { type: "button", id: "mic", "aria-pressed": "false", onclick: () => this.toggle("mic") }, "Mute microphone");
+    this.camButton = h("button", { type: "button", id: "cam", "aria-pressed": "false", onclick: () => this.toggle("cam") }, "Turn camera off");
+    this.devices = h("select", { id: "camera-pick", "aria-label": "Camera", onchange: () => this.pickCamera() });
+    this.blocked = h("button", { type: "button", hidden: true, onclick: () => this.playAll() }, "Click to hear the others");
+    el.append(h("h2", {}, "Call"), this.tiles, h("div", { class: "call-controls" }, this.micButton, this.camButton, this.devices, this.blocked));
+  }
+
+  // preview asks for the camera and microphone and shows them here.
+  async preview() {
+    if (this.local) return;
+    try {
+      this.local = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
+    } catch (e) {
+      try {
+        this.local = await navigator.mediaDevices.getUserMedia({ audio: true });
+        this.cam = false;
+      } catch {
+        this.onError(`No camera or microphone: ${e.message}. Others will not see or hear you.`);
+        this.local = new MediaStream();
+        this.mic = this.cam = false;
+      }
+    }
+    await this.listDevices();
+    this.draw();
+  }
+
+  async listDevices() {
+    try {
+      const all = await navigator.mediaDevices.enumerateDevices();
+      const cams = all.filter((d) => d.kind === "videoinput");
+      const current = this.local.getVideoTracks()[0]?.getSettings().deviceId;
+      clear(this.devices).append(...cams.map((d, i) => h("option", { value: d.deviceId, selected: d.deviceId === current }, d.label || `Camera ${i + 1}`)));
+      this.devices.hidden = cams.length < 2;
+    } catch {
+      this.devices.hidden = true;
+    }
+  }
+
+  async pickCamera() {
+    try {
+      const s = await navigator.mediaDevices.getUserMedia({ video: { deviceId: { exact: this.devices.value } } });
+      const track = s.getVideoTracks()[0];
+      for (const old of this.local.getVideoTracks()) {
+        this.local.removeTrack(old);
+        old.stop();
+      }
+      this.local.addTrack(track);
+      track.enabled = this.cam;
+      const tx = this.pc?.getTransceivers()[1];
+      if (tx) await tx.sender.replaceTrack(track);
+      this.draw();
+    } catch (e) {
+      this.onError(`Camera: ${e.message}`);
+    }
+  }
+
+  // start joins the call: once the interview started.
+  async start() {
+    if (this.started) return;
+    this.started = true;
+    await this.preview();
+    this.channel.sendJSON({ type: "media-start" });
+  }
+
+  // offer takes the node's offer and answers it.
+  async offer(sdp) {
+    this.pc?.close();
+    this.streams = {};
+    const pc = new RTCPeerConnection();
+    this.pc = pc;
+    pc.ontrack = (ev) => {
+      const slot = Math.floor(Number(ev.transceiver.mid) / 2);
+      (this.streams[slot] ||= new MediaStream()).addTrack(ev.track);
+      this.draw();
+    };
+    pc.onconnectionstatechange = () => {
+      if (pc.connectionState === "failed" && this.pc === pc) {
+        this.started = false;
+        this.start(); // a fresh leg
+      }
+    };
+    await pc.setRemoteDescription({ type: "offer", sdp });
+    const tx = pc.getTransceivers();
+    const audio = this.local.getAudioTracks()[0] || null;
+    const video = this.local.getVideoTracks()[0] || null;
+    tx.forEach((t, i) => {
+      if (i === 0 && audio) {
+        t.sender.replaceTrack(audio);
+        t.direction = "sendrecv";
+      } else if (i === 1 && video) {
+        t.sender.replaceTrack(video);
+        t.direction = "sendrecv";
+      } else t.direction = "recvonly";
+    });
+    await pc.setLocalDescription(await pc.createAnswer());
+    await new Promise((done) => {
+      if (pc.iceGatheringState === "complete") return done();
+      const t = setTimeout(done, 3000);
+      pc.addEventListener("icegatheringstatechange", () => {
+        if (pc.iceGatheringState === "complete") {
+          clearTimeout(t);
+          done();
+        }
+      });
+    });
+    this.channel.sendJSON({ type: "media-answer", sdp: pc.localDescription.sdp });
+    this.channel.sendJSON({ type: "media-state", mic: this.mic, cam: this.cam });
+  }
+
+  toggle(what) {
+    this[what] = !this[what];
+    const tracks = what === "mic" ? this.local?.getAudioTracks() : this.local?.getVideoTracks();
+    for (const t of tracks || []) t.enabled = this[what];
+    this.channel.sendJSON({ type: "media-state", mic: this.mic, cam: this.cam });
+    this.draw();
+  }
+
+  // update takes who is in which slot, and the participants' names.
+  update(slots, participants, me) {
+    this.slots = slots || [];
+    this.me = me;
+    for (const p of participants || []) this.names[p.peer] = p.name;
+    this.draw();
+  }
+
+  playAll() {
+    for (const v of this.tiles.querySelectorAll("video.remote")) v.play().catch(() => {});
+    this.blocked.hidden = true;
+  }
+
+  draw() {
+    this.micButton.textContent = this.mic ? "Mute microphone" : "Unmute microphone";
+    this.micButton.setAttribute("aria-pressed", String(!this.mic));
+    this.camButton.textContent = this.cam ? "Turn camera off" : "Turn camera on";
+    this.camButton.setAttribute("aria-pressed", String(!this.cam));
+    const want = [];
+    if (this.local) want.push({ key: "self", name: "You", stream: this.local, mic: this.mic, cam: this.cam, self: true, color: colorOf(this.me) });
+    for (const s of this.slots) {
+      if (s.peer === this.me || s.slot < 0) continue;
+      want.push({ key: "slot-" + s.slot, peer: s.peer, name: this.names[s.peer] || "…", stream: this.streams[s.slot], mic: s.mic, cam: s.cam, color: colorOf(s.peer) });
+    }
+    const keep = new Set(want.map((w) => w.key));
+    for (const t of [...this.tiles.children]) if (!keep.has(t.dataset.key)) t.remove();
+    for (const w of want) {
+      let tile = this.tiles.querySelector(`[data-key="${w.key}"]`);
+      if (!tile) {
+        const video = h("video", { autoplay: true, playsInline: true, muted: !!w.self, class: w.self ? "self" : "remote" });
+        video.muted = !!w.self;
+        tile = h("figure", { class: "tile", dataset: { key: w.key } }, video, h("figcaption", {}));
+        this.tiles.append(tile);
+      }
+      tile.dataset.peer = w.peer || "";
+      tile.style.borderColor = w.color;
+      const video = tile.querySelector("video");
+      if (w.stream && video.srcObject !== w.stream) {
+        video.srcObject = w.stream;
+        video.play().catch(() => (this.blocked.hidden = w.self));
+      }
+      tile.classList.toggle("cam-off", !w.cam);
+      const cap = tile.querySelector("figcaption");
+      clear(cap).append(w.name, !w.mic ? h("span", { class: "state" }, " · muted") : "", !w.cam ? h("span", { class: "state" }, " · camera off") : "");
+    }
+  }
+
+  // stats counts the video frames decoded per slot (tests, diagnostics).
+  async stats() {
+    const out = {};
+    if (!this.pc) return out;
+    const mids = {};
+    for (const t of this.pc.getTransceivers()) if (t.receiver.track) mids[t.receiver.track.id] = t.mid;
+    const report = await this.pc.getStats();
+    report.forEach((r) => {
+      if (r.type === "inbound-rtp" && r.kind === "video") {
+        const mid = r.mid ?? mids[r.trackIdentifier];
+        out[Math.floor(Number(mid) / 2)] = r.framesDecoded || 0;
+      }
+    });
+    return out;
+  }
+
+  stop() {
+    this.pc?.close();
+    this.pc = null;
+    for (const t of this.local?.getTracks() || []) t.stop();
+    this.local = null;
+    this.started = false;
+    clear(this.tiles);
+  }
+}
