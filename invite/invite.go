@@ -61,11 +61,17 @@ type Invite struct {
 	ValidUntil time.Time // until ValidUntil
 
 	Bootstrap       []multiaddr.Multiaddr // peers to dial first; each ends in /p2p/ID
-	TURN            string                // TURN server URL for media, if any
+	TURN            string                // TURN server URL for media, if any: see CheckTURNURL
 	Conference      string                // external conferencing URL; empty means built-in
 	MaxInterviewers int
 	Recorder        string         // email of the interviewer preset to record feedback
 	Revoked         []CredentialID // credentials revoked when the link was made
+
+	// TURNUser and TURNCredential are the TURN server's time-limited
+	// credentials for this session (see TURNCredential); both or neither,
+	// and only with TURN.
+	TURNUser       string
+	TURNCredential string
 }
 
 // Invite field numbers. Never reuse a number; add new ones at the end.
@@ -88,6 +94,8 @@ const (
 	fInvMaxInterviewers
 	fInvRecorder
 	fInvRevoked
+	fInvTURNUser
+	fInvTURNCredential
 )
 
 var inviteFields = map[protowire.Number]protowire.Type{
@@ -97,6 +105,7 @@ var inviteFields = map[protowire.Number]protowire.Type{
 	fInvDuration: protowire.VarintType, fInvValidFrom: protowire.VarintType, fInvValidUntil: protowire.VarintType,
 	fInvBootstrap: protowire.BytesType, fInvTURN: protowire.BytesType, fInvConference: protowire.BytesType,
 	fInvMaxInterviewers: protowire.VarintType, fInvRecorder: protowire.BytesType, fInvRevoked: protowire.BytesType,
+	fInvTURNUser: protowire.BytesType, fInvTURNCredential: protowire.BytesType,
 }
 
 var inviteRepeated = map[protowire.Number]bool{fInvBootstrap: true, fInvRevoked: true}
@@ -149,6 +158,17 @@ func (inv *Invite) Sign(key ed25519.PrivateKey) (string, error) {
 	if !key.Public().(ed25519.PublicKey).Equal(inv.CompanyKey) {
 		return "", fmt.Errorf("invite: sign: key does not match CompanyKey")
 	}
+	body := inv.encode()
+	sig := ed25519.Sign(key, signedMessage(kindInvite, body))
+	tok := encodeToken(body, sig)
+	if len(tok) > MaxLinkLen {
+		return "", fmt.Errorf("invite: sign: token is %d characters, over the limit of %d (too many bootstrap addresses or revoked credentials?)", len(tok), MaxLinkLen)
+	}
+	return tok, nil
+}
+
+// encode returns the token's header and fields, without checking them.
+func (inv *Invite) encode() []byte {
 	sid, _ := decodeSessionID(inv.SessionID)
 	e := encoder{b: []byte{version1, kindInvite}}
 	e.string(fInvOrg, inv.Org)
@@ -173,12 +193,9 @@ func (inv *Invite) Sign(key ed25519.PrivateKey) (string, error) {
 	for _, id := range inv.Revoked {
 		e.bytes(fInvRevoked, id[:])
 	}
-	sig := ed25519.Sign(key, signedMessage(kindInvite, e.b))
-	tok := encodeToken(e.b, sig)
-	if len(tok) > MaxLinkLen {
-		return "", fmt.Errorf("invite: sign: token is %d characters, over the limit of %d (too many bootstrap addresses or revoked credentials?)", len(tok), MaxLinkLen)
-	}
-	return tok, nil
+	e.string(fInvTURNUser, inv.TURNUser)
+	e.string(fInvTURNCredential, inv.TURNCredential)
+	return e.b
 }
 
 // validate checks the invariants every invite must hold.
@@ -222,7 +239,7 @@ func (inv *Invite) validate() error {
 			return err
 		}
 	}
-	return nil
+	return inv.validateTURN()
 }
 
 // CheckConferenceURL reports whether s is an http(s) URL with a host, as an
@@ -353,6 +370,10 @@ func decodeInvite(b []byte) (*Invite, error) {
 				return nil, fmt.Errorf("revoked credential id is %d bytes", len(f.b))
 			}
 			inv.Revoked = append(inv.Revoked, CredentialID(f.b))
+		case fInvTURNUser:
+			inv.TURNUser, err = f.str("TURN username")
+		case fInvTURNCredential:
+			inv.TURNCredential, err = f.str("TURN credential")
 		}
 		if err != nil {
 			return nil, err

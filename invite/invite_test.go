@@ -26,7 +26,7 @@ func testKey(seed byte) ed25519.PrivateKey {
 var t0 = time.Date(2026, 11, 25, 14, 0, 0, 0, time.UTC)
 
 func testInvite(key ed25519.PrivateKey) *Invite {
-	return &Invite{
+	inv := &Invite{
 		Org:             "Acme Inc",
 		CompanyKey:      key.Public().(ed25519.PublicKey),
 		SessionID:       "abcdefghijklmnop",
@@ -46,6 +46,8 @@ func testInvite(key ed25519.PrivateKey) *Invite {
 		Recorder:        "ana@acme.test",
 		Revoked:         []CredentialID{{1, 2, 3, 4, 5, 6, 7, 8}},
 	}
+	inv.TURNUser, inv.TURNCredential = TURNCredential([]byte("relay secret"), inv.SessionID, inv.ValidUntil)
+	return inv
 }
 
 func sign(t testing.TB, inv *Invite, key ed25519.PrivateKey) string {
@@ -72,7 +74,8 @@ func TestInviteRoundTrip(t *testing.T) {
 			got.Duration != inv.Duration || !got.ValidFrom.Equal(inv.ValidFrom) || !got.ValidUntil.Equal(inv.ValidUntil) ||
 			len(got.Bootstrap) != 1 || !got.Bootstrap[0].Equal(inv.Bootstrap[0]) || got.TURN != inv.TURN ||
 			got.Conference != inv.Conference || got.MaxInterviewers != inv.MaxInterviewers ||
-			got.Recorder != inv.Recorder || len(got.Revoked) != 1 || got.Revoked[0] != inv.Revoked[0] {
+			got.Recorder != inv.Recorder || len(got.Revoked) != 1 || got.Revoked[0] != inv.Revoked[0] ||
+			got.TURNUser != inv.TURNUser || got.TURNCredential != inv.TURNCredential {
 			t.Fatalf("round trip changed the invite:\n got %+v\nwant %+v", got, inv)
 		}
 	}
@@ -200,6 +203,13 @@ func TestSignRefusesInvalid(t *testing.T) {
 		"until<from":    func(i *Invite) { i.ValidUntil = i.ValidFrom },
 		"long title":    func(i *Invite) { i.Title = strings.Repeat("x", maxString+1) },
 		"other company": func(i *Invite) { i.CompanyKey = testKey(2).Public().(ed25519.PublicKey) },
+		"stun url":      func(i *Invite) { i.TURN = "stun:relay.acme.test:3478" },
+		"http turn url": func(i *Invite) { i.TURN = "https://relay.acme.test" },
+		"user alone":    func(i *Invite) { i.TURNCredential = "" },
+		"cred alone":    func(i *Invite) { i.TURNUser = "" },
+		"creds, no url": func(i *Invite) { i.TURN = "" },
+		"bad turn user": func(i *Invite) { i.TURNUser = "alice" },
+		"bad turn cred": func(i *Invite) { i.TURNCredential = "c2VjcmV0" },
 	} {
 		inv := testInvite(key)
 		mod(inv)

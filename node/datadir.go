@@ -29,12 +29,15 @@ import (
 //	node.key      this node's libp2p identity (0600)
 //	company.key   the company signing key, PKCS#8 PEM (0600); company nodes only
 //	config.json   Settings (0600)
+//	turn.secret   the secret shared with a TURN server (0600): made by a relay
+//	              running one, copied to the company node by init
 //	store/        the Badger store
 //	api.json      the running node's local API address and token (0600)
 const (
 	nodeKeyFile    = "node.key"
 	companyKeyFile = "company.key"
 	settingsFile   = "config.json"
+	turnSecretFile = "turn.secret"
 	storeDir       = "store"
 	// APIFile is the name, in the data directory, of the file a running node
 	// writes with its local API's URL and token.
@@ -49,6 +52,7 @@ type Settings struct {
 	Org          string    `json:"org,omitempty"`            // company name; company nodes only
 	Bootstrap    []string  `json:"bootstrap,omitempty"`      // default bootstrap multiaddrs for links
 	PublicURL    string    `json:"public_url,omitempty"`     // the company's public web address for links
+	TURN         string    `json:"turn,omitempty"`           // TURN server URL for links; its secret is in turn.secret
 	StoreKeyFile string    `json:"store_key_file,omitempty"` // key encrypting the store at rest
 	Created      time.Time `json:"created"`
 }
@@ -98,6 +102,15 @@ type InitOptions struct {
 	// StoreKeyFile, if set, names a file with the key that encrypts the
 	// store at rest; it is created (32 random bytes) if it does not exist.
 	StoreKeyFile string
+	// TURN, if set, is the TURN server URL links carry, with credentials
+	// for each session (turn:HOST:PORT, as `parley relay` prints it), or
+	// TURNNone to stop. Company nodes only; the node needs the TURN
+	// server's secret, from TURNSecretFile now or before.
+	TURN string
+	// TURNSecretFile, if set, names a copy of the TURN server's secret (the
+	// relay's turn.secret); it is copied into the data directory (0600),
+	// replacing the one there.
+	TURNSecretFile string
 	// Now returns the current time. If nil, time.Now is used.
 	Now func() time.Time
 	// Logger receives the store's log. If nil, slog.Default() is used.
@@ -110,8 +123,13 @@ type InitResult struct {
 	Peer        peer.ID
 	Org         string
 	Fingerprint string // of the company key; empty on a participant node
+	TURN        string // the TURN server links name, if any
 	Created     []string
 }
+
+// TURNNone, given as InitOptions.TURN or NewSessions.TURN, means links name
+// no TURN server.
+const TURNNone = "none"
 
 // Init creates or completes the data directory dir: the directory (0700),
 // the node key, the company key when opts.Org is set, and the settings. It
@@ -131,6 +149,17 @@ func Init(dir string, opts InitOptions) (InitResult, error) {
 	}
 	if opts.Org != "" && len(opts.Org) > 200 {
 		return res, fmt.Errorf("organisation name is %d bytes; keep it under 200", len(opts.Org))
+	}
+	if opts.TURN != "" && opts.TURN != TURNNone {
+		if err := invite.CheckTURNURL(opts.TURN); err != nil {
+			return res, fmt.Errorf("%v; give the URL `parley relay` prints", err)
+		}
+	}
+	var turnSecret []byte
+	if opts.TURNSecretFile != "" {
+		if turnSecret, err = readKey(opts.TURNSecretFile, parseTURNSecret); err != nil {
+			return res, fmt.Errorf("TURN secret: %w", err)
+		}
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return res, fmt.Errorf("init: %w", err)
@@ -177,6 +206,31 @@ func Init(dir string, opts InitOptions) (InitResult, error) {
 		return res, err
 	}
 	res.Org = settings.Org
+	if (opts.TURN != "" || opts.TURNSecretFile != "") && res.Fingerprint == "" {
+		return res, fmt.Errorf("TURN settings are for the company node, which puts them in links; this node (%s) has no company key (make one with --org NAME)", dir)
+	}
+	switch opts.TURN {
+	case "":
+	case TURNNone:
+		settings.TURN = ""
+	default:
+		settings.TURN = opts.TURN
+	}
+	if opts.TURN != "" && settings.TURN != "" && turnSecret == nil {
+		if _, err := readKey(filepath.Join(dir, turnSecretFile), parseTURNSecret); errors.Is(err, fs.ErrNotExist) {
+			return res, fmt.Errorf("links would name the TURN server %s, but this node has no copy of its secret: give --turn-secret-file (a copy of the relay's %s)", settings.TURN, turnSecretFile)
+		} else if err != nil {
+			return res, fmt.Errorf("TURN secret: %w", err)
+		}
+	}
+	if turnSecret != nil {
+		if copied, err := copyTURNSecret(opts.TURNSecretFile, filepath.Join(dir, turnSecretFile), turnSecret); err != nil {
+			return res, fmt.Errorf("init: %w", err)
+		} else if copied {
+			res.Created = append(res.Created, turnSecretFile)
+		}
+	}
+	res.TURN = settings.TURN
 	if opts.Bootstrap != nil {
 		settings.Bootstrap = opts.Bootstrap
 	}
@@ -347,6 +401,56 @@ func loadCompanyKey(dir string) (ed25519.PrivateKey, error) {
 	return readKey(filepath.Join(dir, companyKeyFile), parseCompanyKey)
 }
 
+// A TURN secret file holds the secret as text: 64 hex digits when a relay
+// made it, or any 32 to 256 printable characters (a coturn
+// static-auth-secret). The secret is that text, without surrounding space.
+func newTURNSecret() ([]byte, []byte, error) {
+	b := make([]byte, 32)
+	rand.Read(b)
+	k := []byte(hex.EncodeToString(b))
+	return k, append(k, '\n'), nil
+}
+
+func parseTURNSecret(data []byte) ([]byte, error) {
+	s := strings.TrimSpace(string(data))
+	if len(s) < 32 || len(s) > 256 {
+		return nil, fmt.Errorf("a TURN secret is 32 to 256 characters, not %d", len(s))
+	}
+	for _, c := range []byte(s) {
+		if c <= ' ' || c > '~' {
+			return nil, fmt.Errorf("a TURN secret is printable ASCII without spaces")
+		}
+	}
+	return []byte(s), nil
+}
+
+// copyTURNSecret writes secret, read from src, to dst (0600), unless dst is
+// src or already holds it. It reports whether it wrote.
+func copyTURNSecret(src, dst string, secret []byte) (bool, error) {
+	if old, err := readKey(dst, parseTURNSecret); err == nil && string(old) == string(secret) {
+		return false, nil
+	}
+	if a, err := os.Stat(src); err == nil {
+		if b, err := os.Stat(dst); err == nil && os.SameFile(a, b) {
+			return false, nil
+		}
+	}
+	return true, writeAtomic(dst, append(secret, '\n'))
+}
+
+// turnSecret reads the secret of the TURN server url from the node's data
+// directory.
+func (n *Node) turnSecret(url string) ([]byte, error) {
+	k, err := readKey(filepath.Join(n.dir, turnSecretFile), parseTURNSecret)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("links would name the TURN server %s, but %s has no copy of its secret (%s): run `parley init --turn-secret-file FILE` with a copy of the relay's", url, n.dir, turnSecretFile)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("TURN secret: %w", err)
+	}
+	return k, nil
+}
+
 // A store key file holds 32 random bytes, raw or as 64 hex digits.
 func newStoreKey() ([]byte, []byte, error) {
 	k := make([]byte, 32)
@@ -385,12 +489,17 @@ func writeJSON(path string, v any) error {
 	if err != nil {
 		return err
 	}
+	return writeAtomic(path, append(data, '\n'))
+}
+
+// writeAtomic writes data to path (0600) atomically.
+func writeAtomic(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
+	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
 		return err
 	}

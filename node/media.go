@@ -33,8 +33,9 @@ const MediaProtocol = "/parley/media/1"
 
 // call is a node's media in one session.
 type call struct {
-	l   *live
-	api *media.API
+	l     *live
+	api   *media.API // legs to peers: the link's STUN and TURN servers
+	local *media.API // the leg to this node's page, on loopback
 
 	mu      sync.Mutex
 	legs    map[peer.ID]*media.Leg
@@ -75,16 +76,24 @@ func (l *live) ensureCall() (*call, error) {
 	if err != nil {
 		return nil, err
 	}
-	l.call = &call{l: l, api: api, legs: map[peer.ID]*media.Leg{}, recv: map[peer.ID]*packetCount{}, slots: map[peer.ID]int{}}
+	local, err := media.NewAPI(media.Config{Loopback: true})
+	if err != nil {
+		return nil, err
+	}
+	l.call = &call{l: l, api: api, local: local, legs: map[peer.ID]*media.Leg{}, recv: map[peer.ID]*packetCount{}, slots: map[peer.ID]int{}}
 	return l.call, nil
 }
 
-// iceServers are the STUN and TURN servers of the session's link.
+// iceServers are the STUN and TURN servers of the session's link, with
+// the link's time-limited TURN credentials.
 func iceServers(l *live) []media.ICEServer {
-	if l.inv.TURN == "" {
-		return nil
+	var out []media.ICEServer
+	for _, s := range l.inv.ICEServers() {
+		for _, u := range s.URLs {
+			out = append(out, media.ICEServer{URL: u, Username: s.Username, Credential: s.Credential})
+		}
 	}
-	return []media.ICEServer{{URL: l.inv.TURN}}
+	return out
 }
 
 // startMedia connects the call to every participant present: when the
@@ -345,7 +354,7 @@ func (c *call) toBrowser(id peer.ID, kind media.Kind, p *rtp.Packet) {
 // peers' come to the page, a track pair each.
 func (c *call) openBrowser(ctx context.Context) (*media.Leg, string, error) {
 	var leg *media.Leg
-	leg, err := c.api.NewLeg(c.browserSlots(), media.Handler{
+	leg, err := c.local.NewLeg(c.browserSlots(), media.Handler{
 		Packet: c.publish,
 		KeyframeRequest: func(slot int) {
 			c.mu.Lock()

@@ -2,10 +2,13 @@ package node
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // Three participants' nodes (two interviewers and the candidate; the
@@ -66,4 +69,57 @@ func TestMediaExternalConference(t *testing.T) {
 	if _, err := tm.interviewers[0].MediaCheck(context.Background(), s.ID, time.Second); err == nil || !strings.Contains(err.Error(), "https://meet.example/abc") {
 		t.Fatalf("check: %v", err)
 	}
+}
+
+// Two participants whose nodes may use only the relay's TURN server (as
+// behind networks that let nothing else through) still hear and see each
+// other: the link carries the TURN server and its credentials.
+func TestMediaTURNOnly(t *testing.T) {
+	r, err := NewRelay(RelayConfig{Dir: filepath.Join(t.TempDir(), "relay"), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"},
+		TURN: TURNConfig{Listen: "127.0.0.1:0"}, Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	relayOnly := Config{MediaRelayOnly: true}
+	company := startNode(t, nodeOpts{init: InitOptions{Org: "Acme Inc", Bootstrap: r.Addrs(), TURN: r.TURNURL(), TURNSecretFile: r.TURNSecretFile()}})
+	ana := startNode(t, nodeOpts{cfg: relayOnly})
+	sam := startNode(t, nodeOpts{cfg: relayOnly})
+	ctx := context.Background()
+	res, err := company.AddMember(ctx, NewMember{Name: "Ana", Email: "ana@acme.test", Peer: ana.ID().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana.AcceptCredential(ctx, res.Member.Token)
+	ss, err := company.CreateSessions(ctx, NewSessions{Candidate: "Sam", Title: "Loop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := ss[0]
+	join(t, ana, s.Link, "")
+	join(t, sam, s.Link, "")
+	waitRoster(t, s.ID, []string{"Sam/candidate", "Ana/interviewer"}, ana, sam)
+	if _, err := ana.StartSession(ctx, s.ID); err != nil {
+		t.Fatal(err)
+	}
+	var got [2][]MediaCount
+	var errs [2]error
+	var wg sync.WaitGroup
+	for i, n := range []*Node{ana, sam} {
+		wg.Go(func() { got[i], errs[i] = n.MediaCheck(ctx, s.ID, 4*time.Second) })
+	}
+	wg.Wait()
+	for i := range got {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if len(got[i]) != 1 || got[i][0].Audio < 50 || got[i][0].Video < 100 {
+			t.Fatalf("through TURN only: %+v", got[i])
+		}
+	}
+	relayed := testutil.ToFloat64(r.turn.metrics.bytes.WithLabelValues("to_client"))
+	if relayed == 0 {
+		t.Fatal("the TURN server relayed nothing: the media went another way")
+	}
+	t.Logf("%+v %+v; TURN relayed %.0f bytes in", got[0], got[1], relayed)
 }

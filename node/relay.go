@@ -46,20 +46,26 @@ type RelayConfig struct {
 	// MaxReservationsPerIP bounds reservations from one IP address. If zero,
 	// 64 (several participants may share a company's NAT).
 	MaxReservationsPerIP int
+	// TURN configures the TURN server for media. The zero value runs none.
+	// Its secret is DATA/turn.secret, made on first start.
+	TURN TURNConfig
 	// Logger receives the relay's log. If nil, slog.Default() is used.
 	Logger *slog.Logger
 }
 
 // Relay is the admin's relay and bootstrap node: a circuit relay v2 service
-// with limits for hour-long interviews, and a server of Parley's DHT, on
-// which session members find each other. It sees only encrypted traffic.
+// with limits for hour-long interviews, a server of Parley's DHT, on which
+// session members find each other, and optionally a TURN server for media.
+// It sees only encrypted traffic.
 type Relay struct {
-	host    host.Host
-	dht     *dht.IpfsDHT
-	metrics *http.Server
-	mlis    net.Listener
-	wg      sync.WaitGroup
-	once    sync.Once
+	host       host.Host
+	dht        *dht.IpfsDHT
+	turn       *turnServer // nil without TURN
+	turnSecret string      // its secret's file
+	metrics    *http.Server
+	mlis       net.Listener
+	wg         sync.WaitGroup
+	once       sync.Once
 }
 
 // relayKeyFile is the relay's own key in the data directory, apart from the
@@ -132,6 +138,18 @@ func NewRelay(cfg RelayConfig) (*Relay, error) {
 		h.Close()
 		return nil, fmt.Errorf("relay: dht: %w", err)
 	}
+	if cfg.TURN.Listen != "" {
+		r.turnSecret = filepath.Join(dir, turnSecretFile)
+		secret, _, err := loadOrCreate(r.turnSecret, newTURNSecret, parseTURNSecret)
+		if err != nil {
+			r.Close()
+			return nil, fmt.Errorf("relay: %w", err)
+		}
+		if r.turn, err = startTURN(cfg.TURN, secret, reg, log); err != nil {
+			r.Close()
+			return nil, fmt.Errorf("relay: %w", err)
+		}
+	}
 	if cfg.Metrics != "" {
 		r.mlis, err = net.Listen("tcp", cfg.Metrics)
 		if err != nil {
@@ -185,6 +203,19 @@ func (r *Relay) Addrs() []string {
 	return out
 }
 
+// TURNURL returns the TURN server's URL, turn:PUBLICIP:PORT, for the
+// company node's links; empty without TURN.
+func (r *Relay) TURNURL() string {
+	if r.turn == nil {
+		return ""
+	}
+	return r.turn.url
+}
+
+// TURNSecretFile returns the file holding the secret the TURN server shares
+// with the company node; empty without TURN.
+func (r *Relay) TURNSecretFile() string { return r.turnSecret }
+
 // MetricsAddr returns where metrics are served, if anywhere.
 func (r *Relay) MetricsAddr() string {
 	if r.mlis == nil {
@@ -205,6 +236,9 @@ func (r *Relay) Close() error {
 			cancel()
 		}
 		r.wg.Wait()
+		if r.turn != nil {
+			r.turn.close()
+		}
 		if r.dht != nil {
 			r.dht.Close()
 		}

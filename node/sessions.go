@@ -95,6 +95,11 @@ type NewSessions struct {
 	Recorder string `json:"recorder,omitempty"`
 	// Bootstrap multiaddrs for the links; the node's defaults if empty.
 	Bootstrap []string `json:"bootstrap,omitempty"`
+	// TURN is the TURN server URL for the links' media, instead of the
+	// node's default (TURNNone for none). Each link carries credentials for
+	// it, made with the node's TURN secret and valid until the link expires.
+	// Links with an external Conference carry no TURN server.
+	TURN string `json:"turn,omitempty"`
 }
 
 // CreateSessions stores new pending sessions, one per block, and returns
@@ -171,6 +176,19 @@ func (n *Node) CreateSessions(ctx context.Context, req NewSessions) ([]Session, 
 		}
 		addrs = append(addrs, multiaddr.StringCast(s))
 	}
+	turnURL := cmp.Or(req.TURN, n.settings.TURN)
+	var turnSecret []byte
+	switch {
+	case turnURL == TURNNone || req.Conference != "":
+		turnURL = ""
+	case turnURL != "":
+		if err := invite.CheckTURNURL(turnURL); err != nil {
+			return nil, err
+		}
+		if turnSecret, err = n.turnSecret(turnURL); err != nil {
+			return nil, err
+		}
+	}
 	revoked, err := n.revokedForInvite(now)
 	if err != nil {
 		return nil, err
@@ -197,6 +215,10 @@ func (n *Node) CreateSessions(ctx context.Context, req NewSessions) ([]Session, 
 			MaxInterviewers: req.MaxInterviewers,
 			Recorder:        req.Recorder,
 			Revoked:         revoked,
+		}
+		if turnURL != "" {
+			inv.TURN = turnURL
+			inv.TURNUser, inv.TURNCredential = invite.TURNCredential(turnSecret, inv.SessionID, inv.ValidUntil)
 		}
 		tok, err := inv.Sign(n.company)
 		if err != nil {

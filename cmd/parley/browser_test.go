@@ -67,6 +67,8 @@ func newTab(t *testing.T, name string) *tab {
 	t.Cleanup(cancelAlloc)
 	ctx, cancel := chromedp.NewContext(alloc)
 	t.Cleanup(cancel)
+	// Close the browser and wait for it, before its profile is removed.
+	t.Cleanup(func() { chromedp.Cancel(ctx) })
 	if err := chromedp.Run(ctx); err != nil {
 		t.Fatalf("starting Chromium: %v", err)
 	}

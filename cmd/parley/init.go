@@ -7,21 +7,32 @@ import (
 )
 
 func (c *cli) cmdInit(args []string) error {
-	fs := c.flags("init", "[--org NAME] [--bootstrap MULTIADDR]... [--public-url URL]", `
+	fs := c.flags("init", "[--org NAME] [--bootstrap MULTIADDR]... [--public-url URL] [--turn URL --turn-secret-file FILE]", `
 Creates this machine's Parley node in the data directory (mode 0700): its
 libp2p key, and with --org the company signing key (both files 0600). Prints
 the peer ID and the company key's fingerprint. Without --org, the node is a
 participant's: an interviewer's or a candidate's.
 
-Running init again never replaces a key; it updates the settings given.`)
+On the company node, --turn names the TURN server for audio and video that
+links carry, each with credentials valid until the link expires; they are
+made with the TURN server's secret, which --turn-secret-file copies into
+DATA/turn.secret (0600). Both are printed by `+"`parley relay --turn-listen ...`"+`.
+
+Running init again never replaces a key; it updates the settings given (and
+--turn-secret-file replaces the TURN secret, when the relay's changed).`)
 	org := fs.String("org", "", "make this the company node of `NAME`, holding the company signing key")
 	var bootstrap listFlag
 	fs.Var(&bootstrap, "bootstrap", "default bootstrap/relay `MULTIADDR` for links (repeatable; as `parley relay` prints it)")
 	publicURL := fs.String("public-url", "", "the company's public web address: links become `URL`/join#TOKEN")
+	turn := fs.String("turn", "", "company node: the TURN server `URL` links carry (turn:HOST:PORT, as `parley relay` prints it; none to stop)")
+	turnSecret := fs.String("turn-secret-file", "", "company node: `FILE` with a copy of the TURN server's secret (the relay's DATA/turn.secret, mode 0600)")
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
-	opts := node.InitOptions{Org: strings.TrimSpace(*org), PublicURL: *publicURL, StoreKeyFile: c.storeKeyFile, Logger: c.logger()}
+	opts := node.InitOptions{
+		Org: strings.TrimSpace(*org), PublicURL: *publicURL, StoreKeyFile: c.storeKeyFile, Logger: c.logger(),
+		TURN: strings.TrimSpace(*turn), TURNSecretFile: *turnSecret,
+	}
 	if len(bootstrap) > 0 {
 		opts.Bootstrap = bootstrap
 	}
@@ -37,6 +48,9 @@ Running init again never replaces a key; it updates the settings given.`)
 	if res.Org != "" {
 		c.printf("Company:      %s\n", oneLine(res.Org))
 		c.printf("Company key:  %s\n", res.Fingerprint)
+	}
+	if res.TURN != "" {
+		c.printf("TURN:         %s\n", res.TURN)
 	}
 	c.printf("Peer ID:      %s\n", res.Peer)
 	return nil

@@ -33,13 +33,15 @@ type inspection struct {
 	MaxInterviewers int       `json:"max_interviewers"`
 	Recorder        string    `json:"recorder,omitempty"`
 	Bootstrap       []string  `json:"bootstrap"`
+	TURN            string    `json:"turn,omitempty"`
+	TURNExpires     time.Time `json:"turn_expires,omitzero"` // when the link's TURN credentials expire
 }
 
 func (c *cli) inviteInspect(args []string) error {
 	fs := c.flags("invite inspect", "LINK [--json]", `
 Checks an interview link: its encoding, version and signature, and whether it
-is valid now; shows the organisation, title, candidate, block, times and the
-company key's fingerprint. Exits non-zero, naming the failed check, for a bad
+is valid now; shows the organisation, title, candidate, block, times, the
+TURN server (never its credentials) and the company key's fingerprint. Exits non-zero, naming the failed check, for a bad
 link. Needs no node.`)
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseArgs(fs, args, "LINK")
@@ -55,7 +57,7 @@ link. Needs no node.`)
 		Title: inv.Title, Candidate: inv.Candidate, Block: inv.Block, Blocks: inv.Blocks,
 		Starts: inv.Starts, Duration: inv.Duration.String(), ValidFrom: inv.ValidFrom, ValidUntil: inv.ValidUntil,
 		Conference: inv.Conference, MaxInterviewers: inv.MaxInterviewers, Recorder: inv.Recorder,
-		Bootstrap: []string{},
+		Bootstrap: []string{}, TURN: inv.TURN, TURNExpires: inv.TURNExpiry(),
 	}
 	for _, a := range inv.Bootstrap {
 		in.Bootstrap = append(in.Bootstrap, a.String())
@@ -85,6 +87,12 @@ link. Needs no node.`)
 		row("Conferencing", inv.Conference)
 	} else {
 		row("Conferencing", "built-in audio and video")
+	}
+	switch {
+	case inv.TURN != "" && inv.TURNUser != "":
+		row("TURN", fmt.Sprintf("%s (credentials until %s)", inv.TURN, invite.FormatTime(in.TURNExpires)))
+	case inv.TURN != "":
+		row("TURN", inv.TURN+" (no credentials)")
 	}
 	row("Session", inv.SessionID)
 	tw.Flush()

@@ -118,6 +118,7 @@ next. Named interviewers must be on the team.`)
 	fs.StringVar(&req.Conference, "conference", "", "external conferencing `URL` (Zoom, Meet...); default: built-in audio and video")
 	fs.StringVar(&req.Recorder, "recorder", "", "`EMAIL` of the interviewer who records feedback (default: agreed in the room)")
 	fs.Var(&bootstrap, "bootstrap", "bootstrap/relay `MULTIADDR` for these links instead of the node's defaults (repeatable)")
+	fs.StringVar(&req.TURN, "turn", "", "TURN server `URL` for these links instead of the node's (none for none); its secret must be the one init copied")
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
@@ -88,19 +91,40 @@ go through it.`)
 }
 
 func (c *cli) cmdRelay(args []string) error {
-	fs := c.flags("relay", "[--p2p-listen MULTIADDR]... [--metrics 127.0.0.1:9464]", `
+	fs := c.flags("relay", "[--p2p-listen MULTIADDR]... [--metrics 127.0.0.1:9464] [--turn-listen 0.0.0.0:3478 --turn-public-ip IP]", `
 Runs the admin's relay and bootstrap node in the foreground until Ctrl-C: a
 circuit relay for participants behind NAT, with limits set for hour-long
 interviews, and the directory (a Kademlia DHT) on which a session's members
 find each other. It sees only encrypted traffic. It prints its multiaddrs:
 give them to `+"`parley init --org ... --bootstrap`"+` or `+"`session create --bootstrap`"+`.
-Its key is kept in DATA/relay.key, so its addresses stay the same.`)
+Its key is kept in DATA/relay.key, so its addresses stay the same.
+
+With --turn-listen it also runs a TURN server (UDP) for audio and video
+between participants that cannot reach each other directly. It accepts only
+the time-limited credentials the company node puts in each link, made with a
+secret it shares with the relay: DATA/turn.secret (0600), made on the first
+start. It prints its TURN URL and how to give the secret to the company node.`)
 	var p2pListen listFlag
 	fs.Var(&p2pListen, "p2p-listen", "libp2p `MULTIADDR` to listen on (repeatable; default: TCP and QUIC port 4001 on every interface)")
 	metrics := fs.String("metrics", "", "serve Prometheus metrics on this `HOST:PORT` (for example 127.0.0.1:9464)")
 	maxRes := fs.Int("max-reservations", 4096, "most participants holding a relay reservation at once (`N`)")
+	var turnCfg node.TURNConfig
+	fs.StringVar(&turnCfg.Listen, "turn-listen", "", "run a TURN server on this UDP `IP:PORT` (for example 0.0.0.0:3478; default: none)")
+	fs.StringVar(&turnCfg.PublicIP, "turn-public-ip", "", "the relay's public `IP`, given out as relayed addresses (required with a --turn-listen of 0.0.0.0)")
+	turnPorts := fs.String("turn-ports", fmt.Sprintf("%d-%d", node.DefaultTURNMinPort, node.DefaultTURNMaxPort), "UDP port `RANGE` MIN-MAX of relayed addresses (open it in the firewall)")
+	fs.IntVar(&turnCfg.MaxAllocations, "turn-max-allocations", node.DefaultTURNMaxAllocations, "most TURN allocations at once (`N`; a participant makes one per peer)")
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
+	}
+	if turnCfg.Listen == "" && (turnCfg.PublicIP != "" || isFlagSet(fs, "turn-ports") || isFlagSet(fs, "turn-max-allocations")) {
+		return usagef("the --turn-... flags need --turn-listen IP:PORT")
+	}
+	if turnCfg.MaxAllocations < 1 {
+		return usagef("--turn-max-allocations must be at least 1")
+	}
+	var err error
+	if turnCfg.MinPort, turnCfg.MaxPort, err = parsePortRange(*turnPorts); err != nil {
+		return usagef("--turn-ports: %v", err)
 	}
 	dir, err := c.resolvedDir()
 	if err != nil {
@@ -111,7 +135,7 @@ Its key is kept in DATA/relay.key, so its addresses stay the same.`)
 			return usagef("--p2p-listen %q: %v", a, err)
 		}
 	}
-	r, err := node.NewRelay(node.RelayConfig{Dir: dir, ListenAddrs: p2pListen, Metrics: *metrics, MaxReservations: *maxRes, Logger: c.logger()})
+	r, err := node.NewRelay(node.RelayConfig{Dir: dir, ListenAddrs: p2pListen, Metrics: *metrics, MaxReservations: *maxRes, TURN: turnCfg, Logger: c.logger()})
 	if err != nil {
 		return err
 	}
@@ -119,6 +143,12 @@ Its key is kept in DATA/relay.key, so its addresses stay the same.`)
 	c.printf("Parley relay %s is up. Its bootstrap addresses:\n", r.ID())
 	for _, a := range r.Addrs() {
 		c.printf("%s\n", a)
+	}
+	if u := r.TURNURL(); u != "" {
+		c.printf("TURN server: %s (relayed UDP ports %d-%d)\n", u, turnCfg.MinPort, turnCfg.MaxPort)
+		c.printf("TURN secret: %s\n", r.TURNSecretFile())
+		c.printf("  Copy it to the company node over a private channel (scp), keep the copy mode 0600, and run there:\n")
+		c.printf("  parley init --turn %s --turn-secret-file PATH-OF-THE-COPY\n", u)
 	}
 	if m := r.MetricsAddr(); m != "" {
 		c.printf("Metrics: http://%s/metrics\n", m)
@@ -179,4 +209,22 @@ candidate. Prints the session ID and the local session page.`)
 
 func parseMultiaddr(s string) (ma.Multiaddr, error) {
 	return ma.NewMultiaddr(s)
+}
+
+// parsePortRange parses MIN-MAX, two UDP ports.
+func parsePortRange(s string) (lo, hi int, err error) {
+	a, b, ok := strings.Cut(s, "-")
+	lo, err1 := strconv.Atoi(a)
+	hi, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || lo < 1 || hi > 65535 || lo > hi {
+		return 0, 0, fmt.Errorf("%q is not a port range MIN-MAX (for example 49152-65535)", s)
+	}
+	return lo, hi, nil
+}
+
+// isFlagSet reports whether the flag name was given.
+func isFlagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
