@@ -369,6 +369,18 @@ func (c *call) openBrowser(ctx context.Context) (*media.Leg, string, error) {
 				from.RequestKeyframe()
 			}
 		},
+		State: func(s webrtc.PeerConnectionState) {
+			if s == webrtc.PeerConnectionStateConnected {
+				// Whoever the page shows starts from a keyframe, as soon
+				// as the page can take it.
+				c.mu.Lock()
+				peers := slices.Collect(maps.Values(c.legs))
+				c.mu.Unlock()
+				for _, p := range peers {
+					p.RequestKeyframe()
+				}
+			}
+		},
 	})
 	if err != nil {
 		return nil, "", err
@@ -381,10 +393,6 @@ func (c *call) openBrowser(ctx context.Context) (*media.Leg, string, error) {
 	}
 	old := c.browser
 	c.browser = leg
-	peers := make([]*media.Leg, 0, len(c.legs))
-	for _, p := range c.legs {
-		peers = append(peers, p)
-	}
 	c.mu.Unlock()
 	if old != nil {
 		old.Close()
@@ -393,10 +401,6 @@ func (c *call) openBrowser(ctx context.Context) (*media.Leg, string, error) {
 	if err != nil {
 		c.closeBrowser(leg)
 		return nil, "", err
-	}
-	// Whoever the page shows starts from a keyframe.
-	for _, p := range peers {
-		p.RequestKeyframe()
 	}
 	c.changed()
 	return leg, sdp, nil

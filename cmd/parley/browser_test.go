@@ -317,6 +317,16 @@ func TestBrowserCall(t *testing.T) {
 		})()`)
 		tb.shot("call")
 	}
+	// A participant who comes back (a reload) sees the others again: how
+	// soon is logged, from joining the call to each first frame shown.
+	tabs["sam"].run("reload", chromedp.Reload())
+	tabs["sam"].waitJS("sam sees both again", `window.parleyCall && window.parleyCall.firstFrames && Object.keys(window.parleyCall.firstFrames).length === 2`)
+	var first map[string]float64
+	tabs["sam"].eval(`window.parleyCall.firstFrames`, &first)
+	var marks map[string]float64
+	tabs["sam"].eval(`window.parleyCall.marks`, &marks)
+	t.Logf("after a reload, first remote frames in ms after joining the call: %v (steps: %v)", first, marks)
+
 	tabs["sam"].run("mute", chromedp.Click("#mic", chromedp.ByQuery))
 	tabs["ana"].waitJS("the candidate's tile says muted", `[...document.querySelectorAll(".tile figcaption")].some(c => c.textContent.startsWith("Sam Doe") && c.textContent.includes("muted"))`)
 	tabs["ana"].shot("muted")

@@ -80,12 +80,19 @@ export class Call {
   async start() {
     if (this.started) return;
     this.started = true;
-    await this.preview();
+    this.startedAt = performance.now();
+    this.firstFrames = {}; // peer -> ms from start() to its first frame shown
+    this.marks = {};
+    const mark = (k) => (this.marks[k] = Math.round(performance.now() - this.startedAt));
+    this.mark = mark;
+    // Ask for the node's offer while the camera starts.
+    this.previewing = this.preview().then(() => this.mark?.("preview"));
     this.channel.sendJSON({ type: "media-start" });
   }
 
   // offer takes the node's offer and answers it.
   async offer(sdp) {
+    this.mark?.("offer");
     this.pc?.close();
     this.streams = {};
     const pc = new RTCPeerConnection();
@@ -96,12 +103,14 @@ export class Call {
       this.draw();
     };
     pc.onconnectionstatechange = () => {
+      if (pc.connectionState === "connected") this.mark?.("connected");
       if (pc.connectionState === "failed" && this.pc === pc) {
         this.started = false;
         this.start(); // a fresh leg
       }
     };
     await pc.setRemoteDescription({ type: "offer", sdp });
+    await this.previewing;
     const tx = pc.getTransceivers();
     const audio = this.local.getAudioTracks()[0] || null;
     const video = this.local.getVideoTracks()[0] || null;
@@ -114,17 +123,20 @@ export class Call {
         t.direction = "sendrecv";
       } else t.direction = "recvonly";
     });
-    await pc.setLocalDescription(await pc.createAnswer());
-    await new Promise((done) => {
-      if (pc.iceGatheringState === "complete") return done();
+    // The node is on this machine: the first host candidate will do, and
+    // waiting for every interface's costs a third of a second.
+    const gathered = new Promise((done) => {
       const t = setTimeout(done, 3000);
-      pc.addEventListener("icegatheringstatechange", () => {
-        if (pc.iceGatheringState === "complete") {
-          clearTimeout(t);
-          done();
-        }
-      });
+      const finish = () => {
+        clearTimeout(t);
+        done();
+      };
+      pc.addEventListener("icecandidate", (e) => e.candidate && e.candidate.type === "host" && finish());
+      pc.addEventListener("icegatheringstatechange", () => pc.iceGatheringState === "complete" && finish());
     });
+    await pc.setLocalDescription(await pc.createAnswer());
+    await gathered;
+    this.mark?.("answer");
     this.channel.sendJSON({ type: "media-answer", sdp: pc.localDescription.sdp });
     this.channel.sendJSON({ type: "media-state", mic: this.mic, cam: this.cam });
   }
@@ -168,6 +180,14 @@ export class Call {
       if (!tile) {
         const video = h("video", { autoplay: true, playsInline: true, muted: !!w.self, class: w.self ? "self" : "remote" });
         video.muted = !!w.self;
+        if (!w.self) {
+          video.addEventListener("resize", () => {
+            const peer = tile.dataset.peer;
+            if (peer && this.firstFrames && !(peer in this.firstFrames) && video.videoWidth > 0) {
+              this.firstFrames[peer] = Math.round(performance.now() - this.startedAt);
+            }
+          });
+        }
         tile = h("figure", { class: "tile", dataset: { key: w.key } }, video, h("figcaption", {}));
         this.tiles.append(tile);
       }
