@@ -489,15 +489,21 @@ func (l *live) finish(id peer.ID, res admitResult, err error) error {
 	}
 	p := &participant{id: id, name: res.intro.Name, since: res.intro.Since}
 	p.role, p.credID, _ = l.roleOf(id, res.intro, res.transcript)
-	l.mu.Lock()
-	if l.refused != nil {
-		l.mu.Unlock()
-		return l.refused
+	// checkLocked refuses a peer this node may no longer admit.
+	checkLocked := func() error {
+		if l.refused != nil {
+			return l.refused
+		}
+		if p.role == RoleCandidate && l.state.seat != nil && l.state.seatHolder() != id {
+			// The seat changed hands while the handshake ran.
+			return fmt.Errorf("candidate %s no longer holds the seat", id)
+		}
+		return nil
 	}
-	if p.role == RoleCandidate && l.state.seat != nil && l.state.seatHolder() != id {
-		// The seat changed hands while the handshake ran.
+	l.mu.Lock()
+	if err := checkLocked(); err != nil {
 		l.mu.Unlock()
-		return fmt.Errorf("candidate %s no longer holds the seat", id)
+		return err
 	}
 	// Document sync with the peer starts afresh after every handshake (a
 	// new connection, maybe a restarted peer), before its frames are taken.
@@ -508,6 +514,15 @@ func (l *live) finish(id peer.ID, res admitResult, err error) error {
 		l.await(kind)
 	}
 	l.mu.Lock()
+	if err := checkLocked(); err != nil { // again: the lock was let go
+		l.mu.Unlock()
+		return err
+	}
+	if c := l.n.p2p.host.Network().Connectedness(id); c != network.Connected && c != network.Limited {
+		// It left (and said so) while the handshake finished.
+		l.mu.Unlock()
+		return fmt.Errorf("peer %s is gone", id)
+	}
 	_, known := l.peers[id] // both sides' handshakes may finish at once
 	l.peers[id] = p
 	l.admitted = true

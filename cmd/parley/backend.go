@@ -37,6 +37,8 @@ type backend interface {
 	Timeline(ctx context.Context, id string) ([]node.TimelineEntry, error)
 	Inspect(ctx context.Context, link string) (node.Inspection, error)
 	MediaCheck(ctx context.Context, id string, d time.Duration) ([]node.MediaCount, error)
+	Notes(ctx context.Context, id string) (string, error)
+	AppendNotes(ctx context.Context, id, text string) error
 }
 
 var (

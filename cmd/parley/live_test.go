@@ -157,6 +157,18 @@ func TestUpJoinEnd(t *testing.T) {
 		json.Unmarshal([]byte(ok(t, sam, "session", "show", id, "--json").stdout), &show)
 		return show.Status == "live"
 	})
+	// The private notes: interviewers write and read them; the company
+	// node keeps them; the candidate's node has none to give.
+	ok(t, ana, "notes", id, "--append", "Strong start on **recursion**.")
+	ok(t, ana, "notes", id, "--append", "Asked about tests")
+	if got := ok(t, ana, "notes", id).stdout; got != "Strong start on **recursion**.\n\nAsked about tests\n" {
+		t.Fatalf("notes: %q", got)
+	}
+	waitFor(t, 10*time.Second, func() bool {
+		return strings.Contains(ok(t, co, "notes", id).stdout, "Asked about tests")
+	})
+	fails(t, sam, 1, "interviewers' alone", "notes", id)
+	fails(t, sam, 1, "interviewers' alone", "notes", id, "--append", "let me in")
 	fails(t, ana, 2, "--yes", "session", "end", id)
 	ok(t, ana, "session", "end", id, "--yes")
 	waitFor(t, 10*time.Second, func() bool {

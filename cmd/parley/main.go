@@ -63,6 +63,7 @@ func commands() []command {
 		{"code", "print a session's code, or load a file into it", (*cli).cmdCode},
 		{"replay", "print the timeline of a session's code, or the code at a moment", (*cli).cmdReplay},
 		{"media", "check audio and video: check", (*cli).cmdMedia},
+		{"notes", "print the interviewers' private notes of a session, or add to them", (*cli).cmdNotes},
 	}
 }
 

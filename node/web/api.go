@@ -40,6 +40,8 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("PUT /api/v1/sessions/{id}/files/{name}", s.loadFile)
 	mux.HandleFunc("GET /api/v1/sessions/{id}/timeline", s.timeline)
 	mux.HandleFunc("POST /api/v1/sessions/{id}/media/check", s.mediaCheck)
+	mux.HandleFunc("GET /api/v1/sessions/{id}/notes", s.notes)
+	mux.HandleFunc("POST /api/v1/sessions/{id}/notes", s.appendNotes)
 	mux.HandleFunc("GET /api/v1/sessions/{id}/doc/{kind}", s.doc)
 	mux.HandleFunc("POST /api/v1/sessions/{id}/doc/{kind}", s.edit)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
@@ -271,6 +273,25 @@ func (s *Server) timeline(w http.ResponseWriter, r *http.Request) {
 		tl = []node.TimelineEntry{}
 	}
 	reply(w, tl, err)
+}
+
+// NotesBody is the answer of GET and the body of POST
+// /api/v1/sessions/{id}/notes (a paragraph to add).
+type NotesBody struct {
+	Text string `json:"text"`
+}
+
+func (s *Server) notes(w http.ResponseWriter, r *http.Request) {
+	text, err := s.node.Notes(r.Context(), r.PathValue("id"))
+	reply(w, NotesBody{Text: text}, err)
+}
+
+func (s *Server) appendNotes(w http.ResponseWriter, r *http.Request) {
+	var req NotesBody
+	if decode(w, r, &req) {
+		err := s.node.AppendNotes(r.Context(), r.PathValue("id"), req.Text)
+		reply(w, struct{}{}, err)
+	}
 }
 
 // MediaCheckRequest is the body of POST /api/v1/sessions/{id}/media/check.

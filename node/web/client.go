@@ -127,6 +127,9 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		}
 		return &APIError{Status: resp.StatusCode, Code: eb.Code, Msg: eb.Error}
 	}
+	if out == nil {
+		return nil
+	}
 	return json.Unmarshal(data, out)
 }
 
@@ -245,6 +248,18 @@ func (c *Client) LoadFile(ctx context.Context, id, file, text string) error {
 func (c *Client) Timeline(ctx context.Context, id string) ([]node.TimelineEntry, error) {
 	var v []node.TimelineEntry
 	return v, c.do(ctx, "GET", "/api/v1/sessions/"+url.PathEscape(id)+"/timeline", nil, &v)
+}
+
+// Notes returns a session's private notes.
+func (c *Client) Notes(ctx context.Context, id string) (string, error) {
+	var v NotesBody
+	err := c.do(ctx, "GET", "/api/v1/sessions/"+url.PathEscape(id)+"/notes", nil, &v)
+	return v.Text, err
+}
+
+// AppendNotes adds a paragraph to a session's private notes.
+func (c *Client) AppendNotes(ctx context.Context, id, text string) error {
+	return c.do(ctx, "POST", "/api/v1/sessions/"+url.PathEscape(id)+"/notes", NotesBody{Text: text}, nil)
 }
 
 // Inspect says what a link holds and what joining it would mean.
