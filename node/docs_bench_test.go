@@ -127,7 +127,9 @@ func BenchmarkKeystroke(b *testing.B) {
 	b.ReportMetric(ms(percentile(lat, 0.5)), "p50-ms")
 	b.ReportMetric(ms(percentile(lat, 0.99)), "p99-ms")
 	b.ReportMetric(float64(sender.sentBytes.Load()-bytes0)/float64(keys*len(receivers)), "wire-B/key/receiver")
-	b.ReportMetric(float64(selfRSS(b)+workersRSS(b))/4/(1<<20), "MB-RSS/node")
+	self, workers := selfRSS(b), workersRSS(b)
+	b.ReportMetric(float64(self+workers)/4/(1<<20), "MB-RSS/node")
+	b.ReportMetric(float64(workers)/4/(1<<20), "MB-RSS-worker/node")
 }
 
 func selfRSS(tb testing.TB) int64 { return procRSS(tb, os.Getpid()) }
