@@ -124,12 +124,14 @@ func runForwarding(b *testing.B, n int, hop bool) fwdResult {
 		}
 	}
 	// Let ICE and DTLS settle: every source sends for a second first.
+	warmTick := time.NewTicker(20 * time.Millisecond)
 	for range 50 {
+		<-warmTick.C
 		for _, src := range sources {
 			src(stamped(0))
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
+	warmTick.Stop()
 	mu.Lock()
 	warm := received
 	lat, received = nil, 0
@@ -159,15 +161,27 @@ func runForwarding(b *testing.B, n int, hop bool) fwdResult {
 	wall := time.Since(start)
 	var cpu1 syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &cpu1)
-	// What is still in flight arrives, or is lost.
-	time.Sleep(300 * time.Millisecond)
-	mu.Lock()
-	defer mu.Unlock()
 	want := sent
 	if hop {
-		// The browser's stream goes to n-1 peers.
+		// Each of the n sources' packets arrives n-1 times in all: the
+		// browser's at every peer, the peers' at the browser.
 		want = sent/n*(n-1) + sent/n*(n-1)
 	}
+	// What is still in flight arrives, or is lost: wait until all did, or
+	// nothing more came for 100 ms.
+	last, quiet := -1, time.NewTicker(100*time.Millisecond)
+	for range quiet.C {
+		mu.Lock()
+		r := received
+		mu.Unlock()
+		if r >= want || r == last {
+			break
+		}
+		last = r
+	}
+	quiet.Stop()
+	mu.Lock()
+	defer mu.Unlock()
 	return fwdResult{lat: slices.Clone(lat), cpu: rusageTime(cpu1) - rusageTime(cpu0), wall: wall, sent: want, lost: max(want-received, 0)}
 }
 

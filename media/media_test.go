@@ -29,12 +29,15 @@ func (c *counts) packet(kind Kind, p *rtp.Packet) {
 
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
+	deadline := time.After(d)
+	poll := time.NewTicker(10 * time.Millisecond)
+	defer poll.Stop()
 	for !cond() {
-		if time.Now().After(deadline) {
+		select {
+		case <-deadline:
 			t.Fatalf("%s: not within %s", what, d)
+		case <-poll.C:
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -127,10 +130,10 @@ func TestWriteRenumbers(t *testing.T) {
 		p.Header.SetExtension(3, []byte{1}) // the sender's own extension ID
 		a.WriteRTP(0, Audio, p)
 	}
-	// Until the connection carries packets, send; then a known run.
+	// Until the connection carries packets, send (a packet a poll); then a
+	// known run.
 	waitFor(t, 10*time.Second, "audio flows", func() bool {
 		send([]byte{0xf8, 0xff, 0xfe})
-		time.Sleep(20 * time.Millisecond)
 		mu.Lock()
 		defer mu.Unlock()
 		return len(got) > 0
@@ -138,13 +141,15 @@ func TestWriteRenumbers(t *testing.T) {
 	mu.Lock()
 	got = nil
 	mu.Unlock()
+	pace := time.NewTicker(5 * time.Millisecond) // as a sender would, not in one burst
+	defer pace.Stop()
 	for i := range 30 {
+		<-pace.C
 		if i%3 == 1 {
 			send(nil) // padding only
 		} else {
 			send([]byte{0xf8, 0xff, 0xfe})
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
 	waitFor(t, 5*time.Second, "the run arrives", func() bool {
 		mu.Lock()

@@ -263,9 +263,10 @@ func (f *Follower) Close() {
 	leg := f.leg
 	f.mu.Unlock()
 	if leg != nil {
-		if c, err := f.l.ensureCall(); err == nil {
-			c.closeBrowser(leg)
-		}
+		f.l.mu.Lock()
+		c := f.l.call
+		f.l.mu.Unlock()
+		c.closeBrowser(leg) // a leg is only ever made by the call
 	}
 	for _, k := range docKinds(f.l.role) {
 		if d, err := f.l.doc(k); err == nil {

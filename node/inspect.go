@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"parley/invite"
 	"parley/node/store"
@@ -14,25 +13,13 @@ import (
 // Inspection is what a link holds and what joining it would mean here: the
 // join page shows it before the user joins.
 type Inspection struct {
-	Valid           bool      `json:"valid"`
-	Error           string    `json:"error,omitempty"`
-	Code            string    `json:"code,omitempty"` // why it is not valid: malformed, expired, not_yet_valid, ended, ...
-	Org             string    `json:"org"`
-	CompanyKey      string    `json:"company_key"`
-	Session         string    `json:"session"`
-	Title           string    `json:"title"`
-	Candidate       string    `json:"candidate"`
-	Block           int       `json:"block"`
-	Blocks          int       `json:"blocks"`
-	Starts          time.Time `json:"starts"`
-	Duration        string    `json:"duration"`
-	ValidFrom       time.Time `json:"valid_from"`
-	ValidUntil      time.Time `json:"valid_until"`
-	Conference      string    `json:"conference,omitempty"`
-	MaxInterviewers int       `json:"max_interviewers"`
-	Role            string    `json:"role,omitempty"` // the role this node would have
-	Name            string    `json:"name,omitempty"` // the name it would join under, by default
-	Joined          bool      `json:"joined"`         // this node already takes part
+	Valid bool   `json:"valid"`
+	Error string `json:"error,omitempty"`
+	Code  string `json:"code,omitempty"` // why it is not valid: expired, not_yet_valid, ended, credential, invalid
+	invite.Summary
+	Role   string `json:"role,omitempty"` // the role this node would have
+	Name   string `json:"name,omitempty"` // the name it would join under, by default
+	Joined bool   `json:"joined"`         // this node already takes part
 }
 
 // Inspect checks a link and tells what joining it would mean for this node.
@@ -44,12 +31,7 @@ func (n *Node) Inspect(ctx context.Context, link string) (Inspection, error) {
 	if err != nil {
 		return Inspection{}, err
 	}
-	in := Inspection{
-		Org: inv.Org, CompanyKey: invite.Fingerprint(inv.CompanyKey), Session: inv.SessionID,
-		Title: inv.Title, Candidate: inv.Candidate, Block: inv.Block, Blocks: inv.Blocks,
-		Starts: inv.Starts, Duration: inv.Duration.String(), ValidFrom: inv.ValidFrom, ValidUntil: inv.ValidUntil,
-		Conference: inv.Conference, MaxInterviewers: inv.MaxInterviewers,
-	}
+	in := Inspection{Summary: inv.Summary()}
 	fail := func(code string, err error) (Inspection, error) {
 		in.Code, in.Error = code, err.Error()
 		return in, nil

@@ -16,25 +16,9 @@ func (c *cli) cmdInvite(args []string) error {
 
 // inspection is the JSON form of `invite inspect`.
 type inspection struct {
-	Valid           bool      `json:"valid"`
-	Error           string    `json:"error,omitempty"`
-	Org             string    `json:"org"`
-	CompanyKey      string    `json:"company_key"`
-	Session         string    `json:"session"`
-	Title           string    `json:"title"`
-	Candidate       string    `json:"candidate"`
-	Block           int       `json:"block"`
-	Blocks          int       `json:"blocks"`
-	Starts          time.Time `json:"starts"`
-	Duration        string    `json:"duration"`
-	ValidFrom       time.Time `json:"valid_from"`
-	ValidUntil      time.Time `json:"valid_until"`
-	Conference      string    `json:"conference,omitempty"`
-	MaxInterviewers int       `json:"max_interviewers"`
-	Recorder        string    `json:"recorder,omitempty"`
-	Bootstrap       []string  `json:"bootstrap"`
-	TURN            string    `json:"turn,omitempty"`
-	TURNExpires     time.Time `json:"turn_expires,omitzero"` // when the link's TURN credentials expire
+	Valid bool   `json:"valid"`
+	Error string `json:"error,omitempty"`
+	invite.Summary
 }
 
 func (c *cli) inviteInspect(args []string) error {
@@ -52,16 +36,7 @@ link. Needs no node.`)
 	if err != nil {
 		return err
 	}
-	in := inspection{
-		Org: inv.Org, CompanyKey: invite.Fingerprint(inv.CompanyKey), Session: inv.SessionID,
-		Title: inv.Title, Candidate: inv.Candidate, Block: inv.Block, Blocks: inv.Blocks,
-		Starts: inv.Starts, Duration: inv.Duration.String(), ValidFrom: inv.ValidFrom, ValidUntil: inv.ValidUntil,
-		Conference: inv.Conference, MaxInterviewers: inv.MaxInterviewers, Recorder: inv.Recorder,
-		Bootstrap: []string{}, TURN: inv.TURN, TURNExpires: inv.TURNExpiry(),
-	}
-	for _, a := range inv.Bootstrap {
-		in.Bootstrap = append(in.Bootstrap, a.String())
-	}
+	in := inspection{Summary: inv.Summary()}
 	checkErr := inv.Check(time.Now())
 	in.Valid = checkErr == nil
 	if checkErr != nil {

@@ -65,13 +65,7 @@ func client(t *testing.T, dir string) *web.Client {
 // acknowledged, rejoins, and catches up on what it missed. Code and replay
 // work through the running node.
 func TestKillNine(t *testing.T) {
-	root := t.TempDir()
-	relayAddr := relay(t, root)
-	co, ana, sam := filepath.Join(root, "co"), filepath.Join(root, "ana"), filepath.Join(root, "sam")
-	ok(t, co, "init", "--org", "Acme Inc", "--bootstrap", relayAddr)
-	ok(t, ana, "init")
-	ok(t, sam, "init")
-	ok(t, ana, "team", "accept", ok(t, co, "team", "add", "--name", "Ana Li", "--email", "ana@acme.test", "--peer", ok(t, ana, "id").lastLine()).lastLine())
+	root, co, ana, sam := acme(t)
 	up(t, co)
 	up(t, sam)
 	anaProc := upProcess(t, ana)

@@ -97,15 +97,22 @@ func relay(t *testing.T, root string) string {
 	return ""
 }
 
-func TestUpJoinEnd(t *testing.T) {
-	root := t.TempDir()
-	relayAddr := relay(t, root)
-	co, ana, sam := filepath.Join(root, "co"), filepath.Join(root, "ana"), filepath.Join(root, "sam")
-	ok(t, co, "init", "--org", "Acme Inc", "--bootstrap", relayAddr)
+// acme makes, under a temporary root, the data dirs of Acme Inc's company
+// node (bootstrapping from a relay running in root/relay), of Ana Li, a team
+// member, and of Sam, a candidate; none of them runs yet.
+func acme(t *testing.T) (root, co, ana, sam string) {
+	t.Helper()
+	root = t.TempDir()
+	co, ana, sam = filepath.Join(root, "co"), filepath.Join(root, "ana"), filepath.Join(root, "sam")
+	ok(t, co, "init", "--org", "Acme Inc", "--bootstrap", relay(t, root))
 	ok(t, ana, "init")
 	ok(t, sam, "init")
-	tok := ok(t, co, "team", "add", "--name", "Ana Li", "--email", "ana@acme.test", "--peer", ok(t, ana, "id").lastLine()).lastLine()
-	ok(t, ana, "team", "accept", tok)
+	ok(t, ana, "team", "accept", ok(t, co, "team", "add", "--name", "Ana Li", "--email", "ana@acme.test", "--peer", ok(t, ana, "id").lastLine()).lastLine())
+	return root, co, ana, sam
+}
+
+func TestUpJoinEnd(t *testing.T) {
+	root, co, ana, sam := acme(t)
 
 	// A session made while the company node is down is joined when it
 	// comes up.

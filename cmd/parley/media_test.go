@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,13 +13,7 @@ import (
 // the link, sends the test signal, and counts the other's packets; the
 // company node and a session in the lobby are refused with reasons.
 func TestMediaCheckCommand(t *testing.T) {
-	root := t.TempDir()
-	relayAddr := relay(t, root)
-	co, ana, sam := filepath.Join(root, "co"), filepath.Join(root, "ana"), filepath.Join(root, "sam")
-	ok(t, co, "init", "--org", "Acme Inc", "--bootstrap", relayAddr)
-	ok(t, ana, "init")
-	ok(t, sam, "init")
-	ok(t, ana, "team", "accept", ok(t, co, "team", "add", "--name", "Ana Li", "--email", "ana@acme.test", "--peer", ok(t, ana, "id").lastLine()).lastLine())
+	_, co, ana, sam := acme(t)
 	for _, d := range []string{co, ana, sam} {
 		up(t, d)
 	}

@@ -239,10 +239,14 @@ export async function room(main, id, info) {
     }
     if (!files.length) tabs.append(h("span", { class: "muted" }, role === "interviewer" ? "No files yet: add one." : "No files yet."));
   }
+  let wanted = null; // a file just added here, to open when it arrives
   const onShared = () => {
     const doc = channel.doc("shared").doc;
     const files = Object.keys(doc.files || {}).sort();
-    if (!current || !files.includes(current)) {
+    if (wanted && files.includes(wanted)) {
+      openFile(wanted);
+      wanted = null;
+    } else if (!current || !files.includes(current)) {
       openFile(files.includes(doc.active) ? doc.active : files[0] || null);
     } else if (view && languageOf(doc, current) !== view.fileLanguage) {
       const l = languageOf(doc, current);
@@ -288,8 +292,8 @@ export async function room(main, id, info) {
     if (!name) return;
     try {
       await post(`/sessions/${id}/doc/shared`, { edits: [{ op: "add", name: name.trim() }] });
-      current = name.trim();
-      setTimeout(() => openFile(current), 0);
+      wanted = name.trim(); // opened once the page's copy has it
+      onShared();
     } catch (e) {
       showError(`New file: ${e.message}`);
     }
