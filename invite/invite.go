@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/multiformats/go-multiaddr"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -65,6 +66,7 @@ type Invite struct {
 	Conference      string                // external conferencing URL; empty means built-in
 	MaxInterviewers int
 	Recorder        string         // email of the interviewer preset to record feedback
+	Criteria        []string       // what the feedback rates, 1 to 4 each; see CheckCriteria
 	Revoked         []CredentialID // credentials revoked when the link was made
 
 	// TURNUser and TURNCredential are the TURN server's time-limited
@@ -96,6 +98,7 @@ const (
 	fInvRevoked
 	fInvTURNUser
 	fInvTURNCredential
+	fInvCriteria
 )
 
 var inviteFields = map[protowire.Number]protowire.Type{
@@ -105,10 +108,10 @@ var inviteFields = map[protowire.Number]protowire.Type{
 	fInvDuration: protowire.VarintType, fInvValidFrom: protowire.VarintType, fInvValidUntil: protowire.VarintType,
 	fInvBootstrap: protowire.BytesType, fInvTURN: protowire.BytesType, fInvConference: protowire.BytesType,
 	fInvMaxInterviewers: protowire.VarintType, fInvRecorder: protowire.BytesType, fInvRevoked: protowire.BytesType,
-	fInvTURNUser: protowire.BytesType, fInvTURNCredential: protowire.BytesType,
+	fInvTURNUser: protowire.BytesType, fInvTURNCredential: protowire.BytesType, fInvCriteria: protowire.BytesType,
 }
 
-var inviteRepeated = map[protowire.Number]bool{fInvBootstrap: true, fInvRevoked: true}
+var inviteRepeated = map[protowire.Number]bool{fInvBootstrap: true, fInvRevoked: true, fInvCriteria: true}
 
 const sessionIDLen = 10
 
@@ -195,6 +198,9 @@ func (inv *Invite) encode() []byte {
 	}
 	e.string(fInvTURNUser, inv.TURNUser)
 	e.string(fInvTURNCredential, inv.TURNCredential)
+	for _, c := range inv.Criteria {
+		e.string(fInvCriteria, c)
+	}
 	return e.b
 }
 
@@ -234,12 +240,45 @@ func (inv *Invite) validate() error {
 	if _, err := decodeSessionID(inv.SessionID); err != nil {
 		return err
 	}
+	if err := CheckCriteria(inv.Criteria); err != nil {
+		return err
+	}
 	if inv.Conference != "" {
 		if err := CheckConferenceURL(inv.Conference); err != nil {
 			return err
 		}
 	}
 	return inv.validateTURN()
+}
+
+// Feedback criteria limits.
+const (
+	MaxCriteria     = 12
+	MaxCriterionLen = 60
+)
+
+// CheckCriteria reports whether cs are usable feedback criteria: at most
+// MaxCriteria distinct names, each printable text of at most MaxCriterionLen
+// bytes with no '=' (the command line writes ratings as NAME=N) or ','.
+func CheckCriteria(cs []string) error {
+	if len(cs) > MaxCriteria {
+		return fmt.Errorf("%d feedback criteria; at most %d are allowed", len(cs), MaxCriteria)
+	}
+	seen := map[string]bool{}
+	for _, c := range cs {
+		switch {
+		case strings.TrimSpace(c) != c || c == "":
+			return fmt.Errorf("feedback criterion %q is empty or has spaces around it", c)
+		case len(c) > MaxCriterionLen:
+			return fmt.Errorf("feedback criterion %q is %d bytes, over the limit of %d", c, len(c), MaxCriterionLen)
+		case strings.ContainsAny(c, "=,") || strings.IndexFunc(c, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0:
+			return fmt.Errorf("feedback criterion %q has '=', ',' or a control character", c)
+		case seen[strings.ToLower(c)]:
+			return fmt.Errorf("feedback criterion %q is given twice", c)
+		}
+		seen[strings.ToLower(c)] = true
+	}
+	return nil
 }
 
 // CheckConferenceURL reports whether s is an http(s) URL with a host, as an
@@ -374,6 +413,13 @@ func decodeInvite(b []byte) (*Invite, error) {
 			inv.TURNUser, err = f.str("TURN username")
 		case fInvTURNCredential:
 			inv.TURNCredential, err = f.str("TURN credential")
+		case fInvCriteria:
+			if len(inv.Criteria) == MaxCriteria {
+				return nil, fmt.Errorf("more than %d feedback criteria", MaxCriteria)
+			}
+			var c string
+			c, err = f.str("feedback criterion")
+			inv.Criteria = append(inv.Criteria, c)
 		}
 		if err != nil {
 			return nil, err

@@ -54,6 +54,7 @@ type Settings struct {
 	PublicURL    string    `json:"public_url,omitempty"`     // the company's public web address for links
 	TURN         string    `json:"turn,omitempty"`           // TURN server URL for links; its secret is in turn.secret
 	StoreKeyFile string    `json:"store_key_file,omitempty"` // key encrypting the store at rest
+	Criteria     []string  `json:"criteria,omitempty"`       // what feedback rates; company nodes only
 	Created      time.Time `json:"created"`
 }
 

@@ -28,7 +28,8 @@ const snapshotEvery = 4096
 
 // sessionDoc is one of a session's documents on this node.
 type sessionDoc struct {
-	l       *live
+	l       *live // nil for a copy loaded for one read (see withDoc)
+	session string
 	kind    crdt.Kind
 	id      string // in the worker
 	gen     int    // the worker generation it was loaded into
@@ -60,7 +61,7 @@ func (n *Node) openDocs(l *live) error {
 	n.docMu.Lock()
 	defer n.docMu.Unlock()
 	for _, k := range docKinds(l.role) {
-		d := &sessionDoc{l: l, kind: k, id: crdt.DocID(l.inv.SessionID, k)}
+		d := &sessionDoc{l: l, session: l.inv.SessionID, kind: k, id: crdt.DocID(l.inv.SessionID, k)}
 		n.docs[d.id] = d
 		l.mu.Lock() // admissions may already read l.docs
 		l.docs[k] = d
@@ -109,7 +110,7 @@ func (n *Node) loadDoc(d *sessionDoc, check bool) error {
 // loadDocSkipping loads a document without the increments in skip, from its
 // snapshot, or from its genesis when the snapshot includes one of them.
 func (n *Node) loadDocSkipping(d *sessionDoc, check bool, skip map[uint64]bool) error {
-	session, kind := d.l.inv.SessionID, string(d.kind)
+	session, kind := d.session, string(d.kind)
 	n.worker.CloseDoc(d.id) // a stale copy in a live worker
 	if err := n.startDoc(d, skip); err != nil {
 		return err
@@ -165,7 +166,7 @@ func (n *Node) touch(d *sessionDoc) error {
 // startDoc opens the snapshot of a document, or its genesis when it has
 // none or the snapshot includes an increment of skip.
 func (n *Node) startDoc(d *sessionDoc, skip map[uint64]bool) error {
-	snap, err := n.db.Snapshot(d.l.inv.SessionID, string(d.kind))
+	snap, err := n.db.Snapshot(d.session, string(d.kind))
 	includes := false
 	for seq := range skip {
 		includes = includes || seq <= snap.Upto
@@ -236,7 +237,7 @@ func (n *Node) recoverLocked() (found bool) {
 // increments that remain. Call with n.docMu held.
 func (n *Node) removeIncrementLocked(d *sessionDoc, inc store.Increment) {
 	n.log.Warn("removed a poisoned increment", "doc", d.id, "seq", inc.Seq, "from", inc.From)
-	session, kind := d.l.inv.SessionID, string(d.kind)
+	session, kind := d.session, string(d.kind)
 	n.db.DeleteIncrement(session, kind, inc.Seq)
 	if snap, err := n.db.Snapshot(session, kind); err == nil && inc.Seq <= snap.Upto {
 		n.db.DeleteSnapshot(session, kind)
@@ -251,7 +252,7 @@ func (n *Node) locatePoison(d *sessionDoc) (store.Increment, bool) {
 	if err := n.startDoc(d, nil); err != nil {
 		return store.Increment{}, false
 	}
-	incs, err := n.db.Increments(d.l.inv.SessionID, string(d.kind), d.upto)
+	incs, err := n.db.Increments(d.session, string(d.kind), d.upto)
 	if err != nil {
 		return store.Increment{}, false
 	}
@@ -278,7 +279,7 @@ func (n *Node) snapshotLocked(d *sessionDoc) {
 		n.log.Error("checking a document for a snapshot", "doc", d.id, "err", err)
 		return
 	}
-	if err := n.db.PutSnapshot(d.l.inv.SessionID, string(d.kind), store.Snapshot{Bytes: saved, Upto: d.upto, Good: true}); err != nil {
+	if err := n.db.PutSnapshot(d.session, string(d.kind), store.Snapshot{Bytes: saved, Upto: d.upto, Good: true}); err != nil {
 		n.log.Error("saving a snapshot", "doc", d.id, "err", err)
 		return
 	}
@@ -288,7 +289,7 @@ func (n *Node) snapshotLocked(d *sessionDoc) {
 // storeLocked stores an increment the worker accepted. Call with n.docMu
 // held.
 func (n *Node) storeLocked(d *sessionDoc, b []byte, from peer.ID) error {
-	seq, err := n.db.AppendIncrement(d.l.inv.SessionID, string(d.kind), store.Increment{Bytes: b, From: from.String(), At: n.now().UTC()})
+	seq, err := n.db.AppendIncrement(d.session, string(d.kind), store.Increment{Bytes: b, From: from.String(), At: n.now().UTC()})
 	if err != nil {
 		return err
 	}
@@ -351,7 +352,7 @@ func (n *Node) fromPeer(d *sessionDoc, from peer.ID, op func(id string) error) e
 	}
 	// Whose stored data, left out, lets op live? First by sender (few),
 	// then that sender's increments one by one, newest first.
-	incs, _ := n.db.Increments(d.l.inv.SessionID, string(d.kind), 0)
+	incs, _ := n.db.Increments(d.session, string(d.kind), 0)
 	lives := func(skip map[uint64]bool) bool {
 		if lerr := n.loadDocSkipping(d, false, skip); lerr != nil {
 			n.workerFailed(lerr)
@@ -548,29 +549,63 @@ func (n *Node) Code(ctx context.Context, id, file string) (string, string, error
 
 // View reads a session's document.
 func (n *Node) View(ctx context.Context, id string, kind crdt.Kind) (crdt.View, error) {
-	d, err := n.docOf(id, kind)
-	if err != nil {
-		return crdt.View{}, err
-	}
-	n.docMu.Lock()
-	defer n.docMu.Unlock()
-	if err := n.ensureLoaded(d); err != nil {
-		return crdt.View{}, err
-	}
-	v, err := n.worker.View(d.id)
-	if err != nil {
-		return v, n.workerFailed(err)
-	}
-	return v, nil
+	var v crdt.View
+	err := n.withDoc(id, kind, func(d *sessionDoc, _ store.Session) error {
+		var err error
+		if v, err = n.worker.View(d.id); err != nil {
+			return n.workerFailed(err)
+		}
+		return nil
+	})
+	return v, err
 }
 
-// docOf finds a session's document on this node, running or not.
-func (n *Node) docOf(id string, kind crdt.Kind) (*sessionDoc, error) {
+// withDoc runs f with a session's document loaded in the worker, under
+// n.docMu: the live document, or for a session this node is not in now
+// (ended, left, or the node is not running) a copy loaded from the store
+// for the call, so that an ended interview can still be read and replayed.
+func (n *Node) withDoc(id string, kind crdt.Kind, f func(d *sessionDoc, r store.Session) error) error {
 	l, err := n.lookupLive(id)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		d, err := l.doc(kind)
+		if err != nil {
+			return err
+		}
+		r, err := n.db.Session(l.inv.SessionID)
+		if err != nil {
+			return err
+		}
+		n.docMu.Lock()
+		defer n.docMu.Unlock()
+		if err := n.ensureLoaded(d); err != nil {
+			return err
+		}
+		return f(d, r)
 	}
-	return l.doc(kind)
+	if !errors.Is(err, ErrSessionEnded) && !errors.Is(err, ErrNotJoined) && !errors.Is(err, ErrNotRunning) {
+		return err
+	}
+	r, rerr := n.lookupSession(id)
+	if rerr != nil {
+		return rerr
+	}
+	if r.Since.IsZero() && !r.Company {
+		return err // never took part: nothing stored
+	}
+	if !slices.Contains(docKinds(r.Role), kind) {
+		return fmt.Errorf("this node keeps no %s document of session %s: %w", kind, r.ID, ErrNoDoc)
+	}
+	d := &sessionDoc{session: r.ID, kind: kind, id: crdt.DocID(r.ID, kind) + "@archive"}
+	n.docMu.Lock()
+	defer n.docMu.Unlock()
+	if err := n.loadDoc(d, false); err != nil {
+		if errors.Is(err, crdt.ErrWorkerDied) {
+			n.recoverLocked()
+		}
+		return fmt.Errorf("reading the stored %s document of session %s: %w", kind, r.ID, err)
+	}
+	defer n.worker.CloseDoc(d.id)
+	return f(d, r)
 }
 
 // LoadFile replaces (or creates) a file's text: interviewers only.
@@ -610,21 +645,17 @@ type TimelineEntry struct {
 
 // Timeline lists who changed which file when, oldest first.
 func (n *Node) Timeline(ctx context.Context, id string) ([]TimelineEntry, error) {
-	d, err := n.docOf(id, crdt.Shared)
+	var hist []crdt.ChangeInfo
+	var names map[peer.ID]string
+	err := n.withDoc(id, crdt.Shared, func(d *sessionDoc, r store.Session) error {
+		var err error
+		hist, err = n.worker.History(d.id)
+		names = n.namesIn(r, d.l)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	n.docMu.Lock()
-	if err := n.ensureLoaded(d); err != nil {
-		n.docMu.Unlock()
-		return nil, err
-	}
-	hist, err := n.worker.History(d.id)
-	n.docMu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	names := d.l.names()
 	actors := map[string]peer.ID{}
 	for id := range names {
 		actors[actorOf(id)] = id
@@ -646,17 +677,12 @@ func (n *Node) Timeline(ctx context.Context, id string) ([]TimelineEntry, error)
 // CodeAt returns a file's text as it was at t (the file active then, if
 // file is empty), and its name.
 func (n *Node) CodeAt(ctx context.Context, id, file string, t time.Time) (string, string, error) {
-	d, err := n.docOf(id, crdt.Shared)
-	if err != nil {
-		return "", "", err
-	}
-	n.docMu.Lock()
-	if err := n.ensureLoaded(d); err != nil {
-		n.docMu.Unlock()
-		return "", "", err
-	}
-	v, err := n.worker.At(d.id, t)
-	n.docMu.Unlock()
+	var v crdt.View
+	err := n.withDoc(id, crdt.Shared, func(d *sessionDoc, _ store.Session) error {
+		var err error
+		v, err = n.worker.At(d.id, t)
+		return err
+	})
 	if err != nil {
 		return "", "", err
 	}
@@ -683,16 +709,19 @@ func pickFile(v crdt.View, id, file string) (string, string, error) {
 	return text, file, nil
 }
 
-// names maps the peers that took part in a session to their names.
-func (l *live) names() map[peer.ID]string {
-	out := map[peer.ID]string{l.n.id: l.name}
-	if rec, err := l.n.db.Session(l.inv.SessionID); err == nil {
-		for _, a := range rec.Attendance {
-			if id, err := peer.Decode(a.Peer); err == nil {
-				out[id] = a.Name
-			}
+// namesIn maps the peers that took part in a session to their names: those
+// its record saw, and those present now when l (which may be nil) is live.
+func (n *Node) namesIn(r store.Session, l *live) map[peer.ID]string {
+	out := map[peer.ID]string{n.id: r.Name}
+	for _, a := range r.Attendance {
+		if id, err := peer.Decode(a.Peer); err == nil {
+			out[id] = a.Name
 		}
 	}
+	if l == nil {
+		return out
+	}
+	out[n.id] = l.name
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for id, p := range l.peers {

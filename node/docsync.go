@@ -562,7 +562,7 @@ func (n *Node) saveDoc(d *sessionDoc) ([]byte, error) {
 	n.docMu.Lock()
 	defer n.docMu.Unlock()
 	// The stored snapshot serves, if nothing came since.
-	if snap, err := n.db.Snapshot(d.l.inv.SessionID, string(d.kind)); err == nil && snap.Upto == d.upto {
+	if snap, err := n.db.Snapshot(d.session, string(d.kind)); err == nil && snap.Upto == d.upto {
 		return snap.Bytes, nil
 	}
 	if err := n.ensureLoaded(d); err != nil {
@@ -590,7 +590,7 @@ func (n *Node) applySnapshot(d *sessionDoc, from peer.ID, saved []byte) (bool, e
 		if err != nil {
 			return false, err
 		}
-		return true, n.db.PutSnapshot(d.l.inv.SessionID, string(d.kind), store.Snapshot{Bytes: saved, Upto: d.upto})
+		return true, n.db.PutSnapshot(d.session, string(d.kind), store.Snapshot{Bytes: saved, Upto: d.upto})
 	}
 	n.docMu.Unlock()
 	return n.applyRemote(d, from, saved)
@@ -607,7 +607,7 @@ func (n *Node) docEmptyLocked(d *sessionDoc) bool {
 	if d.upto > 0 {
 		return false
 	}
-	_, err := n.db.Snapshot(d.l.inv.SessionID, string(d.kind))
+	_, err := n.db.Snapshot(d.session, string(d.kind))
 	return err != nil
 }
 

@@ -195,7 +195,8 @@ type FollowState struct {
 // the call.
 func (f *Follower) State(ctx context.Context) (FollowState, error) {
 	s, err := f.n.Session(ctx, f.l.inv.SessionID)
-	return FollowState{Session: s, Cursors: f.l.cursorsOf(), Names: f.l.names(), Media: f.l.mediaSlots()}, err
+	r, _ := f.n.db.Session(f.l.inv.SessionID)
+	return FollowState{Session: s, Cursors: f.l.cursorsOf(), Names: f.n.namesIn(r, f.l), Media: f.l.mediaSlots()}, err
 }
 
 // MediaOffer opens the call's leg to the page (replacing an earlier one)

@@ -533,6 +533,9 @@ func (l *live) finish(id peer.ID, res admitResult, err error) error {
 	l.openLink(id)
 	l.pokeLink(id)
 	l.startMedia()
+	if p.role == RoleCompany {
+		l.n.wakeOutbox() // feedback waiting for the company node
+	}
 	if !known {
 		l.log.Info("admitted", "peer", id, "name", p.name, "role", p.role)
 		l.recordAttendance(p, true)

@@ -63,6 +63,7 @@ func (n *Node) Start(ctx context.Context) error {
 	p.host.SetStreamHandler(AdmitProtocol, n.handleAdmit)
 	p.host.SetStreamHandler(SyncProtocol, n.handleSync)
 	p.host.SetStreamHandler(MediaProtocol, n.handleMedia)
+	p.host.SetStreamHandler(ArchiveProtocol, n.handleArchive)
 	sub, err := p.host.EventBus().Subscribe(new(event.EvtLocalAddressesUpdated))
 	if err != nil {
 		return err
@@ -80,7 +81,9 @@ func (n *Node) Start(ctx context.Context) error {
 	})
 	if n.company != nil {
 		n.wg.Go(n.idleLoop)
+		n.wg.Go(n.announceCompany)
 	}
+	n.wg.Go(n.outboxLoop)
 	n.wg.Go(n.rejoin)
 	n.log.Info("node started", "peer", n.id, "addrs", p.host.Addrs())
 	return nil
@@ -400,7 +403,7 @@ func sessionFromInvite(inv *invite.Invite, link string) store.Session {
 	return store.Session{
 		ID: inv.SessionID, Token: tok, Title: inv.Title, Candidate: inv.Candidate, Block: inv.Block, Blocks: inv.Blocks,
 		Starts: inv.Starts, Duration: inv.Duration, Expires: inv.ValidUntil, MaxInterviewers: inv.MaxInterviewers,
-		Conference: inv.Conference, Recorder: inv.Recorder, Created: inv.ValidFrom, State: store.StatePending,
+		Conference: inv.Conference, Recorder: inv.Recorder, Criteria: inv.Criteria, Created: inv.ValidFrom, State: store.StatePending,
 	}
 }
 

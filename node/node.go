@@ -88,7 +88,8 @@ type Node struct {
 	byTopic      map[string]*live
 	byTag        map[string]*live
 	relaysUsed   map[peer.ID]bool
-	addrsChanged atomic.Int64 // unix nanoseconds
+	addrsChanged atomic.Int64  // unix nanoseconds
+	outboxWake   chan struct{} // wakes the feedback outbox (see archive.go)
 
 	worker *crdt.Worker
 	docMu  sync.Mutex             // serializes work with the worker (see docs.go)
@@ -110,8 +111,8 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{
 		cfg: cfg, dir: dir, log: cfg.Logger, now: cfg.Now,
 		lives: make(map[string]*live), byTopic: make(map[string]*live), byTag: make(map[string]*live),
-		relaysUsed: make(map[peer.ID]bool),
-		worker:     crdt.NewWorker(cfg.Worker), docs: make(map[string]*sessionDoc),
+		relaysUsed: make(map[peer.ID]bool), outboxWake: make(chan struct{}, 1),
+		worker: crdt.NewWorker(cfg.Worker), docs: make(map[string]*sessionDoc),
 	}
 	if n.log == nil {
 		n.log = slog.Default()

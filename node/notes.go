@@ -55,11 +55,11 @@ func (n *Node) AppendNotes(ctx context.Context, id, text string) error {
 
 // mayReadNotes refuses the candidate's node, which keeps no notes.
 func (n *Node) mayReadNotes(id string) error {
-	l, err := n.lookupLive(id)
+	r, err := n.lookupSession(id)
 	if err != nil {
 		return err
 	}
-	if l.role == RoleCandidate {
+	if r.Role == RoleCandidate {
 		return fmt.Errorf("the private notes are the interviewers' alone: %w", ErrNotInterviewer)
 	}
 	return nil

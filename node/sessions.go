@@ -50,6 +50,7 @@ type Session struct {
 	MaxInterviewers int       `json:"max_interviewers"`
 	Conference      string    `json:"conference,omitempty"`
 	Recorder        string    `json:"recorder,omitempty"`
+	Criteria        []string  `json:"criteria,omitempty"`
 	Created         time.Time `json:"created"`
 	StartedAt       time.Time `json:"started_at,omitzero"`
 	EndedAt         time.Time `json:"ended_at,omitzero"`
@@ -100,7 +101,13 @@ type NewSessions struct {
 	// it, made with the node's TURN secret and valid until the link expires.
 	// Links with an external Conference carry no TURN server.
 	TURN string `json:"turn,omitempty"`
+	// Criteria are what the feedback rates, 1 to 4 each; the node's
+	// defaults (Settings.Criteria, else DefaultCriteria) if empty.
+	Criteria []string `json:"criteria,omitempty"`
 }
+
+// DefaultCriteria are the feedback criteria of a company node that set none.
+var DefaultCriteria = []string{"Problem solving", "Code quality", "Communication"}
 
 // CreateSessions stores new pending sessions, one per block, and returns
 // them with their links.
@@ -162,6 +169,16 @@ func (n *Node) CreateSessions(ctx context.Context, req NewSessions) ([]Session, 
 			return nil, fmt.Errorf("feedback recorder %s is not one of the session's interviewers (%s)", req.Recorder, strings.Join(interviewers, ", "))
 		}
 	}
+	criteria := req.Criteria
+	if len(criteria) == 0 {
+		criteria = n.settings.Criteria
+	}
+	if len(criteria) == 0 {
+		criteria = DefaultCriteria
+	}
+	if err := invite.CheckCriteria(criteria); err != nil {
+		return nil, err
+	}
 	bootstrap := req.Bootstrap
 	if len(bootstrap) == 0 {
 		bootstrap = n.settings.Bootstrap
@@ -214,6 +231,7 @@ func (n *Node) CreateSessions(ctx context.Context, req NewSessions) ([]Session, 
 			Conference:      req.Conference,
 			MaxInterviewers: req.MaxInterviewers,
 			Recorder:        req.Recorder,
+			Criteria:        criteria,
 			Revoked:         revoked,
 		}
 		if turnURL != "" {
@@ -229,7 +247,7 @@ func (n *Node) CreateSessions(ctx context.Context, req NewSessions) ([]Session, 
 			CandidateEmail: req.CandidateEmail, Block: b, Blocks: req.Blocks, Starts: starts,
 			Duration: req.Duration, Expires: inv.ValidUntil, Interviewers: interviewers,
 			MaxInterviewers: req.MaxInterviewers, Conference: req.Conference, Recorder: req.Recorder,
-			Created: now, State: store.StatePending, Company: true, Role: RoleCompany, Name: n.settings.Org,
+			Criteria: criteria, Created: now, State: store.StatePending, Company: true, Role: RoleCompany, Name: n.settings.Org,
 		})
 	}
 	if err := n.db.CreateSessions(records); err != nil {
@@ -316,7 +334,7 @@ func (n *Node) sessionView(r store.Session) Session {
 		Candidate: r.Candidate, CandidateEmail: r.CandidateEmail, Block: r.Block, Blocks: r.Blocks,
 		Starts: r.Starts, Duration: FormatDuration(r.Duration), Expires: r.Expires,
 		Interviewers: append([]string{}, r.Interviewers...), MaxInterviewers: r.MaxInterviewers,
-		Conference: r.Conference, Recorder: r.Recorder, Created: r.Created, StartedAt: r.StartedAt,
+		Conference: r.Conference, Recorder: r.Recorder, Criteria: r.Criteria, Created: r.Created, StartedAt: r.StartedAt,
 		EndedAt: r.EndedAt, EndedBy: r.EndedBy, EndReason: r.EndReason, Role: r.Role,
 		Participants: []Participant{}, Attendance: r.Attendance,
 	}

@@ -64,6 +64,7 @@ type Session struct {
 	MaxInterviewers int           `json:"max_interviewers"`
 	Conference      string        `json:"conference,omitempty"`
 	Recorder        string        `json:"recorder,omitempty"`
+	Criteria        []string      `json:"criteria,omitempty"`
 	Created         time.Time     `json:"created"`
 	State           string        `json:"state"`
 	EndedAt         time.Time     `json:"ended_at,omitzero"`

@@ -1,5 +1,6 @@
 // Package store keeps a Parley node's durable state in Badger: the team, the
-// credentials this node holds, interview sessions and revocations.
+// credentials this node holds, interview sessions, revocations, documents
+// and feedback.
 //
 // One process may open a store at a time; while a node runs, other programs
 // reach its state through the node's local API.
@@ -12,6 +13,8 @@
 //	revoked/<credential id> Revoked: a credential the company revoked
 //	meta/revocation-seq     uint64: sequence number of the latest revocation list
 //	doc/<session>/<kind>/…  a document's snapshot and increments (see docs.go)
+//	feedback/<session>      Feedback: a session's recorded feedback, on the company node
+//	mine/<session>          Mine: this node's own feedback: draft and outbox
 //
 // Everything that must change together does so in one transaction: a member's
 // removal and their revocation, or all blocks of a new interview loop.
