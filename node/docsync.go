@@ -251,7 +251,7 @@ func (k *link) run() {
 			if reopened {
 				l.n.syncReset(d, k.peer)
 			}
-			if l.n.docEmpty(d) {
+			if l.n.docEmpty(d) && (kind == crdt.Shared || l.isStaff(k.peer)) {
 				writeDocFrame(s, docFrame{typ: frameNeed, kind: kind, data: []byte{0}})
 			}
 		}
@@ -460,6 +460,9 @@ func (l *live) waitAdmitted(id peer.ID, timeout time.Duration) bool {
 
 // receive takes a document frame from an admitted peer.
 func (l *live) receive(from peer.ID, f docFrame) {
+	if h := l.n.frameHook; h != nil {
+		h(from.String(), f.kind)
+	}
 	if reason := l.quarantined(from); reason != "" {
 		return
 	}

@@ -98,6 +98,9 @@ type Node struct {
 	// changeHook, if set (by benchmarks), is called after each change frame
 	// from a peer is handled.
 	changeHook func(session string, from peer.ID)
+	// frameHook, if set (by tests), sees every document frame a peer sends
+	// before it is judged.
+	frameHook func(from string, kind crdt.Kind)
 
 	closeOnce sync.Once
 }
