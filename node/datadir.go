@@ -112,6 +112,9 @@ type InitOptions struct {
 	// relay's turn.secret); it is copied into the data directory (0600),
 	// replacing the one there.
 	TURNSecretFile string
+	// Criteria, if set, are the feedback criteria of new sessions (company
+	// nodes only; see invite.CheckCriteria).
+	Criteria []string
 	// Now returns the current time. If nil, time.Now is used.
 	Now func() time.Time
 	// Logger receives the store's log. If nil, slog.Default() is used.
@@ -125,6 +128,7 @@ type InitResult struct {
 	Org         string
 	Fingerprint string // of the company key; empty on a participant node
 	TURN        string // the TURN server links name, if any
+	Criteria    []string
 	Created     []string
 }
 
@@ -232,6 +236,21 @@ func Init(dir string, opts InitOptions) (InitResult, error) {
 		}
 	}
 	res.TURN = settings.TURN
+	if len(opts.Criteria) > 0 {
+		if res.Fingerprint == "" {
+			return res, fmt.Errorf("feedback criteria are the company node's, which puts them in links; this node (%s) has no company key (make one with --org NAME)", dir)
+		}
+		if err := invite.CheckCriteria(opts.Criteria); err != nil {
+			return res, err
+		}
+		settings.Criteria = opts.Criteria
+	}
+	if res.Fingerprint != "" {
+		res.Criteria = settings.Criteria
+		if len(res.Criteria) == 0 {
+			res.Criteria = DefaultCriteria
+		}
+	}
 	if opts.Bootstrap != nil {
 		settings.Bootstrap = opts.Bootstrap
 	}

@@ -39,6 +39,12 @@ type backend interface {
 	MediaCheck(ctx context.Context, id string, d time.Duration) ([]node.MediaCount, error)
 	Notes(ctx context.Context, id string) (string, error)
 	AppendNotes(ctx context.Context, id, text string) error
+	Form(ctx context.Context, id string) (node.FeedbackForm, error)
+	ClaimRecorder(ctx context.Context, id string) (node.FeedbackForm, error)
+	SaveDraft(ctx context.Context, id string, sc store.Scorecard) (store.Mine, error)
+	Submit(ctx context.Context, id string, sc store.Scorecard) (store.Mine, error)
+	Feedback(ctx context.Context, id string) (node.FeedbackView, error)
+	FeedbackList(ctx context.Context) ([]node.FeedbackView, error)
 }
 
 var (

@@ -26,12 +26,13 @@ Running init again never replaces a key; it updates the settings given (and
 	publicURL := fs.String("public-url", "", "the company's public web address: links become `URL`/join#TOKEN")
 	turn := fs.String("turn", "", "company node: the TURN server `URL` links carry (turn:HOST:PORT, as `parley relay` prints it; none to stop)")
 	turnSecret := fs.String("turn-secret-file", "", "company node: `FILE` with a copy of the TURN server's secret (the relay's DATA/turn.secret, mode 0600)")
+	criteria := fs.String("criteria", "", "company node: the feedback `CRITERIA`, comma-separated, each rated 1 to 4 (default: "+strings.Join(node.DefaultCriteria, ", ")+")")
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	opts := node.InitOptions{
 		Org: strings.TrimSpace(*org), PublicURL: *publicURL, StoreKeyFile: c.storeKeyFile, Logger: c.logger(),
-		TURN: strings.TrimSpace(*turn), TURNSecretFile: *turnSecret,
+		TURN: strings.TrimSpace(*turn), TURNSecretFile: *turnSecret, Criteria: splitCriteria(*criteria),
 	}
 	if len(bootstrap) > 0 {
 		opts.Bootstrap = bootstrap
@@ -52,6 +53,9 @@ Running init again never replaces a key; it updates the settings given (and
 	if res.TURN != "" {
 		c.printf("TURN:         %s\n", res.TURN)
 	}
+	if len(res.Criteria) > 0 {
+		c.printf("Criteria:     %s\n", oneLine(strings.Join(res.Criteria, ", ")))
+	}
 	c.printf("Peer ID:      %s\n", res.Peer)
 	return nil
 }
@@ -69,4 +73,15 @@ func (c *cli) cmdID(args []string) error {
 		c.printf("%s\n", info.Peer)
 		return nil
 	})
+}
+
+// splitCriteria splits a comma-separated list of feedback criteria.
+func splitCriteria(s string) []string {
+	var out []string
+	for c := range strings.SplitSeq(s, ",") {
+		if c = strings.TrimSpace(c); c != "" {
+			out = append(out, c)
+		}
+	}
+	return out
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"parley/node"
 )
 
 // syncBuffer is a bytes.Buffer safe for a writer and readers in different
@@ -187,6 +189,34 @@ func TestUpJoinEnd(t *testing.T) {
 	}
 	if out := ok(t, co, "session", "show", id).stdout; strings.Count(out, "Attended:") != 2 {
 		t.Fatalf("show lacks attendance:\n%s", out)
+	}
+	// Feedback after the end: a draft, then the submission, which the
+	// company node records; the candidate may do none of it.
+	fails(t, sam, 1, "interviewers' alone", "feedback", "submit", id, "--recommendation", "strong-yes")
+	fails(t, ana, 2, "NAME=N", "feedback", "submit", id, "--recommendation", "yes", "--rating", "Communication")
+	ok(t, ana, "feedback", "draft", id, "--rating", "Communication=3", "--text", "Draft: clear")
+	if out := ok(t, ana, "feedback", "show", id).stdout; !strings.Contains(out, "draft") || !strings.Contains(out, "3 of 4") {
+		t.Fatalf("draft:\n%s", out)
+	}
+	fails(t, ana, 1, "not one of this session's criteria", "feedback", "submit", id, "--recommendation", "yes", "--rating", "Charisma=4")
+	ok(t, ana, "feedback", "submit", id, "--recommendation", "yes", "--rating", "Communication=3", "--rating", "Problem solving=4", "--text", "Solid **recursion**.")
+	waitFor(t, 20*time.Second, func() bool {
+		return strings.Contains(ok(t, ana, "feedback", "show", id).stdout, "recorded by Ana Li")
+	})
+	var shown node.FeedbackView
+	if err := json.Unmarshal([]byte(ok(t, co, "feedback", "show", id, "--json").stdout), &shown); err != nil {
+		t.Fatal(err)
+	}
+	if shown.State != "recorded" || shown.By != "Ana Li" || shown.Scorecard.Ratings["Problem solving"] != 4 || shown.Scorecard.Text != "Solid **recursion**." {
+		t.Fatalf("the company node's feedback: %+v", shown)
+	}
+	if out := ok(t, co, "feedback", "list").stdout; !strings.Contains(out, id) || !strings.Contains(out, "Ana Li") {
+		t.Fatalf("feedback list:\n%s", out)
+	}
+	fails(t, ana, 1, "feedback for this session was already recorded by Ana Li at", "feedback", "submit", id, "--recommendation", "no")
+	// The notes and the code stay readable after the end.
+	if got := ok(t, ana, "notes", id).stdout; !strings.Contains(got, "Asked about tests") {
+		t.Fatalf("notes after the end: %q", got)
 	}
 	late := filepath.Join(root, "late")
 	ok(t, late, "init")

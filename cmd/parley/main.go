@@ -64,6 +64,7 @@ func commands() []command {
 		{"replay", "print the timeline of a session's code, or the code at a moment", (*cli).cmdReplay},
 		{"media", "check audio and video: check", (*cli).cmdMedia},
 		{"notes", "print the interviewers' private notes of a session, or add to them", (*cli).cmdNotes},
+		{"feedback", "record a session's feedback once, and read it: submit, draft, claim, show, list", (*cli).cmdFeedback},
 	}
 }
 

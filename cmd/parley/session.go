@@ -117,6 +117,7 @@ next. Named interviewers must be on the team.`)
 	fs.IntVar(&req.MaxInterviewers, "max-interviewers", node.DefaultMaxInterviewers, "most interviewers in the session at once (`N`)")
 	fs.StringVar(&req.Conference, "conference", "", "external conferencing `URL` (Zoom, Meet...); default: built-in audio and video")
 	fs.StringVar(&req.Recorder, "recorder", "", "`EMAIL` of the interviewer who records feedback (default: agreed in the room)")
+	criteria := fs.String("criteria", "", "the feedback `CRITERIA` for these sessions, comma-separated, instead of the node's")
 	fs.Var(&bootstrap, "bootstrap", "bootstrap/relay `MULTIADDR` for these links instead of the node's defaults (repeatable)")
 	fs.StringVar(&req.TURN, "turn", "", "TURN server `URL` for these links instead of the node's (none for none); its secret must be the one init copied")
 	if _, err := parseArgs(fs, args); err != nil {
@@ -125,6 +126,7 @@ next. Named interviewers must be on the team.`)
 	if req.Candidate == "" || req.Title == "" {
 		return usagef("session create needs --candidate and --title")
 	}
+	req.Criteria = splitCriteria(*criteria)
 	if req.MaxInterviewers < 1 || req.Blocks < 1 {
 		return usagef("--max-interviewers and --blocks must be at least 1")
 	}
@@ -249,6 +251,9 @@ func (c *cli) printSession(s node.Session) {
 		row("Conferencing", s.Conference)
 	} else {
 		row("Conferencing", "built-in audio and video")
+	}
+	if len(s.Criteria) > 0 {
+		row("Feedback criteria", strings.Join(s.Criteria, ", "))
 	}
 	if s.Recorder != "" {
 		row("Feedback recorder", s.Recorder)

@@ -12,6 +12,7 @@ import (
 	"parley/crdt"
 	"parley/invite"
 	"parley/node"
+	"parley/node/store"
 )
 
 // maxBody bounds a request body.
@@ -42,6 +43,13 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("POST /api/v1/sessions/{id}/media/check", s.mediaCheck)
 	mux.HandleFunc("GET /api/v1/sessions/{id}/notes", s.notes)
 	mux.HandleFunc("POST /api/v1/sessions/{id}/notes", s.appendNotes)
+	mux.HandleFunc("GET /api/v1/sessions/{id}/feedback", s.feedback)
+	mux.HandleFunc("POST /api/v1/sessions/{id}/feedback", s.scorecard((*node.Node).Submit))
+	mux.HandleFunc("PUT /api/v1/sessions/{id}/feedback/draft", s.scorecard((*node.Node).SaveDraft))
+	mux.HandleFunc("GET /api/v1/sessions/{id}/feedback/form", s.feedbackForm((*node.Node).Form))
+	mux.HandleFunc("POST /api/v1/sessions/{id}/feedback/recorder", s.feedbackForm((*node.Node).ClaimRecorder))
+	mux.HandleFunc("GET /api/v1/feedback", s.feedbackList)
+	mux.HandleFunc("GET /api/v1/sessions/{id}/history", s.history)
 	mux.HandleFunc("GET /api/v1/sessions/{id}/doc/{kind}", s.doc)
 	mux.HandleFunc("POST /api/v1/sessions/{id}/doc/{kind}", s.edit)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
@@ -76,6 +84,7 @@ var errorCodes = []struct {
 	{node.ErrNotJoined, http.StatusConflict, "not_joined"},
 	{node.ErrNotRunning, http.StatusServiceUnavailable, "not_running"},
 	{node.ErrNoDoc, http.StatusNotFound, "no_document"},
+	{node.ErrRecorded, http.StatusConflict, "recorded"},
 	{invite.ErrExpired, http.StatusBadRequest, "expired"},
 	{invite.ErrNotYetValid, http.StatusBadRequest, "not_yet_valid"},
 	{invite.ErrBadSignature, http.StatusBadRequest, "bad_signature"},
@@ -292,6 +301,43 @@ func (s *Server) appendNotes(w http.ResponseWriter, r *http.Request) {
 		err := s.node.AppendNotes(r.Context(), r.PathValue("id"), req.Text)
 		reply(w, struct{}{}, err)
 	}
+}
+
+func (s *Server) feedback(w http.ResponseWriter, r *http.Request) {
+	v, err := s.node.Feedback(r.Context(), r.PathValue("id"))
+	reply(w, v, err)
+}
+
+// scorecard serves a request whose body is a scorecard: a draft or a
+// submission.
+func (s *Server) scorecard(f func(*node.Node, context.Context, string, store.Scorecard) (store.Mine, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var sc store.Scorecard
+		if decode(w, r, &sc) {
+			m, err := f(s.node, r.Context(), r.PathValue("id"), sc)
+			reply(w, m, err)
+		}
+	}
+}
+
+func (s *Server) feedbackForm(f func(*node.Node, context.Context, string) (node.FeedbackForm, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v, err := f(s.node, r.Context(), r.PathValue("id"))
+		reply(w, v, err)
+	}
+}
+
+func (s *Server) feedbackList(w http.ResponseWriter, r *http.Request) {
+	v, err := s.node.FeedbackList(r.Context())
+	if v == nil {
+		v = []node.FeedbackView{}
+	}
+	reply(w, v, err)
+}
+
+func (s *Server) history(w http.ResponseWriter, r *http.Request) {
+	h, err := s.node.History(r.Context(), r.PathValue("id"))
+	reply(w, h, err)
 }
 
 // MediaCheckRequest is the body of POST /api/v1/sessions/{id}/media/check.

@@ -15,6 +15,7 @@ import (
 	"parley/crdt"
 
 	"parley/node"
+	"parley/node/store"
 )
 
 // Client calls a running node's local API. Its methods mirror node.Node's.
@@ -260,6 +261,42 @@ func (c *Client) Notes(ctx context.Context, id string) (string, error) {
 // AppendNotes adds a paragraph to a session's private notes.
 func (c *Client) AppendNotes(ctx context.Context, id, text string) error {
 	return c.do(ctx, "POST", "/api/v1/sessions/"+url.PathEscape(id)+"/notes", NotesBody{Text: text}, nil)
+}
+
+// Form returns a session's feedback form.
+func (c *Client) Form(ctx context.Context, id string) (node.FeedbackForm, error) {
+	var v node.FeedbackForm
+	return v, c.do(ctx, "GET", "/api/v1/sessions/"+url.PathEscape(id)+"/feedback/form", nil, &v)
+}
+
+// ClaimRecorder makes this node's interviewer the session's recorder.
+func (c *Client) ClaimRecorder(ctx context.Context, id string) (node.FeedbackForm, error) {
+	var v node.FeedbackForm
+	return v, c.do(ctx, "POST", "/api/v1/sessions/"+url.PathEscape(id)+"/feedback/recorder", struct{}{}, &v)
+}
+
+// SaveDraft keeps a draft of this node's feedback.
+func (c *Client) SaveDraft(ctx context.Context, id string, sc store.Scorecard) (store.Mine, error) {
+	var v store.Mine
+	return v, c.do(ctx, "PUT", "/api/v1/sessions/"+url.PathEscape(id)+"/feedback/draft", sc, &v)
+}
+
+// Submit submits this node's feedback.
+func (c *Client) Submit(ctx context.Context, id string, sc store.Scorecard) (store.Mine, error) {
+	var v store.Mine
+	return v, c.do(ctx, "POST", "/api/v1/sessions/"+url.PathEscape(id)+"/feedback", sc, &v)
+}
+
+// Feedback returns a session's feedback.
+func (c *Client) Feedback(ctx context.Context, id string) (node.FeedbackView, error) {
+	var v node.FeedbackView
+	return v, c.do(ctx, "GET", "/api/v1/sessions/"+url.PathEscape(id)+"/feedback", nil, &v)
+}
+
+// FeedbackList returns the feedback the company node recorded.
+func (c *Client) FeedbackList(ctx context.Context) ([]node.FeedbackView, error) {
+	var v []node.FeedbackView
+	return v, c.do(ctx, "GET", "/api/v1/feedback", nil, &v)
 }
 
 // Inspect says what a link holds and what joining it would mean.

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"parley/invite"
+	"parley/node"
+	"parley/node/store"
+)
+
+func (c *cli) cmdFeedback(args []string) error {
+	return c.subcommand("feedback", args, []command{
+		{"submit", "sign and send your feedback on a session to the company node (the recorder)", (*cli).feedbackSubmit},
+		{"draft", "keep a draft of your feedback, to submit later", (*cli).feedbackDraft},
+		{"claim", "record this session's feedback yourself, for the other interviewers to see", (*cli).feedbackClaim},
+		{"show", "show a session's feedback: yours, or on the company node the recorded one", (*cli).feedbackShow},
+		{"list", "list the feedback the company node recorded", (*cli).feedbackList},
+	})
+}
+
+// scorecardFlags registers the flags of a scorecard.
+func scorecardFlags(fs *flag.FlagSet) func() (store.Scorecard, error) {
+	rec := fs.String("recommendation", "", "overall `REC`: "+strings.Join(store.Recommendations, ", "))
+	var ratings listFlag
+	fs.Var(&ratings, "rating", "a rating `NAME=N` (N from 1 to 4) on one of the session's criteria; repeat for each")
+	text := fs.String("text", "", "the feedback's free `TEXT` (Markdown)")
+	return func() (store.Scorecard, error) {
+		sc := store.Scorecard{Recommendation: *rec, Text: *text}
+		for _, r := range ratings {
+			name, v, ok := strings.Cut(r, "=")
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if !ok || err != nil {
+				return sc, usagef("--rating %q: give NAME=N, N from 1 to 4", r)
+			}
+			if sc.Ratings == nil {
+				sc.Ratings = map[string]int{}
+			}
+			sc.Ratings[strings.TrimSpace(name)] = n
+		}
+		return sc, nil
+	}
+}
+
+func (c *cli) feedbackSubmit(args []string) error {
+	fs := c.flags("feedback submit", "ID --recommendation REC [--rating NAME=N]... [--text TEXT]", `
+Signs your feedback on a session with this node's key and sends it to the
+company node, through the running node; an interviewer's node only, once the
+interview started (most often after it ended). One interviewer records a
+session's feedback: the one the link names, else the one who claimed it in
+the room, else the first to submit. Until the company node answers, the
+feedback waits in this node's outbox and is retried, across restarts; it is
+never lost and never sent twice. A session's feedback is recorded once: a
+second submission is refused.`)
+	card := scorecardFlags(fs)
+	pos, err := parseArgs(fs, args, "ID")
+	if err != nil {
+		return err
+	}
+	sc, err := card()
+	if err != nil {
+		return err
+	}
+	if sc.Recommendation == "" {
+		return usagef("feedback needs --recommendation: one of %s", strings.Join(store.Recommendations, ", "))
+	}
+	return c.withBackend(func(n backend) error {
+		m, err := n.Submit(c.ctx, pos[0], sc)
+		if err != nil {
+			return err
+		}
+		c.printf("Feedback on %s submitted; it waits in the outbox until the company node records it (see `parley feedback show %s`).\n", m.Session, m.Session)
+		return nil
+	})
+}
+
+func (c *cli) feedbackDraft(args []string) error {
+	fs := c.flags("feedback draft", "ID [--recommendation REC] [--rating NAME=N]... [--text TEXT]", `
+Keeps a draft of your feedback on a session on this node, before or after the
+interview; the room's feedback form shows it. A draft replaces the one before.
+Nothing leaves this node until `+"`parley feedback submit`"+`.`)
+	card := scorecardFlags(fs)
+	pos, err := parseArgs(fs, args, "ID")
+	if err != nil {
+		return err
+	}
+	sc, err := card()
+	if err != nil {
+		return err
+	}
+	return c.withBackend(func(n backend) error {
+		m, err := n.SaveDraft(c.ctx, pos[0], sc)
+		if err != nil {
+			return err
+		}
+		c.printf("Draft of your feedback on %s saved.\n", m.Session)
+		return nil
+	})
+}
+
+func (c *cli) feedbackClaim(args []string) error {
+	fs := c.flags("feedback claim", "ID", `
+Makes you the one who records this session's feedback, through the running
+node; every interviewer in the session sees who. Refused when the link names
+someone else or another interviewer claimed it first.`)
+	pos, err := parseArgs(fs, args, "ID")
+	if err != nil {
+		return err
+	}
+	return c.withBackend(func(n backend) error {
+		f, err := n.ClaimRecorder(c.ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		c.printf("You (%s) record the feedback of %s.\n", f.Recorder, f.Session)
+		return nil
+	})
+}
+
+func (c *cli) feedbackShow(args []string) error {
+	fs := c.flags("feedback show", "ID [--json]", `
+Shows a session's feedback: on the company node the recorded feedback; on an
+interviewer's node your draft or submission and what became of it (in the
+outbox, recorded, or refused and why).`)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseArgs(fs, args, "ID")
+	if err != nil {
+		return err
+	}
+	return c.withBackend(func(n backend) error {
+		v, err := n.Feedback(c.ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return c.printJSON(v)
+		}
+		c.printFeedback(v)
+		return nil
+	})
+}
+
+func (c *cli) printFeedback(v node.FeedbackView) {
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	row := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, oneLine(v)) }
+	row("Session", v.Session)
+	if v.Title != "" {
+		row("Interview", fmt.Sprintf("%s with %s (block %d of %d)", v.Title, v.Candidate, v.Block, v.Blocks))
+	}
+	switch v.State {
+	case store.MineRecorded:
+		row("State", fmt.Sprintf("recorded by %s at %s", v.By, invite.FormatTime(v.At)))
+	case store.MineRefused:
+		row("State", "refused: "+v.Reason)
+	case store.MineOutbox:
+		state := "submitted; waiting for the company node"
+		if v.LastError != "" {
+			state += fmt.Sprintf(" (%d tries; last: %s)", v.Tries, v.LastError)
+		}
+		row("State", state)
+	default:
+		row("State", v.State)
+	}
+	row("Recommendation", cmpOr(v.Scorecard.Recommendation, "(none)"))
+	names := slices.Clone(v.Criteria)
+	for name := range v.Scorecard.Ratings {
+		if !slices.Contains(names, name) {
+			names = append(names, name)
+		}
+	}
+	for _, name := range names {
+		if r, ok := v.Scorecard.Ratings[name]; ok {
+			row(name, fmt.Sprintf("%d of 4", r))
+		} else {
+			row(name, "not rated")
+		}
+	}
+	tw.Flush()
+	if v.Scorecard.Text != "" {
+		c.printf("\n%s\n", strings.TrimRight(v.Scorecard.Text, "\n"))
+	}
+}
+
+func cmpOr(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a
+}
+
+func (c *cli) feedbackList(args []string) error {
+	fs := c.flags("feedback list", "[--json]", `
+Lists the feedback the company node recorded, newest first (company node).`)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	return c.withBackend(func(n backend) error {
+		list, err := n.FeedbackList(c.ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			if list == nil {
+				list = []node.FeedbackView{}
+			}
+			return c.printJSON(list)
+		}
+		if len(list) == 0 {
+			c.printf("No feedback recorded yet.\n")
+			return nil
+		}
+		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "SESSION\tCANDIDATE\tTITLE\tRECOMMENDATION\tBY\tRECORDED\n")
+		for _, v := range list {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Session, oneLine(v.Candidate), oneLine(v.Title), v.Scorecard.Recommendation, oneLine(v.By), invite.FormatTime(v.At))
+		}
+		return tw.Flush()
+	})
+}
