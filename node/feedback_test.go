@@ -1,9 +1,12 @@
 package node
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -304,4 +307,46 @@ func askPrivate(t testing.TB, n, to *Node, id string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// FuzzArchiveRequest feeds the company node's side of /parley/archive/1
+// arbitrary requests: none is recorded (nothing without the company's
+// credential is), and none panics.
+func FuzzArchiveRequest(f *testing.F) {
+	clk := newClock()
+	dir := filepath.Join(f.TempDir(), "data")
+	if _, err := Init(dir, InitOptions{Org: "Acme", Now: clk.Now}); err != nil {
+		f.Fatal(err)
+	}
+	n, err := New(Config{Dir: dir, Logger: discard(), Now: clk.Now})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { n.Close() })
+	ss, err := n.CreateSessions(context.Background(), NewSessions{Candidate: "Sam", Title: "Loop"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	id, key := newPeer(f)
+	body, _ := json.Marshal(feedbackBody{V: 1, Session: ss[0].ID, Peer: id.String(), Name: "Ana", Email: "ana@acme.test", Scorecard: goodCard})
+	sig, _ := key.Sign(feedbackMessage(body))
+	for _, req := range []any{
+		archiveRequest{Feedback: &signedFeedback{Body: body, Sig: sig}},
+		archiveRequest{},
+		map[string]any{"feedback": map[string]any{"body": json.RawMessage(`{"v":2}`), "sig": nil}},
+	} {
+		var seed bytes.Buffer
+		writeFrame(&seed, req)
+		f.Add(seed.Bytes())
+	}
+	f.Add([]byte{0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var req archiveRequest
+		if err := readFrame(bufio.NewReader(bytes.NewReader(data)), maxArchiveRequest, &req); err != nil {
+			return
+		}
+		if reply := n.receiveFeedback(id, req.Feedback); reply.Status == archiveRecorded {
+			t.Fatalf("recorded: %+v", reply)
+		}
+	})
 }
