@@ -616,13 +616,24 @@ func (d *doc) history() ([]ChangeInfo, error) {
 	}
 	out := make([]ChangeInfo, 0, len(chs))
 	for _, c := range chs {
-		ci := ChangeInfo{Hash: c.Hash().String(), Actor: c.ActorID(), Seq: c.ActorSeq(), Time: c.Timestamp().UTC()}
+		ci := ChangeInfo{Hash: c.Hash().String(), Actor: c.ActorID(), Seq: c.ActorSeq(), Time: changeTime(c)}
 		if msg := c.Message(); msg != "" {
 			json.Unmarshal([]byte(msg), &ci.Edits)
 		}
 		out = append(out, ci)
 	}
 	return out, nil
+}
+
+// changeTime returns when a change was made. Nodes write milliseconds (as
+// automerge-go does), but @automerge/automerge writes seconds by default:
+// a time that makes sense only as seconds is read as seconds.
+func changeTime(c *automerge.Change) time.Time {
+	ms := c.Timestamp().UnixMilli()
+	if ms > 0 && ms < 1e11 { // before 1973 as milliseconds; after 2000 as seconds
+		return time.Unix(ms, 0).UTC()
+	}
+	return time.UnixMilli(ms).UTC()
 }
 
 // at returns the document as it was at t: with every change made at or
@@ -635,7 +646,7 @@ func (d *doc) at(t time.Time) (*doc, error) {
 	var heads []automerge.ChangeHash
 	seen := map[automerge.ChangeHash]bool{}
 	for _, c := range chs {
-		if c.Timestamp().After(t) {
+		if changeTime(c).After(t) {
 			continue
 		}
 		seen[c.Hash()] = true

@@ -56,6 +56,17 @@ func actorOf(id peer.ID) string {
 	return hex.EncodeToString(sum[:16])
 }
 
+// actorKey is the part of an actor that names its participant: the first 8
+// bytes, which a node's own actor and its pages' actors share. Like
+// Automerge actors themselves, it is not authenticated: history says who
+// typed what as the participants' nodes labelled it.
+func actorKey(actor string) string {
+	if len(actor) < 16 {
+		return actor
+	}
+	return actor[:16]
+}
+
 // openDocs loads a session's documents into the worker.
 func (n *Node) openDocs(l *live) error {
 	n.docMu.Lock()
@@ -658,11 +669,11 @@ func (n *Node) Timeline(ctx context.Context, id string) ([]TimelineEntry, error)
 	}
 	actors := map[string]peer.ID{}
 	for id := range names {
-		actors[actorOf(id)] = id
+		actors[actorKey(actorOf(id))] = id
 	}
 	var out []TimelineEntry
 	for _, c := range hist {
-		p := actors[c.Actor]
+		p := actors[actorKey(c.Actor)]
 		for _, e := range c.Edits {
 			file, ok := strings.CutPrefix(e.Target, "file:")
 			if !ok {

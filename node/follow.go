@@ -53,6 +53,12 @@ func (n *Node) Follow(ctx context.Context, id string) (*Follower, error) {
 // the lobby, for a candidate), and for interviewers the private one.
 func (f *Follower) Kinds() []crdt.Kind { return docKinds(f.l.role) }
 
+// ActorPrefix is what the page's Automerge actor starts with: the first
+// half of this node's own actor, so that history names the page's edits
+// after this node's participant (see actorKey). The page adds random bytes
+// of its own: two writers never share an actor.
+func (f *Follower) ActorPrefix() string { return actorKey(f.l.n.actor()) }
+
 // Changed returns a channel closed at the next change of the session: its
 // documents, presence, cursors, state.
 func (f *Follower) Changed() <-chan struct{} { return f.l.waitChange() }

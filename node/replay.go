@@ -26,8 +26,12 @@ type History struct {
 	Title   string `json:"title"`
 	// Doc is the shared document saved in full (Automerge's format).
 	Doc []byte `json:"doc"`
-	// Actors names the Automerge actors of the session by their hex ID.
+	// Actors names the Automerge actors of the session by the first 16 hex
+	// digits of their ID, which a node's actor and its pages' share.
 	Actors map[string]HistoryActor `json:"actors"`
+	// Changes are the document's changes in order, as `parley replay`
+	// lists them.
+	Changes []crdt.ChangeInfo `json:"changes"`
 }
 
 // History returns a session's shared document with its history: on the
@@ -40,13 +44,17 @@ func (n *Node) History(ctx context.Context, id string) (History, error) {
 		if err != nil {
 			return n.workerFailed(err)
 		}
-		h = History{Session: r.ID, Title: r.Title, Doc: doc, Actors: map[string]HistoryActor{}}
+		changes, err := n.worker.History(d.id)
+		if err != nil {
+			return n.workerFailed(err)
+		}
+		h = History{Session: r.ID, Title: r.Title, Doc: doc, Actors: map[string]HistoryActor{}, Changes: changes}
 		roles := map[string]string{n.id.String(): r.Role}
 		for _, a := range r.Attendance {
 			roles[a.Peer] = a.Role
 		}
 		for p, name := range n.namesIn(r, d.l) {
-			h.Actors[actorOf(p)] = HistoryActor{Name: name, Peer: p.String(), Role: roles[p.String()]}
+			h.Actors[actorKey(actorOf(p))] = HistoryActor{Name: name, Peer: p.String(), Role: roles[p.String()]}
 		}
 		return nil
 	})

@@ -90,7 +90,7 @@ func TestReplayTrace(t *testing.T) {
 			t.Fatalf("the timeline adds up to %d code points, the code has %d", net, len([]rune(final)))
 		}
 		h, err := n.History(ctx, s.ID)
-		if err != nil || len(h.Doc) == 0 || h.Actors[actorOf(i1.ID())].Name != "Ana" {
+		if err != nil || len(h.Doc) == 0 || h.Actors[actorKey(actorOf(i1.ID()))].Name != "Ana" {
 			t.Fatalf("history: %d bytes, actors %v, %v", len(h.Doc), h.Actors, err)
 		}
 	}

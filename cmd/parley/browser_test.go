@@ -240,10 +240,77 @@ func TestBrowserInterview(t *testing.T) {
 	ana.shot("typing")
 	cand.shot("typing")
 
+	// The interviewer takes the recorder's role and drafts the feedback;
+	// the candidate's page has no feedback form at all.
+	ana.waitJS("the feedback form shows", `document.querySelector("#claim-recorder")`)
+	ana.run("claim the recorder", chromedp.Click(`#claim-recorder`, chromedp.ByQuery))
+	ana.waitJS("the interviewer records the feedback", `document.querySelector("#recorder").textContent.includes("(you)")`)
+	ana.run("draft the feedback",
+		chromedp.Click(`input[name="recommendation"][value="yes"]`, chromedp.ByQuery),
+		chromedp.SetValue(`select[data-criterion="Problem solving"]`, "3", chromedp.ByQuery),
+		chromedp.SendKeys(`#feedback-text`, "Clear thinking. FEEDBACK-MARKER", chromedp.ByQuery),
+		chromedp.Click(`#save-draft`, chromedp.ByQuery))
+	ana.waitJS("the draft is saved", `document.querySelector("#feedback-state").textContent.includes("Draft saved")`)
+	if cand.isTrue(`!!document.querySelector("#feedback")`) {
+		t.Fatal("the candidate's page has a feedback form")
+	}
+
 	ana.run("end the interview", chromedp.Click(`#end`, chromedp.ByQuery))
 	cand.waitJS("the candidate's page says it ended", `document.querySelector("#banner").textContent.includes("has ended")`)
 	ana.waitJS("the interviewer's page says it ended", `document.querySelector("#banner").textContent.includes("has ended")`)
 	cand.shot("ended")
+
+	// Submitted after the end; the company's dashboard shows it arrived.
+	ana.run("submit the feedback", chromedp.Click(`#submit-feedback`, chromedp.ByQuery))
+	ana.waitJS("the company node recorded it", `document.querySelector("#feedback-state").textContent.includes("Recorded by")`)
+	ana.shot("feedback-recorded")
+	admin.run("the ended tab", chromedp.Navigate(base(d.CompanyURL)+"/?tab=ended"))
+	admin.waitJS("the ended tab shows the feedback", `document.querySelector(".open-feedback")`)
+	admin.run("open the feedback", chromedp.Click(`.open-feedback`, chromedp.ByQuery))
+	admin.waitJS("the feedback opens", `document.querySelector("#fb-recommendation") && document.querySelector("#fb-recommendation").textContent === "Yes" && document.querySelector("#fb-text").textContent.includes("FEEDBACK-MARKER") && document.querySelector("#feedback-facts").textContent.includes("Problem solving3 of 4")`)
+	admin.shot("feedback")
+
+	// The replay: the final code exactly, and the code at moments of the
+	// history as the node has it.
+	id := sessionOf(t, d, token)
+	ana.run("open the replay", chromedp.Navigate(base(d.InterviewerURL)+"/r/"+id))
+	ana.waitJS("the replay loads", `window.parleyReplay && window.parleyReplay.steps().length > 0`)
+	ana.shot("replay")
+	var steps []struct {
+		Time string `json:"time"`
+	}
+	ana.eval(`window.parleyReplay.steps()`, &steps)
+	for _, i := range []int{0, len(steps) / 3, len(steps) / 2, len(steps) - 1} {
+		at, err := time.Parse(time.RFC3339Nano, steps[i].Time)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, file, err := d.Interviewer.CodeAt(context.Background(), id, "", at)
+		if err != nil {
+			continue // no file yet at that moment
+		}
+		ana.eval(`window.parleyReplay.seek(`+jsString(steps[i].Time)+`)`, nil)
+		var got struct{ File, Text string }
+		ana.eval(`({File: window.parleyReplay.file(), Text: window.parleyReplay.text()})`, &got)
+		if got.File != file || got.Text != text {
+			t.Fatalf("replay at change %d of %d (%s): page shows %s %q, the node %s %q", i+1, len(steps), steps[i].Time, got.File, got.Text, file, text)
+		}
+	}
+	ana.waitJS("the replay names who typed", `[...document.querySelectorAll(".replay-legend li")].map(l => l.textContent).join("|") === "Ana (interviewer)|Zoë Quinn (candidate)"`)
+	// The node's timeline names the pages' edits after their participants.
+	tl, err := d.Interviewer.Timeline(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	typed := map[string]int{}
+	for _, e := range tl {
+		typed[e.Participant] += e.Inserted
+	}
+	if typed["Zoë Quinn"] != len([]rune("# Zoë was here 🙂\n")) || typed["Ana"] != len([]rune("def greet():\n    return \"héllo\"\n# 世界\n")) {
+		t.Fatalf("the timeline says who typed what: %v", typed)
+	}
+	ana.run("play at 32x", chromedp.SetValue(`#replay-speed`, "32", chromedp.ByQuery), chromedp.Click(`#replay-play`, chromedp.ByQuery))
+	ana.waitJS("the replay plays to the end", `!window.parleyReplay.playing() && window.parleyReplay.text() === `+jsString(final))
 
 	// The link now explains itself: ended; and garbage is named as such.
 	cand.run("open the ended link", chromedp.Navigate(base(d.CandidateURL)+"/join#"+token))

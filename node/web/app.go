@@ -16,7 +16,8 @@ import (
 var staticFS embed.FS
 
 // pagePaths are the web app's pages: the dashboard, a new interview, the
-// team, the join page (the link in the fragment) and a session's room.
+// team, the join page (the link in the fragment); a session's room (/s/ID)
+// and its replay (/r/ID).
 var pagePaths = []string{"/", "/new", "/team", "/join"}
 
 // contentPolicy lets the page run its own script and Automerge's
@@ -66,6 +67,10 @@ func isPage(p string) bool {
 			return true
 		}
 	}
-	id, ok := strings.CutPrefix(p, "/s/")
-	return ok && id != "" && !strings.Contains(id, "/")
+	for _, prefix := range []string{"/s/", "/r/"} {
+		if id, ok := strings.CutPrefix(p, prefix); ok && id != "" && !strings.Contains(id, "/") {
+			return true
+		}
+	}
+	return false
 }

@@ -65,6 +65,7 @@ type wsOut struct {
 	You     *node.Info       `json:"you,omitempty"`
 	Role    string           `json:"role,omitempty"`
 	Docs    []crdt.Kind      `json:"docs,omitempty"`
+	Actor   string           `json:"actor,omitempty"` // hello: the page's actor prefix
 	Session *node.Session    `json:"session,omitempty"`
 	Cursors []wsCursor       `json:"cursors,omitempty"`
 	Media   []node.MediaSlot `json:"media,omitempty"`
@@ -244,7 +245,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
-	if err := writeJSON(wsOut{Type: "hello", You: &info, Role: st.Session.Role, Docs: f.Kinds(), Session: &st.Session}); err != nil {
+	if err := writeJSON(wsOut{Type: "hello", You: &info, Role: st.Session.Role, Docs: f.Kinds(), Actor: f.ActorPrefix(), Session: &st.Session}); err != nil {
 		return
 	}
 	for _, k := range f.Kinds() {

@@ -44,8 +44,10 @@ export async function dashboard(main, info) {
       panel.append(h("p", { class: "muted" }, "No interviews here."));
       return;
     }
+    const endedTab = current === "ended";
+    const cols = ["Candidate", "Title", "Block", "Time", "Status", "Who is in", endedTab ? "Feedback" : "Link", ""];
     panel.append(h("table", { class: "sessions" },
-      h("thead", {}, h("tr", {}, ["Candidate", "Title", "Block", "Time", "Status", "Who is in", "Link", ""].map((c) => h("th", { scope: "col" }, c)))),
+      h("thead", {}, h("tr", {}, cols.map((c) => h("th", { scope: "col" }, c)))),
       h("tbody", {}, rows.map((s) => h("tr", { dataset: { session: s.id } },
         h("td", {}, s.candidate),
         h("td", {}, s.title),
@@ -53,13 +55,26 @@ export async function dashboard(main, info) {
         h("td", {}, fmtTime(s.starts), h("br"), h("span", { class: "muted" }, s.duration)),
         h("td", {}, h("span", { class: "badge " + s.status }, s.status)),
         h("td", {}, (s.participants || []).map((p) => `${p.name} (${p.role})`).join(", ") || "—"),
-        h("td", { class: "link" }, h("code", { class: "link-text", title: s.link }, s.link.slice(0, 28) + "…"), " ", copyButton(s.link, "Copy link")),
-        h("td", {}, s.role && s.role !== "company" && s.status !== "expired" ? h("a", { href: "/s/" + s.id }, "Open room") : "")))),
+        endedTab ? h("td", { class: "fb-cell" }, feedbackCell(s))
+          : h("td", { class: "link" }, h("code", { class: "link-text", title: s.link }, s.link.slice(0, 28) + "…"), " ", copyButton(s.link, "Copy link")),
+        h("td", {},
+          s.role && s.role !== "company" && s.status !== "expired" ? h("a", { href: "/s/" + s.id }, s.status === "ended" ? "Open" : "Open room") : "",
+          s.status === "ended" && s.role !== "candidate" ? [" ", h("a", { href: "/r/" + s.id, class: "replay-link" }, "Replay")] : "")))),
     ));
+  };
+  // Feedback, on the company node: what arrived, by session.
+  let feedback = new Map();
+  const feedbackCell = (s) => {
+    if (!company) return s.role === "interviewer" ? h("a", { href: "/s/" + s.id + "#feedback" }, "Your feedback") : "—";
+    const f = feedback.get(s.id);
+    if (!f) return h("span", { class: "muted" }, "Not yet");
+    return [h("span", { class: "badge recorded" }, "Recorded"), " ",
+      h("button", { type: "button", class: "open-feedback", onclick: () => showFeedback(f) }, "Open")];
   };
   const load = async () => {
     try {
       sessions = await get("/sessions?status=all");
+      if (company) feedback = new Map((await get("/feedback")).map((f) => [f.session, f]));
       status.textContent = "";
     } catch (e) {
       status.textContent = e.message;
@@ -177,4 +192,18 @@ async function showLinks(sessions) {
   }
   const d = dialog("Interview created", ...parts);
   d.addEventListener("close", () => (location.href = "/?tab=pending"));
+}
+
+const REC_LABELS = { "strong-no": "Strong no", no: "No", yes: "Yes", "strong-yes": "Strong yes" };
+
+// showFeedback opens a session's recorded feedback.
+function showFeedback(f) {
+  const sc = f.scorecard || {};
+  const names = [...new Set([...(f.criteria || []), ...Object.keys(sc.ratings || {})])];
+  dialog(`Feedback: ${f.candidate}, ${f.title}`,
+    h("dl", { class: "facts", id: "feedback-facts" },
+      h("dt", {}, "Recommendation"), h("dd", { id: "fb-recommendation" }, REC_LABELS[sc.recommendation] || sc.recommendation),
+      names.flatMap((n) => [h("dt", {}, n), h("dd", {}, sc.ratings?.[n] ? `${sc.ratings[n]} of 4` : "not rated")]),
+      h("dt", {}, "Recorded by"), h("dd", {}, `${f.by} <${f.email}>, ${fmtTime(f.at)}`)),
+    sc.text ? h("pre", { class: "final-code", id: "fb-text" }, sc.text) : h("p", { class: "muted" }, "No text."));
 }

@@ -5,12 +5,14 @@
 //	/team      team: add and remove members, or accept a credential
 //	/join#LINK what a link holds, then join it
 //	/s/ID      the interview room
+//	/r/ID      the replay of an interview's code
 import { get } from "./api.js";
 import { h, clear, errorBox } from "./dom.js";
 import { dashboard, newInterview } from "./dashboard.js";
 import { team } from "./team.js";
 import { joinPage } from "./join.js";
 import { room } from "./room.js";
+import { replay } from "./replay.js";
 
 async function main() {
   const app = document.getElementById("app");
@@ -36,6 +38,9 @@ async function main() {
     if (path.startsWith("/s/")) {
       app.classList.add("in-room");
       await room(main, decodeURIComponent(path.slice(3)), info);
+    } else if (path.startsWith("/r/")) {
+      app.classList.add("in-room");
+      await replay(main, decodeURIComponent(path.slice(3)));
     } else if (path === "/new") await newInterview(main, info);
     else if (path === "/team") await team(main, info);
     else if (path === "/join") await joinPage(main, info);

@@ -1,7 +1,7 @@
 // The interview room: the shared editor (CodeMirror bound to the session
 // document through @automerge/automerge-codemirror), files as tabs, the
-// others' carets, who is here, the lobby, Start / Leave / End, and the
-// interviewers' private notes.
+// others' carets, who is here, the lobby, Start / Leave / End, and for the
+// interviewers the private notes and the feedback form.
 import { basicSetup } from "codemirror";
 import { EditorView } from "@codemirror/view";
 import { Compartment, EditorState } from "@codemirror/state";
@@ -17,6 +17,7 @@ import { h, clear, fmtTime, errorBox, colorOf } from "./dom.js";
 import { Channel } from "./sync.js";
 import { remoteCursors, setRemoteCursors } from "./cursors.js";
 import { Call } from "./call.js";
+import { feedbackPanel } from "./feedback.js";
 
 const LANGS = {
   python: ["Python", () => python()],
@@ -73,12 +74,13 @@ export async function room(main, id, info) {
     editorEl);
   const errors = h("div", { "aria-live": "assertive" });
   const callEl = h("section", { class: "call", "aria-label": "Call", hidden: true });
+  const feedback = session.role === "interviewer" ? feedbackPanel(id) : null;
   main.append(
     h("div", { class: "room-head" }, title, badge, conn, actions),
     banner, errors,
     h("div", { class: "room" },
       h("aside", { class: "side" }, h("h2", {}, "Here now"), people, callEl),
-      lobby, work, notes));
+      lobby, work, h("div", { class: "staff" }, notes, feedback?.el)));
 
   let me = info.peer;
   let role = session.role;
@@ -150,6 +152,9 @@ export async function room(main, id, info) {
         },
       }, "Leave"));
     }
+    if (ended && role !== "candidate") {
+      actions.append(h("a", { href: "/r/" + id, class: "button", id: "replay" }, "Replay"));
+    }
     if (interviewer && !ended) {
       actions.append(h("button", {
         type: "button", class: "danger", id: "end",
@@ -214,7 +219,7 @@ export async function room(main, id, info) {
         basicSetup,
         lang.of(LANGS[language][1]()),
         editable.of(readOnly()),
-        automergeSyncPlugin({ handle: shared.handle(), path: ["files", file] }),
+        automergeSyncPlugin({ handle: shared.handle(["files", file]), path: ["files", file] }),
         remoteCursors,
         EditorView.updateListener.of((u) => {
           if (u.selectionSet || u.docChanged || u.focusChanged) sendCursor();
@@ -259,7 +264,7 @@ export async function room(main, id, info) {
       question = new EditorView({
         doc: String(doc.question),
         extensions: [EditorView.lineWrapping, c.of(readOnly(role !== "interviewer")),
-          automergeSyncPlugin({ handle: channel.doc("shared").handle(), path: ["question"] }),
+          automergeSyncPlugin({ handle: channel.doc("shared").handle(["question"]), path: ["question"] }),
           EditorView.contentAttributes.of({ "aria-label": "Question" })],
         parent: questionEl,
       });
@@ -273,7 +278,7 @@ export async function room(main, id, info) {
     notesView = new EditorView({
       doc: String(doc.notes),
       extensions: [EditorView.lineWrapping, editable.of(readOnly()),
-        automergeSyncPlugin({ handle: channel.doc("private").handle(), path: ["notes"] }),
+        automergeSyncPlugin({ handle: channel.doc("private").handle(["notes"]), path: ["notes"] }),
         EditorView.contentAttributes.of({ "aria-label": "Private notes" })],
       parent: notesEl,
     });

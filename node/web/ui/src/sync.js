@@ -9,10 +9,14 @@ export const DOC_CODES = { shared: 0, private: 1 };
 // DocChannel is the page's copy of one document, kept in sync with the
 // node's. handle() is what @automerge/automerge-codemirror binds to.
 class DocChannel {
-  constructor(code, send) {
+  constructor(code, send, actorPrefix) {
     this.code = code;
     this.send = send;
-    this.doc = A.init();
+    // The node's actor prefix names this page's edits after its
+    // participant in the history; the random rest keeps this page's actor
+    // its own (a second tab, a reload).
+    const rest = [...crypto.getRandomValues(new Uint8Array(8))].map((b) => b.toString(16).padStart(2, "0")).join("");
+    this.doc = /^[0-9a-f]{16}$/.test(actorPrefix || "") ? A.init({ actor: actorPrefix + rest }) : A.init();
     this.state = A.initSyncState();
     this.listeners = new Set();
   }
@@ -40,12 +44,26 @@ class DocChannel {
     for (const f of this.listeners) f();
   }
 
-  handle() {
+  // handle is what the editor of the text at path binds to. Its changes
+  // carry the nodes' conventions: the time in milliseconds, and a message
+  // tallying what they did to the text, for the history (`parley replay`).
+  handle(path) {
+    const textAt = (d) => {
+      let v = d;
+      for (const k of path) v = v?.[k];
+      return v === undefined ? "" : String(v);
+    };
     return {
       isReady: () => true,
       doc: () => this.doc,
       change: (fn) => {
-        this.doc = A.change(this.doc, fn);
+        const before = textAt(this.doc);
+        const opts = { time: Date.now() };
+        this.doc = A.change(this.doc, opts, (d) => {
+          fn(d);
+          // Automerge reads the message when it commits, after this.
+          opts.message = tally(path, before, textAt(d));
+        });
         this.flush();
         this.emit();
       },
@@ -53,6 +71,20 @@ class DocChannel {
       off: (_, f) => this.listeners.delete(f),
     };
   }
+}
+
+// tally is a change's message: code points inserted and deleted in the
+// text at path, as the nodes write it (crdt.Tally).
+function tally(path, before, after) {
+  const a = Array.from(before), b = Array.from(after);
+  let pre = 0;
+  while (pre < a.length && pre < b.length && a[pre] === b[pre]) pre++;
+  let suf = 0;
+  while (suf < a.length - pre && suf < b.length - pre && a[a.length - 1 - suf] === b[b.length - 1 - suf]) suf++;
+  const t = { t: path[0] === "files" ? "file:" + path[1] : path[0] };
+  if (b.length - pre - suf) t.i = b.length - pre - suf;
+  if (a.length - pre - suf) t.d = a.length - pre - suf;
+  return JSON.stringify([t]);
 }
 
 // Channel connects to a session's WebSocket and reconnects when it drops.
@@ -69,7 +101,7 @@ export class Channel {
 
   doc(kind) {
     if (!this.docs[kind]) {
-      this.docs[kind] = new DocChannel(DOC_CODES[kind], (code, msg) => this.sendBinary(code, msg));
+      this.docs[kind] = new DocChannel(DOC_CODES[kind], (code, msg) => this.sendBinary(code, msg), this.actorPrefix);
     }
     return this.docs[kind];
   }
@@ -91,6 +123,7 @@ export class Channel {
           return;
         }
         if (m.type === "hello") {
+          this.actorPrefix ??= m.actor;
           for (const kind of m.docs || []) {
             const d = this.doc(kind);
             d.reset();
