@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -45,6 +46,7 @@ const (
 	archiveRecorded = "recorded"
 	archiveRefused  = "refused"
 	archiveRetry    = "retry"
+	archiveSend     = "send" // a handover's header was accepted: send the documents
 )
 
 type archiveHello struct {
@@ -56,8 +58,11 @@ type archiveProof struct {
 	Sig []byte `json:"sig"`
 }
 
+// archiveRequest is feedback, or the header of a handover of a session's
+// final documents (see handover.go).
 type archiveRequest struct {
-	Feedback *signedFeedback `json:"feedback"`
+	Feedback *signedFeedback `json:"feedback,omitempty"`
+	Docs     *handoverHeader `json:"docs,omitempty"`
 }
 
 type archiveReply struct {
@@ -104,9 +109,12 @@ func (n *Node) handleArchive(s network.Stream) {
 	}
 	var req archiveRequest
 	var reply archiveReply
-	if err := readFrame(r, maxArchiveRequest, &req); err != nil {
+	switch err := readFrame(r, maxArchiveRequest, &req); {
+	case err != nil:
 		reply = archiveReply{Status: archiveRefused, Reason: err.Error()}
-	} else {
+	case req.Docs != nil:
+		reply = n.receiveHandover(remote, req.Docs, s, r)
+	default:
 		reply = n.receiveFeedback(remote, req.Feedback)
 	}
 	if reply.Status != archiveRecorded {
@@ -141,26 +149,9 @@ func (n *Node) receiveFeedback(remote peer.ID, sf *signedFeedback) archiveReply 
 	if ok, err := pub.Verify(feedbackMessage(sf.Body), sf.Sig); err != nil || !ok {
 		return refuse("bad signature on the feedback")
 	}
-	sess, err := n.db.Session(body.Session)
-	if err != nil || !sess.Company {
-		return refuse("this company node has no session %q", body.Session)
-	}
-	c, err := invite.ParseCredential(body.Credential)
-	if err != nil {
-		return refuse("credential: %v", err)
-	}
-	revoked, _, err := n.db.Revocations(n.now())
-	if err != nil {
-		return archiveReply{Status: archiveRetry, Reason: err.Error()}
-	}
-	isRevoked := func(id invite.CredentialID) bool {
-		return slices.ContainsFunc(revoked, func(r store.Revoked) bool { return r.ID == id })
-	}
-	if err := c.Check(invite.CredentialCheck{Company: n.companyPublic(), Peer: remote, Now: n.now(), Revoked: isRevoked}); err != nil {
-		return refuse("only the company's interviewers record feedback: %v", err)
-	}
-	if len(sess.Interviewers) > 0 && !slices.Contains(sess.Interviewers, strings.ToLower(c.Email)) {
-		return refuse("%s is not one of this session's interviewers", c.Email)
+	sess, c, bad := n.sessionInterviewer(remote, body.Session, body.Credential)
+	if bad != nil {
+		return *bad
 	}
 	if sess.Recorder != "" && !strings.EqualFold(sess.Recorder, c.Email) {
 		return refuse("the link names %s to record this session's feedback", sess.Recorder)
@@ -192,9 +183,46 @@ func (n *Node) receiveFeedback(remote peer.ID, sf *signedFeedback) archiveReply 
 	return archiveReply{Status: archiveRecorded, By: c.Name, At: f.Recorded}
 }
 
+// sessionInterviewer checks, on the company node, that remote is an
+// interviewer of one of its sessions, by the credential it shows.
+func (n *Node) sessionInterviewer(remote peer.ID, session, credential string) (store.Session, *invite.Credential, *archiveReply) {
+	refuse := func(format string, a ...any) *archiveReply {
+		return &archiveReply{Status: archiveRefused, Reason: fmt.Sprintf(format, a...)}
+	}
+	sess, err := n.db.Session(session)
+	if err != nil || !sess.Company {
+		return sess, nil, refuse("this company node has no session %q", session)
+	}
+	c, err := invite.ParseCredential(credential)
+	if err != nil {
+		return sess, nil, refuse("credential: %v", err)
+	}
+	revoked, _, err := n.db.Revocations(n.now())
+	if err != nil {
+		return sess, nil, &archiveReply{Status: archiveRetry, Reason: err.Error()}
+	}
+	isRevoked := func(id invite.CredentialID) bool {
+		return slices.ContainsFunc(revoked, func(r store.Revoked) bool { return r.ID == id })
+	}
+	if err := c.Check(invite.CredentialCheck{Company: n.companyPublic(), Peer: remote, Now: n.now(), Revoked: isRevoked}); err != nil {
+		return sess, nil, refuse("only the company's interviewers may: %v", err)
+	}
+	if len(sess.Interviewers) > 0 && !slices.Contains(sess.Interviewers, strings.ToLower(c.Email)) {
+		return sess, nil, refuse("%s is not one of this session's interviewers", c.Email)
+	}
+	return sess, c, nil
+}
+
 // askCompany delivers a request to the company node at id, after it proved
 // it holds the company key.
 func (n *Node) askCompany(ctx context.Context, company ed25519.PublicKey, id peer.ID, req archiveRequest) (archiveReply, error) {
+	return n.askCompanyThen(ctx, company, id, req, nil)
+}
+
+// askCompanyThen is askCompany; when the company node answers "send", then
+// writes what follows the request (a handover's documents) and the final
+// answer is read after it.
+func (n *Node) askCompanyThen(ctx context.Context, company ed25519.PublicKey, id peer.ID, req archiveRequest, then func(w io.Writer) error) (archiveReply, error) {
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	s, err := n.p2p.host.NewStream(network.WithAllowLimitedConn(ctx, "archive"), id, ArchiveProtocol)
@@ -225,6 +253,15 @@ func (n *Node) askCompany(ctx context.Context, company ed25519.PublicKey, id pee
 	var reply archiveReply
 	if err := readFrame(r, maxArchiveReply, &reply); err != nil {
 		return archiveReply{}, fmt.Errorf("company answer: %w", err)
+	}
+	if reply.Status == archiveSend && then != nil {
+		if err := then(s); err != nil {
+			return archiveReply{}, err
+		}
+		reply = archiveReply{}
+		if err := readFrame(r, maxArchiveReply, &reply); err != nil {
+			return archiveReply{}, fmt.Errorf("company answer: %w", err)
+		}
 	}
 	switch reply.Status {
 	case archiveRecorded, archiveRefused, archiveRetry:
@@ -290,41 +327,25 @@ func (n *Node) deliver(ctx context.Context, m store.Mine) error {
 	if err := json.Unmarshal(m.Signed, &sf); err != nil {
 		return fmt.Errorf("the stored submission does not parse: %w", err)
 	}
-	lastErr := errors.New("the company node was not found (it may be offline); trying again")
-	for _, id := range n.findCompany(ctx, inv, m.Company) {
-		if !connected(n.p2p.host, id) {
-			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err := n.p2p.host.Connect(cctx, peer.AddrInfo{ID: id})
-			cancel()
-			if err != nil {
-				lastErr = fmt.Errorf("company node %s unreachable: %w", id, err)
-				continue
-			}
-		}
-		reply, err := n.askCompany(ctx, inv.CompanyKey, id, archiveRequest{Feedback: &sf})
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		if reply.Status == archiveRetry {
-			lastErr = errors.New(reply.Reason)
-			continue
-		}
-		_, err = n.db.UpdateMine(m.Session, func(mine *store.Mine) error {
-			mine.Company, mine.Answered, mine.LastError = id.String(), n.now().UTC(), ""
-			mine.By, mine.At = reply.By, reply.At
-			mine.State = store.MineRecorded
-			if reply.Status == archiveRefused {
-				mine.State, mine.Reason = store.MineRefused, reply.Reason
-			}
-			return nil
-		})
-		if err == nil {
-			n.log.Info("feedback delivered", "session", m.Session, "status", reply.Status, "reason", reply.Reason)
-		}
+	id, reply, err := n.toCompany(ctx, inv, m.Company, func(id peer.ID) (archiveReply, error) {
+		return n.askCompany(ctx, inv.CompanyKey, id, archiveRequest{Feedback: &sf})
+	})
+	if err != nil {
 		return err
 	}
-	return lastErr
+	_, err = n.db.UpdateMine(m.Session, func(mine *store.Mine) error {
+		mine.Company, mine.Answered, mine.LastError = id.String(), n.now().UTC(), ""
+		mine.By, mine.At = reply.By, reply.At
+		mine.State = store.MineRecorded
+		if reply.Status == archiveRefused {
+			mine.State, mine.Reason = store.MineRefused, reply.Reason
+		}
+		return nil
+	})
+	if err == nil {
+		n.log.Info("feedback delivered", "session", m.Session, "status", reply.Status, "reason", reply.Reason)
+	}
+	return err
 }
 
 // Outbox retry bounds.
@@ -371,6 +392,12 @@ func (n *Node) outboxLoop() {
 					return nil
 				})
 			}
+		}
+		if n.deliverHandovers() {
+			failed = true
+		}
+		if n.runCtx.Err() != nil {
+			return
 		}
 		var retry <-chan time.Time
 		if failed {

@@ -310,8 +310,8 @@ func askPrivate(t testing.TB, n, to *Node, id string) {
 }
 
 // FuzzArchiveRequest feeds the company node's side of /parley/archive/1
-// arbitrary requests: none is recorded (nothing without the company's
-// credential is), and none panics.
+// arbitrary requests, feedback and handovers: none is taken (nothing
+// without the company's credential is), and none panics.
 func FuzzArchiveRequest(f *testing.F) {
 	clk := newClock()
 	dir := filepath.Join(f.TempDir(), "data")
@@ -340,13 +340,31 @@ func FuzzArchiveRequest(f *testing.F) {
 		f.Add(seed.Bytes())
 	}
 	f.Add([]byte{0})
+	for _, req := range []archiveRequest{
+		{Docs: &handoverHeader{Session: ss[0].ID, Credential: "x", Kinds: []crdt.Kind{crdt.Shared}}},
+	} {
+		var seed bytes.Buffer
+		writeFrame(&seed, req)
+		seed.Write([]byte{3, 1, 2, 3})
+		f.Add(seed.Bytes())
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var req archiveRequest
-		if err := readFrame(bufio.NewReader(bytes.NewReader(data)), maxArchiveRequest, &req); err != nil {
+		r := bufio.NewReader(bytes.NewReader(data))
+		if err := readFrame(r, maxArchiveRequest, &req); err != nil {
 			return
 		}
-		if reply := n.receiveFeedback(id, req.Feedback); reply.Status == archiveRecorded {
+		reply := n.receiveFeedback(id, req.Feedback)
+		if req.Docs != nil {
+			reply = n.receiveHandover(id, req.Docs, discardStream{}, r)
+		}
+		if reply.Status == archiveRecorded {
 			t.Fatalf("recorded: %+v", reply)
 		}
 	})
 }
+
+type discardStream struct{}
+
+func (discardStream) Write(p []byte) (int, error) { return len(p), nil }
+func (discardStream) SetDeadline(time.Time) error { return nil }

@@ -903,14 +903,23 @@ func endedMessage(r record) string {
 // persist saves this node's view of the session.
 func (l *live) persist() {
 	l.mu.Lock()
+	st := l.state
+	l.mu.Unlock()
+	if err := l.n.saveControl(l.inv.SessionID, &st); err != nil {
+		l.log.Error("saving the session", "err", err)
+	}
+}
+
+// saveControl stores a session's control state: its records, and the start
+// and end they make.
+func (n *Node) saveControl(id string, st *controlState) error {
 	var raw []json.RawMessage
-	for _, sr := range l.state.records() {
+	for _, sr := range st.records() {
 		b, _ := json.Marshal(sr)
 		raw = append(raw, b)
 	}
-	start, end := l.state.start, l.state.end
-	l.mu.Unlock()
-	_, err := l.n.db.UpdateSession(l.inv.SessionID, func(s *store.Session) error {
+	start, end := st.start, st.end
+	_, err := n.db.UpdateSession(id, func(s *store.Session) error {
 		s.Records = raw
 		if start != nil {
 			s.StartedAt = start.At
@@ -924,9 +933,7 @@ func (l *live) persist() {
 		}
 		return nil
 	})
-	if err != nil {
-		l.log.Error("saving the session", "err", err)
-	}
+	return err
 }
 
 // recordAttendance notes a participant's arrival or departure.

@@ -537,6 +537,9 @@ func (n *Node) ended(l *live) {
 	if l.role == RoleCompany {
 		return
 	}
+	if l.role == RoleInterviewer {
+		n.queueHandover(l.inv.SessionID)
+	}
 	n.wg.Go(func() {
 		select {
 		case <-n.runCtx.Done():

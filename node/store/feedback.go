@@ -139,3 +139,45 @@ func (s *DB) UpdateMine(session string, f func(*Mine) error) (Mine, error) {
 	})
 	return out, err
 }
+
+// Handover is a session's final documents waiting to reach the company
+// node, on an interviewer's node: the company node archives every session,
+// also one it was offline for.
+type Handover struct {
+	Session   string    `json:"session"`
+	State     string    `json:"state"` // outbox, then recorded or refused
+	Queued    time.Time `json:"queued"`
+	Tries     int       `json:"tries,omitempty"`
+	LastError string    `json:"last_error,omitempty"`
+	Company   string    `json:"company,omitempty"`
+	Answered  time.Time `json:"answered,omitzero"`
+	Reason    string    `json:"reason,omitempty"`
+}
+
+func handoverKey(session string) string { return "handover/" + session }
+
+// Handovers returns every session's handover.
+func (s *DB) Handovers() ([]Handover, error) {
+	return view(s, func(txn *badger.Txn) ([]Handover, error) { return list[Handover](txn, "handover/") })
+}
+
+// UpdateHandover changes a session's handover in one transaction; f gets the
+// zero Handover (with Session set) when there is none yet.
+func (s *DB) UpdateHandover(session string, f func(*Handover) error) (Handover, error) {
+	var out Handover
+	err := s.update(func(txn *badger.Txn) error {
+		h, err := get[Handover](txn, handoverKey(session))
+		if errors.Is(err, ErrNotFound) {
+			h, err = Handover{Session: session}, nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := f(&h); err != nil {
+			return err
+		}
+		out = h
+		return put(txn, handoverKey(session), h)
+	})
+	return out, err
+}

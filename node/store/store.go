@@ -15,6 +15,7 @@
 //	doc/<session>/<kind>/…  a document's snapshot and increments (see docs.go)
 //	feedback/<session>      Feedback: a session's recorded feedback, on the company node
 //	mine/<session>          Mine: this node's own feedback: draft and outbox
+//	handover/<session>      Handover: final documents on their way to the company node
 //
 // Everything that must change together does so in one transaction: a member's
 // removal and their revocation, or all blocks of a new interview loop.
