@@ -224,7 +224,13 @@ func DocID(session string, kind Kind) string { return session + "/" + string(kin
 // New makes a document's genesis in the worker, with actor for this node's
 // edits.
 func (w *Worker) New(id string, kind Kind, actor string) error {
-	_, _, err := w.call(request{Op: "new", Doc: id, Kind: kind, Actor: actor}, nil)
+	return w.NewCopy(id, id, kind, actor)
+}
+
+// NewCopy makes, under id, the genesis of the document of: a second copy of
+// it, which must share its genesis to make sense of its changes.
+func (w *Worker) NewCopy(id, of string, kind Kind, actor string) error {
+	_, _, err := w.call(request{Op: "new", Doc: id, Of: of, Kind: kind, Actor: actor}, nil)
 	return err
 }
 

@@ -31,6 +31,7 @@ const maxFrame = 256 << 20
 type request struct {
 	Op    string    `json:"op"`
 	Doc   string    `json:"doc,omitempty"`
+	Of    string    `json:"of,omitempty"` // new: whose genesis, if not Doc's
 	Kind  Kind      `json:"kind,omitempty"`
 	Actor string    `json:"actor,omitempty"`
 	Peer  string    `json:"peer,omitempty"`
@@ -169,7 +170,11 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 		var d *doc
 		var err error
 		if req.Op == "new" {
-			d, err = newDoc(req.Doc, req.Kind, req.Actor)
+			of := req.Doc
+			if req.Of != "" {
+				of = req.Of
+			}
+			d, err = newDoc(of, req.Kind, req.Actor)
 		} else {
 			d, err = loadDoc(req.Kind, req.Actor, blob)
 		}

@@ -54,6 +54,36 @@ func TestWorker(t *testing.T) {
 	}
 }
 
+// A copy of a document under another ID (a read of a stored document
+// beside the live one) shares its genesis: the original's changes apply to
+// it and show, where a genesis of its own would hide them behind a
+// conflicting root.
+func TestNewCopy(t *testing.T) {
+	w := startWorker(t, 10*time.Second)
+	if err := w.New("s/shared", Shared, "aaaa"); err != nil {
+		t.Fatal(err)
+	}
+	change, err := w.Edit("s/shared", []Edit{{Op: "add", Name: "main.go", Text: "package main"}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.NewCopy("s/shared@copy", "s/shared", Shared, "bbbb"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := w.Apply("s/shared@copy", change); err != nil {
+		t.Fatal(err)
+	}
+	v, err := w.View("s/shared@copy")
+	if err != nil || v.Files["main.go"] != "package main" {
+		t.Fatalf("the copy shows %+v, %v", v, err)
+	}
+	a, _ := w.History("s/shared")
+	b, _ := w.History("s/shared@copy")
+	if len(a) != 2 || len(b) != 2 || a[0].Hash != b[0].Hash {
+		t.Fatalf("geneses differ: %+v / %+v", a, b)
+	}
+}
+
 // syncPair runs the sync protocol between two documents until quiet.
 func syncPair(t *testing.T, w *Worker, a, b string) {
 	t.Helper()

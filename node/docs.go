@@ -184,7 +184,9 @@ func (n *Node) startDoc(d *sessionDoc, skip map[uint64]bool) error {
 	}
 	if errors.Is(err, store.ErrNotFound) || err == nil && includes {
 		d.upto = 0
-		return n.worker.New(d.id, d.kind, n.actor())
+		// A copy loaded for a read (see withDoc) has an ID of its own, and
+		// the document's genesis all the same.
+		return n.worker.NewCopy(d.id, crdt.DocID(d.session, d.kind), d.kind, n.actor())
 	}
 	if err != nil {
 		return err

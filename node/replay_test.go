@@ -69,7 +69,7 @@ func TestReplayTrace(t *testing.T) {
 		for _, k := range marks {
 			got, file, err := n.CodeAt(ctx, s.ID, "main.rs", moments[k])
 			if err != nil || file != "main.rs" {
-				t.Fatalf("code at change %d: %v", k, err)
+				t.Fatalf("code at change %d (%s) on %s: %v", k, moments[k].Format(time.RFC3339Nano), n.ID().ShortString(), err)
 			}
 			if want := tr.Apply(k); got != want {
 				t.Fatalf("code at change %d differs: %d code points, want %d", k, len([]rune(got)), len([]rune(want)))
