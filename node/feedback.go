@@ -332,6 +332,13 @@ func (n *Node) companyPeers(inv *invite.Invite) []peer.ID {
 	return out
 }
 
+// FeedbackMark says that a session's feedback was recorded.
+type FeedbackMark struct {
+	By             string    `json:"by"`
+	At             time.Time `json:"at"`
+	Recommendation string    `json:"recommendation"`
+}
+
 // FeedbackView is a session's feedback as this node knows it: on the
 // company node what it recorded; on an interviewer's node its own draft or
 // submission and what became of it.

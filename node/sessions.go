@@ -66,6 +66,9 @@ type Session struct {
 	CandidateWaiting bool `json:"candidate_waiting"`
 	// Attendance is who took part and when.
 	Attendance []store.Attendance `json:"attendance,omitempty"`
+	// Feedback says, on the company node, who recorded the session's
+	// feedback and when (see Feedback for all of it).
+	Feedback *FeedbackMark `json:"feedback,omitempty"`
 	// Quarantined are peers whose document data this node refuses, because
 	// it crashed the Automerge worker (shown to interviewers).
 	Quarantined []Quarantine `json:"quarantined,omitempty"`
@@ -337,6 +340,11 @@ func (n *Node) sessionView(r store.Session) Session {
 		Conference: r.Conference, Recorder: r.Recorder, Criteria: r.Criteria, Created: r.Created, StartedAt: r.StartedAt,
 		EndedAt: r.EndedAt, EndedBy: r.EndedBy, EndReason: r.EndReason, Role: r.Role,
 		Participants: []Participant{}, Attendance: r.Attendance,
+	}
+	if r.Company {
+		if f, err := n.db.Feedback(r.ID); err == nil {
+			s.Feedback = &FeedbackMark{By: f.Name, At: f.Recorded, Recommendation: f.Scorecard.Recommendation}
+		}
 	}
 	n.mu.Lock()
 	l := n.lives[r.ID]

@@ -214,6 +214,9 @@ func TestUpJoinEnd(t *testing.T) {
 		t.Fatalf("feedback list:\n%s", out)
 	}
 	fails(t, ana, 1, "feedback for this session was already recorded by Ana Li at", "feedback", "submit", id, "--recommendation", "no")
+	if out := ok(t, co, "session", "show", id).stdout; !strings.Contains(out, "yes, recorded by Ana Li at") {
+		t.Fatalf("session show lacks the feedback:\n%s", out)
+	}
 	// The notes and the code stay readable after the end.
 	if got := ok(t, ana, "notes", id).stdout; !strings.Contains(got, "Asked about tests") {
 		t.Fatalf("notes after the end: %q", got)

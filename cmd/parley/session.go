@@ -258,6 +258,9 @@ func (c *cli) printSession(s node.Session) {
 	if s.Recorder != "" {
 		row("Feedback recorder", s.Recorder)
 	}
+	if s.Feedback != nil {
+		row("Feedback", fmt.Sprintf("%s, recorded by %s at %s (`parley feedback show %s`)", s.Feedback.Recommendation, s.Feedback.By, invite.FormatTime(s.Feedback.At), s.ID))
+	}
 	if !s.EndedAt.IsZero() {
 		row("Ended", fmt.Sprintf("%s by %s (%s)", invite.FormatTime(s.EndedAt), s.EndedBy, s.EndReason))
 	}
