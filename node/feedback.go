@@ -101,6 +101,14 @@ func (n *Node) interviewerIn(id string) (me, error) {
 	return me{rec: r, inv: inv, cred: c, token: tok}, nil
 }
 
+// startedEnded says whether a session started and ended, as the live
+// session knows it (its store record follows a moment later) or as stored.
+func (n *Node) startedEnded(r store.Session) (started, ended bool) {
+	s := n.sessionView(r)
+	ended = s.Status == StatusEnded
+	return ended || s.Status == StatusLive || !s.StartedAt.IsZero(), ended
+}
+
 // FeedbackForm is what an interviewer's feedback form shows.
 type FeedbackForm struct {
 	Session         string   `json:"session"`
@@ -142,10 +150,10 @@ func (n *Node) Form(ctx context.Context, id string) (FeedbackForm, error) {
 	if err != nil {
 		return FeedbackForm{}, err
 	}
+	started, ended := n.startedEnded(m.rec)
 	f := FeedbackForm{
 		Session: m.rec.ID, Criteria: criteriaOf(m.rec), Recommendations: store.Recommendations, Me: m.cred.Email,
-		Started: !m.rec.StartedAt.IsZero() || m.rec.State == store.StateLive || m.rec.State == store.StateEnded,
-		Ended:   m.rec.State == store.StateEnded,
+		Started: started, Ended: ended,
 	}
 	f.Recorder, f.RecorderPreset = n.recorderOf(ctx, m)
 	f.MayRecord = f.Recorder == "" || strings.EqualFold(f.Recorder, f.Me)
@@ -250,7 +258,7 @@ func (n *Node) Submit(ctx context.Context, id string, sc store.Scorecard) (store
 	if err := checkScorecard(sc, criteriaOf(m.rec), false); err != nil {
 		return store.Mine{}, err
 	}
-	if m.rec.StartedAt.IsZero() && m.rec.State != store.StateLive && m.rec.State != store.StateEnded {
+	if started, _ := n.startedEnded(m.rec); !started {
 		return store.Mine{}, fmt.Errorf("the interview has not started; save a draft and submit it afterwards")
 	}
 	if mine, err := n.db.Mine(m.rec.ID); err == nil && mine.State != store.MineDraft {
