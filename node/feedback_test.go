@@ -210,15 +210,24 @@ func TestFeedbackOutbox(t *testing.T) {
 // or the feedback: nothing of the private document reaches it on the wire,
 // its store holds neither, and the archive protocol tells it nothing.
 func TestCandidateGetsNoFeedback(t *testing.T) {
-	tm, i1, cand, s := interview(t, "Ana", "Sam")
-	ctx := context.Background()
+	tm := startTeam(t, 1)
+	i1 := tm.interviewers[0]
+	cand := startNode(t, nodeOpts{})
+	// Everything of the private document that reaches the candidate's
+	// node, from its first connection on.
 	var privateFrames sync.Map
-	cand.frameHook = func(from string, kind crdt.Kind) {
+	hook := func(from string, kind crdt.Kind) {
 		if kind == crdt.Private {
 			privateFrames.Store(from, true)
 		}
 	}
+	cand.frameHook.Store(&hook)
+	s := tm.create(t, NewSessions{})
+	join(t, i1, s.Link, "Ana")
 	edit(t, i1, s.ID, crdt.Private, crdt.Edit{Op: "splice", Target: "notes", Text: "NOTES-MARKER: strong on tests"})
+	join(t, cand, s.Link, "Sam")
+	waitRoster(t, s.ID, []string{"Sam/candidate", "Ana/interviewer"}, tm.company, cand, i1)
+	ctx := context.Background()
 	if _, err := i1.StartSession(ctx, s.ID); err != nil {
 		t.Fatal(err)
 	}

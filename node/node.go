@@ -100,7 +100,7 @@ type Node struct {
 	changeHook func(session string, from peer.ID)
 	// frameHook, if set (by tests), sees every document frame a peer sends
 	// before it is judged.
-	frameHook func(from string, kind crdt.Kind)
+	frameHook atomic.Pointer[func(from string, kind crdt.Kind)]
 
 	closeOnce sync.Once
 }
