@@ -135,3 +135,48 @@ func BenchmarkLoad(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkReplay measures what replay costs on a long session (the
+// rustcode trace, one change per transaction, 100 ms apart), through the
+// worker: the history `parley replay` lists and the Replay page gets, the
+// code at a moment in the middle, and the saved document the page loads.
+func BenchmarkReplay(b *testing.B) {
+	tr := loadTrace(b, "rustcode")
+	batches := append([][]Edit{{{Op: "add", Name: "f"}}}, traceEdits(tr, "f")...)
+	t0 := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
+	at := func(i int) time.Time { return t0.Add(time.Duration(i) * 100 * time.Millisecond) }
+	saved, err := Build("s/shared", Shared, "aaaa", batches, at)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := NewWorker(WorkerConfig{Command: ReexecCommand})
+	defer w.Close()
+	if err := w.Load("s/shared", Shared, "bbbb", saved); err != nil {
+		b.Fatal(err)
+	}
+	var hist, moment, save time.Duration
+	for b.Loop() {
+		start := time.Now()
+		h, err := w.History("s/shared")
+		if err != nil || len(h) != len(batches)+1 {
+			b.Fatalf("history: %d changes, %v", len(h), err)
+		}
+		hist += time.Since(start)
+		start = time.Now()
+		if _, err := w.At("s/shared", at(len(batches)/2)); err != nil {
+			b.Fatal(err)
+		}
+		moment += time.Since(start)
+		start = time.Now()
+		if _, err := w.Save("s/shared"); err != nil {
+			b.Fatal(err)
+		}
+		save += time.Since(start)
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(hist.Milliseconds())/n, "history-ms")
+	b.ReportMetric(float64(moment.Milliseconds())/n, "at-middle-ms")
+	b.ReportMetric(float64(save.Milliseconds())/n, "save-ms")
+	b.ReportMetric(float64(len(saved)), "saved-bytes")
+	b.ReportMetric(float64(len(batches)), "changes")
+}

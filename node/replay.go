@@ -30,7 +30,7 @@ type History struct {
 	// digits of their ID, which a node's actor and its pages' share.
 	Actors map[string]HistoryActor `json:"actors"`
 	// Changes are the document's changes in order, as `parley replay`
-	// lists them.
+	// lists them (without their tallies).
 	Changes []crdt.ChangeInfo `json:"changes"`
 }
 
@@ -47,6 +47,9 @@ func (n *Node) History(ctx context.Context, id string) (History, error) {
 		changes, err := n.worker.History(d.id)
 		if err != nil {
 			return n.workerFailed(err)
+		}
+		for i := range changes {
+			changes[i].Edits = nil // the page diffs the document itself
 		}
 		h = History{Session: r.ID, Title: r.Title, Doc: doc, Actors: map[string]HistoryActor{}, Changes: changes}
 		roles := map[string]string{n.id.String(): r.Role}
