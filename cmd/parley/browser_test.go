@@ -255,6 +255,10 @@ func TestBrowserInterview(t *testing.T) {
 		t.Fatal("the candidate's page has a feedback form")
 	}
 
+	if err := d.Interviewer.AppendNotes(context.Background(), sessionOf(t, d, token), "NOTES-MARKER: asked about tests"); err != nil {
+		t.Fatal(err)
+	}
+	ana.waitJS("the notes show in the room", `window.parleyRoom.notes() && window.parleyRoom.notes().includes("NOTES-MARKER")`)
 	ana.run("end the interview", chromedp.Click(`#end`, chromedp.ByQuery))
 	cand.waitJS("the candidate's page says it ended", `document.querySelector("#banner").textContent.includes("has ended")`)
 	ana.waitJS("the interviewer's page says it ended", `document.querySelector("#banner").textContent.includes("has ended")`)
@@ -264,6 +268,11 @@ func TestBrowserInterview(t *testing.T) {
 	ana.run("submit the feedback", chromedp.Click(`#submit-feedback`, chromedp.ByQuery))
 	ana.waitJS("the company node recorded it", `document.querySelector("#feedback-state").textContent.includes("Recorded by")`)
 	ana.shot("feedback-recorded")
+	// Opened again after the end, the room shows the notes and the
+	// feedback's fate; the candidate's would show neither.
+	ana.run("reopen the room", chromedp.Reload())
+	ana.waitJS("the ended room shows the notes", `document.querySelector("#final-notes") && document.querySelector("#final-notes").textContent.includes("NOTES-MARKER")`)
+	ana.waitJS("the ended room shows the feedback's fate", `document.querySelector("#feedback-state") && document.querySelector("#feedback-state").textContent.includes("Recorded by")`)
 	admin.run("the ended tab", chromedp.Navigate(base(d.CompanyURL)+"/?tab=ended"))
 	admin.waitJS("the ended tab shows the feedback", `document.querySelector(".open-feedback")`)
 	admin.run("open the feedback", chromedp.Click(`.open-feedback`, chromedp.ByQuery))

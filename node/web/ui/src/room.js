@@ -181,7 +181,7 @@ export async function room(main, id, info) {
     if (!present.length) people.append(h("li", { class: "muted" }, "Nobody else yet"));
     lobby.hidden = !inLobby();
     work.hidden = inLobby();
-    notes.hidden = !docs.includes("private");
+    notes.hidden = !docs.includes("private") && !notesEl.querySelector("#final-notes");
     view?.dispatch({ effects: editable.reconfigure(readOnly()) });
     question?.dispatch({ effects: question.editableCompartment.reconfigure(readOnly(role !== "interviewer")) });
   }
@@ -356,6 +356,16 @@ export async function room(main, id, info) {
       for (const f of fs) work.append(h("h3", {}, f), h("pre", { class: "final-code" }, v.files[f]));
     } catch {
       // The final code is with the company node's archive.
+    }
+    if (role === "interviewer") {
+      // The notes, to write the feedback from; they no longer change.
+      try {
+        const n = await get(`/sessions/${id}/notes`);
+        notes.hidden = false;
+        clear(notesEl).append(h("pre", { class: "final-code", id: "final-notes" }, n.text || "(no notes)"));
+      } catch {
+        // This node kept no notes.
+      }
     }
   }
 }
