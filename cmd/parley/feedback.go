@@ -29,8 +29,19 @@ func scorecardFlags(fs *flag.FlagSet) func() (store.Scorecard, error) {
 	var ratings listFlag
 	fs.Var(&ratings, "rating", "a rating `NAME=N` (N from 1 to 4) on one of the session's criteria; repeat for each")
 	text := fs.String("text", "", "the feedback's free `TEXT` (Markdown)")
+	textFile := fs.String("text-file", "", "read the free text from `FILE` instead")
 	return func() (store.Scorecard, error) {
 		sc := store.Scorecard{Recommendation: *rec, Text: *text}
+		if *textFile != "" {
+			if *text != "" {
+				return sc, usagef("give --text or --text-file, not both")
+			}
+			b, err := readLimited(*textFile, 32<<10)
+			if err != nil {
+				return sc, err
+			}
+			sc.Text = string(b)
+		}
 		for _, r := range ratings {
 			name, v, ok := strings.Cut(r, "=")
 			n, err := strconv.Atoi(strings.TrimSpace(v))
@@ -54,7 +65,7 @@ interview started (most often after it ended). One interviewer records a
 session's feedback: the one the link names, else the one who claimed it in
 the room, else the first to submit. Until the company node answers, the
 feedback waits in this node's outbox and is retried, across restarts; it is
-never lost and never sent twice. A session's feedback is recorded once: a
+never lost and never recorded twice. A session's feedback is recorded once: a
 second submission is refused.`)
 	card := scorecardFlags(fs)
 	pos, err := parseArgs(fs, args, "ID")

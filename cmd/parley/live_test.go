@@ -199,7 +199,11 @@ func TestUpJoinEnd(t *testing.T) {
 		t.Fatalf("draft:\n%s", out)
 	}
 	fails(t, ana, 1, "not one of this session's criteria", "feedback", "submit", id, "--recommendation", "yes", "--rating", "Charisma=4")
-	ok(t, ana, "feedback", "submit", id, "--recommendation", "yes", "--rating", "Communication=3", "--rating", "Problem solving=4", "--text", "Solid **recursion**.")
+	textFile := filepath.Join(root, "feedback.md")
+	if err := os.WriteFile(textFile, []byte("Solid **recursion**."), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ok(t, ana, "feedback", "submit", id, "--recommendation", "yes", "--rating", "Communication=3", "--rating", "Problem solving=4", "--text-file", textFile)
 	waitFor(t, 20*time.Second, func() bool {
 		return strings.Contains(ok(t, ana, "feedback", "show", id).stdout, "recorded by Ana Li")
 	})
