@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -118,6 +119,7 @@ type FeedbackForm struct {
 	// feedback (preset in the link, or claimed), empty while nobody does.
 	Me             string `json:"me"`
 	Recorder       string `json:"recorder,omitempty"`
+	RecorderName   string `json:"recorder_name,omitempty"` // when known: this node, or a present interviewer
 	RecorderPreset bool   `json:"recorder_preset,omitempty"`
 	// MayRecord is set when this node may submit: it is the recorder, or
 	// nobody is yet.
@@ -157,12 +159,38 @@ func (n *Node) Form(ctx context.Context, id string) (FeedbackForm, error) {
 	}
 	f.Recorder, f.RecorderPreset = n.recorderOf(ctx, m)
 	f.MayRecord = f.Recorder == "" || strings.EqualFold(f.Recorder, f.Me)
+	f.RecorderName = n.interviewerName(m, f.Recorder)
 	if mine, err := n.db.Mine(m.rec.ID); err == nil {
 		f.Mine = &mine
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return f, err
 	}
 	return f, nil
+}
+
+// interviewerName names the interviewer with an email: this node's, or one
+// present in the session (by their credential).
+func (n *Node) interviewerName(m me, email string) string {
+	if email == "" {
+		return ""
+	}
+	if strings.EqualFold(email, m.cred.Email) {
+		return cmp.Or(m.rec.Name, m.cred.Name)
+	}
+	n.mu.Lock()
+	l := n.lives[m.rec.ID]
+	n.mu.Unlock()
+	if l == nil {
+		return ""
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, p := range l.peers {
+		if p.role == RoleInterviewer && strings.EqualFold(p.email, email) {
+			return p.name
+		}
+	}
+	return ""
 }
 
 // ClaimRecorder makes this node's interviewer the one who records the

@@ -84,8 +84,9 @@ func TestFeedbackOnce(t *testing.T) {
 	if winner == "i2@acme.test" {
 		rec, other = i2, i1
 	}
-	if f := form(t, other, s.ID); f.MayRecord {
-		t.Fatalf("the other interviewer may record too: %+v", f)
+	recName := map[*Node]string{i1: "Interviewer 1", i2: "Interviewer 2"}[rec]
+	if f := form(t, other, s.ID); f.MayRecord || f.RecorderName != recName {
+		t.Fatalf("the other interviewer's form: %+v", f)
 	}
 	if _, err := other.ClaimRecorder(ctx, s.ID); err == nil {
 		t.Fatal("the recorder was taken over")

@@ -88,6 +88,7 @@ type participant struct {
 	name   string
 	since  time.Time
 	credID invite.CredentialID
+	email  string // an interviewer's, from their credential
 }
 
 // Participant is someone present in a session.
@@ -488,7 +489,11 @@ func (l *live) finish(id peer.ID, res admitResult, err error) error {
 		return err
 	}
 	p := &participant{id: id, name: res.intro.Name, since: res.intro.Since}
-	p.role, p.credID, _ = l.roleOf(id, res.intro, res.transcript)
+	var cred *invite.Credential
+	p.role, cred, _ = l.roleOf(id, res.intro, res.transcript)
+	if cred != nil {
+		p.credID, p.email = cred.ID, cred.Email
+	}
 	// checkLocked refuses a peer this node may no longer admit.
 	checkLocked := func() error {
 		if l.refused != nil {
@@ -598,12 +603,12 @@ func (l *live) revoked(id invite.CredentialID) bool {
 // roleOf decides a peer's role from its intro: a valid company signature
 // makes the company node, a valid credential an interviewer, anything else a
 // candidate.
-func (l *live) roleOf(id peer.ID, in intro, transcript []byte) (string, invite.CredentialID, error) {
+func (l *live) roleOf(id peer.ID, in intro, transcript []byte) (string, *invite.Credential, error) {
 	if in.CompanySig != nil {
 		if !verifyCompany(l.inv.CompanyKey, transcript, id, in.CompanySig) {
-			return "", invite.CredentialID{}, fmt.Errorf("bad company signature")
+			return "", nil, fmt.Errorf("bad company signature")
 		}
-		return RoleCompany, invite.CredentialID{}, nil
+		return RoleCompany, nil, nil
 	}
 	if in.Credential != "" {
 		c, err := invite.ParseCredential(in.Credential)
@@ -613,11 +618,11 @@ func (l *live) roleOf(id peer.ID, in intro, transcript []byte) (string, invite.C
 			l.mu.Unlock()
 		}
 		if err == nil {
-			return RoleInterviewer, c.ID, nil
+			return RoleInterviewer, c, nil
 		}
 		l.log.Info("credential not accepted; the peer counts as a candidate", "peer", id, "err", err)
 	}
-	return RoleCandidate, invite.CredentialID{}, nil
+	return RoleCandidate, nil, nil
 }
 
 // judge decides on a peer during admission.

@@ -85,7 +85,8 @@ export function feedbackPanel(id) {
     clear(recorderLine);
     if (f.recorder) {
       const you = f.recorder.toLowerCase() === f.me.toLowerCase();
-      recorderLine.append("Recorded by: ", h("strong", {}, f.recorder), you ? " (you)" : "", f.recorder_preset ? " (named in the link)" : "");
+      recorderLine.append("Recorded by: ", h("strong", {}, f.recorder_name || f.recorder), f.recorder_name ? ` <${f.recorder}>` : "",
+        you ? " (you)" : "", f.recorder_preset ? " (named in the link)" : "");
       if (!you) recorderLine.append(h("br"), h("span", { class: "muted" }, "Add what you saw to the private notes; the recorder writes the feedback."));
     } else {
       recorderLine.append("Nobody records the feedback yet. ",
