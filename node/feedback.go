@@ -338,8 +338,8 @@ func (n *Node) Submit(ctx context.Context, id string, sc store.Scorecard) (store
 // companyPeerOf returns the company node's peer ID if a live session of
 // this node has it among its peers.
 func (n *Node) companyPeerOf(inv *invite.Invite) string {
-	for _, id := range n.companyPeers(inv) {
-		return id.String()
+	if ids := n.companyPeers(inv); len(ids) > 0 {
+		return ids[0].String()
 	}
 	return ""
 }
