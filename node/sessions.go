@@ -69,6 +69,9 @@ type Session struct {
 	// Feedback says, on the company node, who recorded the session's
 	// feedback and when (see Feedback for all of it).
 	Feedback *FeedbackMark `json:"feedback,omitempty"`
+	// MyFeedback is, on an interviewer's node, where its own feedback is:
+	// draft, outbox, recorded or refused.
+	MyFeedback string `json:"my_feedback,omitempty"`
 	// Quarantined are peers whose document data this node refuses, because
 	// it crashed the Automerge worker (shown to interviewers).
 	Quarantined []Quarantine `json:"quarantined,omitempty"`
@@ -344,6 +347,10 @@ func (n *Node) sessionView(r store.Session) Session {
 	if r.Company {
 		if f, err := n.db.Feedback(r.ID); err == nil {
 			s.Feedback = &FeedbackMark{By: f.Name, At: f.Recorded, Recommendation: f.Scorecard.Recommendation}
+		}
+	} else if r.Role == RoleInterviewer {
+		if m, err := n.db.Mine(r.ID); err == nil {
+			s.MyFeedback = m.State
 		}
 	}
 	n.mu.Lock()

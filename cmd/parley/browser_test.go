@@ -273,6 +273,11 @@ func TestBrowserInterview(t *testing.T) {
 	ana.run("reopen the room", chromedp.Reload())
 	ana.waitJS("the ended room shows the notes", `document.querySelector("#final-notes") && document.querySelector("#final-notes").textContent.includes("NOTES-MARKER")`)
 	ana.waitJS("the ended room shows the feedback's fate", `document.querySelector("#feedback-state") && document.querySelector("#feedback-state").textContent.includes("Recorded by")`)
+	var roomURL string
+	ana.eval(`location.href`, &roomURL)
+	ana.run("the interviewer's ended tab", chromedp.Navigate(base(d.InterviewerURL)+"/?tab=ended"))
+	ana.waitJS("the interviewer's dashboard says the feedback was recorded", `[...document.querySelectorAll(".fb-cell .badge")].some(b => b.textContent === "Recorded")`)
+	ana.run("back to the room", chromedp.Navigate(roomURL))
 	admin.run("the ended tab", chromedp.Navigate(base(d.CompanyURL)+"/?tab=ended"))
 	admin.waitJS("the ended tab shows the feedback", `document.querySelector(".open-feedback")`)
 	admin.run("open the feedback", chromedp.Click(`.open-feedback`, chromedp.ByQuery))

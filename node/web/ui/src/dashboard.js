@@ -65,7 +65,11 @@ export async function dashboard(main, info) {
   // Feedback, on the company node: what arrived, by session.
   let feedback = new Map();
   const feedbackCell = (s) => {
-    if (!company) return s.role === "interviewer" ? h("a", { href: "/s/" + s.id + "#feedback" }, "Your feedback") : "—";
+    if (!company) {
+      if (s.role !== "interviewer") return "—";
+      const mine = { draft: "Draft", outbox: "Sent, waiting for the company node", recorded: "Recorded", refused: "Refused" }[s.my_feedback] || "Not written";
+      return [h("span", { class: "badge " + (s.my_feedback || "") }, mine), " ", h("a", { href: "/s/" + s.id + "#feedback" }, "Your feedback")];
+    }
     const f = feedback.get(s.id);
     if (!f) return h("span", { class: "muted" }, "Not yet");
     return [h("span", { class: "badge recorded" }, "Recorded"), " ",
