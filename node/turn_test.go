@@ -181,11 +181,10 @@ func TestTURNAllocation(t *testing.T) {
 	if err != nil || string(buf[:n]) != "pong" || from.String() != peer.LocalAddr().String() {
 		t.Fatalf("client read %q from %v, %v", buf[:n], from, err)
 	}
-	m := metricsText(t, r)
+	// The relay counts a packet once its write returned, which may be after
+	// the packet arrived: wait for the counters.
 	for _, want := range []string{"parley_turn_allocations 1", "parley_turn_allocations_total 1", `parley_turn_relayed_bytes_total{direction="to_peer"} 4`, `parley_turn_relayed_bytes_total{direction="to_client"} 4`} {
-		if !strings.Contains(m, want) {
-			t.Errorf("metrics lack %q", want)
-		}
+		waitFor(t, 5*time.Second, "metrics show "+want, func() bool { return strings.Contains(metricsText(t, r), want) })
 	}
 
 	// Refused: credentials of another secret, expired ones, an altered
