@@ -203,7 +203,7 @@ func TestTURNAllocation(t *testing.T) {
 			t.Errorf("%s: allocation error %v, want 401 Unauthorized", tt.name, err)
 		}
 	}
-	m = metricsText(t, r)
+	m := metricsText(t, r)
 	// (Counted per request: a retransmitted one counts again.)
 	for _, want := range []string{`parley_turn_refused_total{reason="bad_credential"}`, `parley_turn_refused_total{reason="expired"}`, `parley_turn_refused_total{reason="malformed"}`} {
 		if !strings.Contains(m, want) {
