@@ -18,7 +18,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/multiformats/go-multiaddr"
 
 	"parley/invite"
 	"parley/node/store"
@@ -197,12 +196,9 @@ func (n *Node) sessionInterviewer(remote peer.ID, session, credential string) (s
 	if err != nil {
 		return sess, nil, refuse("credential: %v", err)
 	}
-	revoked, _, err := n.db.Revocations(n.now())
+	isRevoked, err := n.revokedCheck()
 	if err != nil {
 		return sess, nil, &archiveReply{Status: archiveRetry, Reason: err.Error()}
-	}
-	isRevoked := func(id invite.CredentialID) bool {
-		return slices.ContainsFunc(revoked, func(r store.Revoked) bool { return r.ID == id })
 	}
 	if err := c.Check(invite.CredentialCheck{Company: n.companyPublic(), Peer: remote, Now: n.now(), Revoked: isRevoked}); err != nil {
 		return sess, nil, refuse("only the company's interviewers may: %v", err)
@@ -279,7 +275,8 @@ func (n *Node) findCompany(ctx context.Context, inv *invite.Invite, known string
 	}
 	dht := n.p2p.dht
 	if dht.RoutingTable().Size() == 0 {
-		for _, ai := range bootstrapInfos(inv.Bootstrap) {
+		infos, _ := peer.AddrInfosFromP2pAddrs(inv.Bootstrap...) // checked when the link was parsed
+		for _, ai := range infos {
 			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			if err := n.p2p.host.Connect(cctx, ai); err == nil {
 				n.useRelay(ai)
@@ -300,16 +297,6 @@ func (n *Node) findCompany(ctx context.Context, inv *invite.Invite, known string
 		out = append(out, ai.ID)
 	}
 	return out
-}
-
-// bootstrapInfos turns bootstrap multiaddrs (each ending in /p2p/ID) into
-// peers to dial.
-func bootstrapInfos(addrs []multiaddr.Multiaddr) []peer.AddrInfo {
-	infos, err := peer.AddrInfosFromP2pAddrs(addrs...)
-	if err != nil {
-		return nil
-	}
-	return infos
 }
 
 // deliver sends one submission in the outbox to the company node and keeps
@@ -362,43 +349,15 @@ func (n *Node) wakeOutbox() {
 	}
 }
 
-// outboxLoop delivers submitted feedback until the company node answers,
-// trying again with backoff, and at once when a company node shows up in a
-// session. The outbox is in the store, so a restart picks it up again.
+// outboxLoop delivers submitted feedback and handed-over documents until
+// the company node answers, trying again with backoff, and at once when a
+// company node shows up in a session. The outbox is in the store, so a
+// restart picks it up again.
 func (n *Node) outboxLoop() {
 	wait := outboxFirstRetry
 	for {
-		all, err := n.db.AllMine()
-		if err != nil {
-			n.log.Error("reading the outbox", "err", err)
-		}
-		failed := false
-		for _, m := range all {
-			if m.State != store.MineOutbox {
-				continue
-			}
-			ctx, cancel := context.WithTimeout(n.runCtx, time.Minute)
-			err := n.deliver(ctx, m)
-			cancel()
-			if n.runCtx.Err() != nil {
-				return
-			}
-			if err != nil {
-				failed = true
-				n.log.Debug("feedback not delivered yet", "session", m.Session, "err", err)
-				n.db.UpdateMine(m.Session, func(mine *store.Mine) error {
-					mine.Tries++
-					mine.LastError = err.Error()
-					return nil
-				})
-			}
-		}
-		if n.deliverHandovers() {
-			failed = true
-		}
-		if n.runCtx.Err() != nil {
-			return
-		}
+		failed := n.deliverFeedback()
+		failed = n.deliverHandovers() || failed
 		var retry <-chan time.Time
 		if failed {
 			retry = time.After(wait)
@@ -413,6 +372,42 @@ func (n *Node) outboxLoop() {
 		case <-retry:
 		}
 	}
+}
+
+// deliverFeedback tries every submission in the outbox and reports whether
+// one must be tried again.
+func (n *Node) deliverFeedback() (failed bool) {
+	all, err := n.db.AllMine()
+	if err != nil {
+		n.log.Error("reading the outbox", "err", err)
+		return true
+	}
+	for _, m := range all {
+		if m.State != store.MineOutbox {
+			continue
+		}
+		failed = !n.attempt("feedback", m.Session, time.Minute, func(ctx context.Context) error { return n.deliver(ctx, m) },
+			func(err error) {
+				n.db.UpdateMine(m.Session, func(mine *store.Mine) error {
+					mine.Tries, mine.LastError = mine.Tries+1, err.Error()
+					return nil
+				})
+			}) || failed
+	}
+	return failed
+}
+
+// attempt runs one delivery of the outbox with a deadline, and notes why
+// it failed for the next try. It reports whether it went through.
+func (n *Node) attempt(what, session string, timeout time.Duration, deliver func(context.Context) error, note func(error)) bool {
+	ctx, cancel := context.WithTimeout(n.runCtx, timeout)
+	err := deliver(ctx)
+	cancel()
+	if err != nil && n.runCtx.Err() == nil {
+		n.log.Debug("not delivered yet", "what", what, "session", session, "err", err)
+		note(err)
+	}
+	return err == nil
 }
 
 // announceCompany keeps the company node findable in the DHT under its

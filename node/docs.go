@@ -608,17 +608,28 @@ func (n *Node) withDoc(id string, kind crdt.Kind, f func(d *sessionDoc, r store.
 	if !slices.Contains(docKinds(r.Role), kind) {
 		return fmt.Errorf("this node keeps no %s document of session %s: %w", kind, r.ID, ErrNoDoc)
 	}
-	d := &sessionDoc{session: r.ID, kind: kind, id: crdt.DocID(r.ID, kind) + "@archive"}
 	n.docMu.Lock()
 	defer n.docMu.Unlock()
-	if err := n.loadDoc(d, false); err != nil {
-		if errors.Is(err, crdt.ErrWorkerDied) {
-			n.recoverLocked()
-		}
-		return fmt.Errorf("reading the stored %s document of session %s: %w", kind, r.ID, err)
+	d, err := n.loadCopyLocked(r.ID, kind)
+	if err != nil {
+		return err
 	}
 	defer n.worker.CloseDoc(d.id)
 	return f(d, r)
+}
+
+// loadCopyLocked loads a copy of a stored document into the worker, beside
+// the live one if there is one, for one piece of work; the caller closes it.
+// Call with n.docMu held.
+func (n *Node) loadCopyLocked(session string, kind crdt.Kind) (*sessionDoc, error) {
+	d := &sessionDoc{session: session, kind: kind, id: crdt.DocID(session, kind) + "@copy"}
+	if err := n.loadDoc(d, false); err != nil {
+		if p := (*poisoned)(nil); errors.Is(err, crdt.ErrWorkerDied) || errors.As(err, &p) {
+			n.recoverLocked() // the live documents come back
+		}
+		return nil, fmt.Errorf("reading the stored %s document of session %s: %w", kind, session, err)
+	}
+	return d, nil
 }
 
 // LoadFile replaces (or creates) a file's text: interviewers only.

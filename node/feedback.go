@@ -274,6 +274,19 @@ func feedbackMessage(body []byte) []byte {
 	return append([]byte("parley/1 feedback\x00"), body...)
 }
 
+// signFeedback signs a submission with this node's key.
+func (n *Node) signFeedback(b feedbackBody) (*signedFeedback, error) {
+	body, err := json.Marshal(b)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := n.key.Sign(feedbackMessage(body))
+	if err != nil {
+		return nil, err
+	}
+	return &signedFeedback{Body: body, Sig: sig}, nil
+}
+
 // Submit signs this node's feedback for a session and puts it in the
 // outbox, from which it goes to the company node (now, or when it can be
 // reached). It is refused when someone else records the feedback, or it
@@ -304,18 +317,14 @@ func (n *Node) Submit(ctx context.Context, id string, sc store.Scorecard) (store
 		}
 	}
 	now := n.now().UTC()
-	body, err := json.Marshal(feedbackBody{
+	sf, err := n.signFeedback(feedbackBody{
 		V: 1, Session: m.rec.ID, Peer: n.id.String(), Name: m.cred.Name, Email: m.cred.Email,
 		Credential: m.token, Scorecard: sc, Written: now,
 	})
 	if err != nil {
 		return store.Mine{}, err
 	}
-	sig, err := n.key.Sign(feedbackMessage(body))
-	if err != nil {
-		return store.Mine{}, err
-	}
-	signed, err := json.Marshal(signedFeedback{Body: body, Sig: sig})
+	signed, err := json.Marshal(sf)
 	if err != nil {
 		return store.Mine{}, err
 	}

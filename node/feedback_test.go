@@ -156,12 +156,11 @@ func signFor(t testing.TB, n *Node, id string, sc store.Scorecard) *signedFeedba
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, _ := json.Marshal(feedbackBody{V: 1, Session: m.rec.ID, Peer: n.id.String(), Name: m.cred.Name, Email: m.cred.Email, Credential: m.token, Scorecard: sc, Written: time.Now().UTC()})
-	sig, err := n.key.Sign(feedbackMessage(body))
+	sf, err := n.signFeedback(feedbackBody{V: 1, Session: m.rec.ID, Peer: n.id.String(), Name: m.cred.Name, Email: m.cred.Email, Credential: m.token, Scorecard: sc, Written: time.Now().UTC()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &signedFeedback{Body: body, Sig: sig}
+	return sf
 }
 
 // The company node is down when the feedback is submitted, and the
@@ -277,12 +276,11 @@ func TestCandidateGetsNoFeedback(t *testing.T) {
 // candidateSubmission is a submission the candidate's node signs with its
 // own key, with no credential to show.
 func candidateSubmission(t testing.TB, n *Node, id string) *signedFeedback {
-	body, _ := json.Marshal(feedbackBody{V: 1, Session: id, Peer: n.id.String(), Name: "Sam", Email: "sam@example.com", Scorecard: store.Scorecard{Recommendation: "strong-yes"}, Written: time.Now().UTC()})
-	sig, err := n.key.Sign(feedbackMessage(body))
+	sf, err := n.signFeedback(feedbackBody{V: 1, Session: id, Peer: n.id.String(), Name: "Sam", Email: "sam@example.com", Scorecard: store.Scorecard{Recommendation: "strong-yes"}, Written: time.Now().UTC()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &signedFeedback{Body: body, Sig: sig}
+	return sf
 }
 
 // askPrivate sends, from n to the node to, what asks for a session's

@@ -71,21 +71,13 @@ func (n *Node) deliverHandovers() (failed bool) {
 		if h.State != store.MineOutbox {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(n.runCtx, 2*time.Minute)
-		err := n.handOver(ctx, h)
-		cancel()
-		if n.runCtx.Err() != nil {
-			return true
-		}
-		if err != nil {
-			failed = true
-			n.log.Debug("documents not handed over yet", "session", h.Session, "err", err)
-			n.db.UpdateHandover(h.Session, func(h *store.Handover) error {
-				h.Tries++
-				h.LastError = err.Error()
-				return nil
-			})
-		}
+		failed = !n.attempt("documents", h.Session, 2*time.Minute, func(ctx context.Context) error { return n.handOver(ctx, h) },
+			func(err error) {
+				n.db.UpdateHandover(h.Session, func(h *store.Handover) error {
+					h.Tries, h.LastError = h.Tries+1, err.Error()
+					return nil
+				})
+			}) || failed
 	}
 	return failed
 }
@@ -218,9 +210,9 @@ func (n *Node) archiveDoc(id string, kind crdt.Kind, from peer.ID, b []byte) err
 	}
 	n.docMu.Lock()
 	defer n.docMu.Unlock()
-	d := &sessionDoc{session: id, kind: kind, id: crdt.DocID(id, kind) + "@archive"}
-	if err := n.loadDoc(d, false); err != nil {
-		return n.workerFailed(err)
+	d, err := n.loadCopyLocked(id, kind)
+	if err != nil {
+		return err
 	}
 	defer n.worker.CloseDoc(d.id)
 	inc, _, err := n.worker.Apply(d.id, b)
@@ -250,9 +242,10 @@ func (n *Node) archiveControl(inv *invite.Invite, from peer.ID, hdr *handoverHea
 	if l, err := n.lookupLive(inv.SessionID); err == nil {
 		l.mergeRecords(srs, from)
 	} else if r, err := n.db.Session(inv.SessionID); err == nil {
-		revoked, _, _ := n.db.Revocations(n.now())
-		isRevoked := func(id invite.CredentialID) bool {
-			return slices.ContainsFunc(revoked, func(r store.Revoked) bool { return r.ID == id })
+		isRevoked, err := n.revokedCheck()
+		if err != nil {
+			n.log.Error("reading revocations", "err", err)
+			return
 		}
 		var st controlState
 		for _, raw := range r.Records {

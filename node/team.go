@@ -199,6 +199,20 @@ func (n *Node) RemoveMember(ctx context.Context, email string) (Member, error) {
 	return v, nil
 }
 
+// revokedCheck returns what tells, on the company node, whether the company
+// revoked a credential.
+func (n *Node) revokedCheck() (func(invite.CredentialID) bool, error) {
+	rs, _, err := n.db.Revocations(n.now())
+	if err != nil {
+		return nil, err
+	}
+	set := make(map[invite.CredentialID]bool, len(rs))
+	for _, r := range rs {
+		set[r.ID] = true
+	}
+	return func(id invite.CredentialID) bool { return set[id] }, nil
+}
+
 // Revocations returns the company's current revocation list, signed.
 func (n *Node) Revocations() (*invite.Revocations, string, error) {
 	if err := n.requireCompany("signing the revocation list"); err != nil {

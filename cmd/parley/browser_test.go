@@ -294,6 +294,7 @@ func TestBrowserInterview(t *testing.T) {
 		Time string `json:"time"`
 	}
 	ana.eval(`window.parleyReplay.steps()`, &steps)
+	compared := 0
 	for _, i := range []int{0, len(steps) / 3, len(steps) / 2, len(steps) - 1} {
 		at, err := time.Parse(time.RFC3339Nano, steps[i].Time)
 		if err != nil {
@@ -309,6 +310,10 @@ func TestBrowserInterview(t *testing.T) {
 		if got.File != file || got.Text != text {
 			t.Fatalf("replay at change %d of %d (%s): page shows %s %q, the node %s %q", i+1, len(steps), steps[i].Time, got.File, got.Text, file, text)
 		}
+		compared++
+	}
+	if compared < 2 {
+		t.Fatalf("the replay was compared with the node at %d moments of %d changes", compared, len(steps))
 	}
 	ana.waitJS("the replay names who typed", `[...document.querySelectorAll(".replay-legend li")].map(l => l.textContent).join("|") === "Ana (interviewer)|Zoë Quinn (candidate)"`)
 	// The node's timeline names the pages' edits after their participants.

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"cmp"
+	"context"
 	"flag"
 	"fmt"
 	"slices"
@@ -67,26 +69,8 @@ the room, else the first to submit. Until the company node answers, the
 feedback waits in this node's outbox and is retried, across restarts; it is
 never lost and never recorded twice. A session's feedback is recorded once: a
 second submission is refused.`)
-	card := scorecardFlags(fs)
-	pos, err := parseArgs(fs, args, "ID")
-	if err != nil {
-		return err
-	}
-	sc, err := card()
-	if err != nil {
-		return err
-	}
-	if sc.Recommendation == "" {
-		return usagef("feedback needs --recommendation: one of %s", strings.Join(store.Recommendations, ", "))
-	}
-	return c.withBackend(func(n backend) error {
-		m, err := n.Submit(c.ctx, pos[0], sc)
-		if err != nil {
-			return err
-		}
-		c.printf("Feedback on %s submitted; it waits in the outbox until the company node records it (see `parley feedback show %s`).\n", m.Session, m.Session)
-		return nil
-	})
+	return c.scorecardCommand(fs, args, true, backend.Submit,
+		"Feedback on %[1]s submitted; it waits in the outbox until the company node records it (see `parley feedback show %[1]s`).\n")
 }
 
 func (c *cli) feedbackDraft(args []string) error {
@@ -94,6 +78,13 @@ func (c *cli) feedbackDraft(args []string) error {
 Keeps a draft of your feedback on a session on this node, before or after the
 interview; the room's feedback form shows it. A draft replaces the one before.
 Nothing leaves this node until `+"`parley feedback submit`"+`.`)
+	return c.scorecardCommand(fs, args, false, backend.SaveDraft, "Draft of your feedback on %[1]s saved.\n")
+}
+
+// scorecardCommand runs `feedback submit` or `feedback draft`: the session
+// and the scorecard from the command line, then act through the node, then
+// done (its %[1]s is the session).
+func (c *cli) scorecardCommand(fs *flag.FlagSet, args []string, final bool, act func(backend, context.Context, string, store.Scorecard) (store.Mine, error), done string) error {
 	card := scorecardFlags(fs)
 	pos, err := parseArgs(fs, args, "ID")
 	if err != nil {
@@ -103,12 +94,15 @@ Nothing leaves this node until `+"`parley feedback submit`"+`.`)
 	if err != nil {
 		return err
 	}
+	if final && sc.Recommendation == "" {
+		return usagef("feedback needs --recommendation: one of %s", strings.Join(store.Recommendations, ", "))
+	}
 	return c.withBackend(func(n backend) error {
-		m, err := n.SaveDraft(c.ctx, pos[0], sc)
+		m, err := act(n, c.ctx, pos[0], sc)
 		if err != nil {
 			return err
 		}
-		c.printf("Draft of your feedback on %s saved.\n", m.Session)
+		c.printf(done, m.Session)
 		return nil
 	})
 }
@@ -176,7 +170,7 @@ func (c *cli) printFeedback(v node.FeedbackView) {
 	default:
 		row("State", v.State)
 	}
-	row("Recommendation", cmpOr(v.Scorecard.Recommendation, "(none)"))
+	row("Recommendation", cmp.Or(v.Scorecard.Recommendation, "(none)"))
 	names := slices.Clone(v.Criteria)
 	for name := range v.Scorecard.Ratings {
 		if !slices.Contains(names, name) {
@@ -194,13 +188,6 @@ func (c *cli) printFeedback(v node.FeedbackView) {
 	if v.Scorecard.Text != "" {
 		c.printf("\n%s\n", strings.TrimRight(v.Scorecard.Text, "\n"))
 	}
-}
-
-func cmpOr(a, b string) string {
-	if a == "" {
-		return b
-	}
-	return a
 }
 
 func (c *cli) feedbackList(args []string) error {

@@ -1,6 +1,7 @@
 // The dashboard and the new-interview form.
 import { get, post } from "./api.js";
 import { h, clear, fmtTime, copyButton, errorBox, dialog } from "./dom.js";
+import { REC_LABELS } from "./feedback.js";
 
 const tabs = [
   { id: "pending", label: "Pending", has: (s) => s.status === "pending" },
@@ -62,23 +63,30 @@ export async function dashboard(main, info) {
           s.status === "ended" && s.role !== "candidate" ? [" ", h("a", { href: "/r/" + s.id, class: "replay-link" }, "Replay")] : "")))),
     ));
   };
-  // Feedback, on the company node: what arrived, by session.
-  let feedback = new Map();
+  // Feedback, on the company node: whether it arrived (the session says),
+  // and on Open the scorecard.
   const feedbackCell = (s) => {
     if (!company) {
       if (s.role !== "interviewer") return "—";
       const mine = { draft: "Draft", outbox: "Sent, waiting for the company node", recorded: "Recorded", refused: "Refused" }[s.my_feedback] || "Not written";
       return [h("span", { class: "badge " + (s.my_feedback || "") }, mine), " ", h("a", { href: "/s/" + s.id + "#feedback" }, "Your feedback")];
     }
-    const f = feedback.get(s.id);
-    if (!f) return h("span", { class: "muted" }, "Not yet");
+    if (!s.feedback) return h("span", { class: "muted" }, "Not yet");
     return [h("span", { class: "badge recorded" }, "Recorded"), " ",
-      h("button", { type: "button", class: "open-feedback", onclick: () => showFeedback(f) }, "Open")];
+      h("button", {
+        type: "button", class: "open-feedback",
+        onclick: async () => {
+          try {
+            showFeedback(await get(`/sessions/${s.id}/feedback`));
+          } catch (e) {
+            status.textContent = e.message;
+          }
+        },
+      }, "Open")];
   };
   const load = async () => {
     try {
       sessions = await get("/sessions?status=all");
-      if (company) feedback = new Map((await get("/feedback")).map((f) => [f.session, f]));
       status.textContent = "";
     } catch (e) {
       status.textContent = e.message;
@@ -197,8 +205,6 @@ async function showLinks(sessions) {
   const d = dialog("Interview created", ...parts);
   d.addEventListener("close", () => (location.href = "/?tab=pending"));
 }
-
-const REC_LABELS = { "strong-no": "Strong no", no: "No", yes: "Yes", "strong-yes": "Strong yes" };
 
 // showFeedback opens a session's recorded feedback.
 function showFeedback(f) {

@@ -5,7 +5,7 @@
 import { api, get, post } from "./api.js";
 import { h, clear, fmtTime, errorBox } from "./dom.js";
 
-const REC_LABELS = { "strong-no": "Strong no", no: "No", yes: "Yes", "strong-yes": "Strong yes" };
+export const REC_LABELS = { "strong-no": "Strong no", no: "No", yes: "Yes", "strong-yes": "Strong yes" };
 
 export function feedbackPanel(id) {
   const el = h("aside", { class: "feedback", id: "feedback", "aria-label": "Feedback" }, h("h2", {}, "Feedback"));

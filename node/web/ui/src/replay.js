@@ -9,15 +9,11 @@ import { EditorState, StateEffect, StateField } from "@codemirror/state";
 import * as A from "@automerge/automerge";
 import { get } from "./api.js";
 import { h, clear, fmtTime, colorOf } from "./dom.js";
+import { initWasm } from "./sync.js";
 
 const IDLE = 3000; // ms without a change that "skip idle" jumps over
 const SPEEDS = [1, 2, 4, 8, 16, 32];
 
-let wasmReady;
-function initWasm() {
-  wasmReady ??= A.initializeWasm(new URL("/automerge.wasm", location.href));
-  return wasmReady;
-}
 
 const setMarks = StateEffect.define();
 const marks = StateField.define({

@@ -14,7 +14,7 @@ import { cpp } from "@codemirror/lang-cpp";
 import * as A from "@automerge/automerge";
 import { get, post } from "./api.js";
 import { h, clear, fmtTime, errorBox, colorOf } from "./dom.js";
-import { Channel } from "./sync.js";
+import { Channel, initWasm } from "./sync.js";
 import { remoteCursors, setRemoteCursors } from "./cursors.js";
 import { Call } from "./call.js";
 import { feedbackPanel } from "./feedback.js";
@@ -37,11 +37,6 @@ function languageOf(doc, file) {
   return BY_EXT[file.split(".").pop()] || "text";
 }
 
-let wasmReady;
-function initWasm() {
-  wasmReady ??= A.initializeWasm(new URL("/automerge.wasm", location.href));
-  return wasmReady;
-}
 
 export async function room(main, id, info) {
   await initWasm();

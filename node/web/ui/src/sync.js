@@ -6,6 +6,13 @@ import * as A from "@automerge/automerge";
 
 export const DOC_CODES = { shared: 0, private: 1 };
 
+// initWasm loads Automerge's WebAssembly, once per page.
+let wasmReady;
+export function initWasm() {
+  wasmReady ??= A.initializeWasm(new URL("/automerge.wasm", location.href));
+  return wasmReady;
+}
+
 // DocChannel is the page's copy of one document, kept in sync with the
 // node's. handle() is what @automerge/automerge-codemirror binds to.
 class DocChannel {
@@ -76,15 +83,30 @@ class DocChannel {
 // tally is a change's message: code points inserted and deleted in the
 // text at path, as the nodes write it (crdt.Tally).
 function tally(path, before, after) {
-  const a = Array.from(before), b = Array.from(after);
+  // Compare in UTF-16 units without copying the texts (this runs on every
+  // keystroke), then count code points in what differs.
   let pre = 0;
-  while (pre < a.length && pre < b.length && a[pre] === b[pre]) pre++;
+  const max = Math.min(before.length, after.length);
+  while (pre < max && before.charCodeAt(pre) === after.charCodeAt(pre)) pre++;
+  if (pre > 0 && isHigh(before.charCodeAt(pre - 1))) pre--; // not inside a pair
   let suf = 0;
-  while (suf < a.length - pre && suf < b.length - pre && a[a.length - 1 - suf] === b[b.length - 1 - suf]) suf++;
+  while (suf < max - pre && before.charCodeAt(before.length - 1 - suf) === after.charCodeAt(after.length - 1 - suf)) suf++;
+  if (suf > 0 && isLow(before.charCodeAt(before.length - suf))) suf--;
   const t = { t: path[0] === "files" ? "file:" + path[1] : path[0] };
-  if (b.length - pre - suf) t.i = b.length - pre - suf;
-  if (a.length - pre - suf) t.d = a.length - pre - suf;
+  const ins = codePoints(after, pre, after.length - suf), del = codePoints(before, pre, before.length - suf);
+  if (ins) t.i = ins;
+  if (del) t.d = del;
   return JSON.stringify([t]);
+}
+
+const isHigh = (c) => c >= 0xd800 && c <= 0xdbff;
+const isLow = (c) => c >= 0xdc00 && c <= 0xdfff;
+
+// codePoints counts the code points of s[from:to].
+function codePoints(s, from, to) {
+  let n = 0;
+  for (let i = from; i < to; i++) if (!(isLow(s.charCodeAt(i)) && i > from && isHigh(s.charCodeAt(i - 1)))) n++;
+  return n;
 }
 
 // Channel connects to a session's WebSocket and reconnects when it drops.
