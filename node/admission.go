@@ -95,6 +95,8 @@ const (
 	refuseInterviewersFull  = "interviewers_full"
 	refuseCandidateUnneeded = "candidate_to_candidate"
 	refuseBadIntro          = "bad_intro"
+	refuseBadCredential     = "bad_credential" // a team credential that does not hold
+	refuseRevoked           = "revoked"        // a team credential the company revoked
 )
 
 // RefusedError is a refusal by another node of the session.

@@ -121,14 +121,15 @@ func TestHandshake(t *testing.T) {
 	}
 }
 
-// roleOf decides roles from proof only.
+// roleOf decides roles from proof only; a credential that does not hold is
+// an error (the peer is refused), never a way in as the candidate.
 func TestRoleOf(t *testing.T) {
 	_, companyKey, _ := ed25519.GenerateKey(rand.Reader)
 	_, otherKey, _ := ed25519.GenerateKey(rand.Reader)
 	now := time.Now().UTC().Truncate(time.Second)
 	inv := &invite.Invite{CompanyKey: companyKey.Public().(ed25519.PublicKey), Revoked: []invite.CredentialID{{9}}}
 	n := &Node{now: time.Now, log: discard()}
-	l := &live{n: n, inv: inv, log: discard()}
+	l := &live{n: n, inv: inv, log: discard(), revokedEmails: map[string]bool{}}
 	id, _ := newPeer(t)
 	cred := func(key ed25519.PrivateKey, subject peer.ID, credID invite.CredentialID, issued time.Time) string {
 		c := &invite.Credential{ID: credID, CompanyKey: key.Public().(ed25519.PublicKey), Org: "Acme", Peer: subject,
@@ -149,11 +150,11 @@ func TestRoleOf(t *testing.T) {
 	}{
 		{"nothing", intro{Name: "Sam"}, RoleCandidate, false},
 		{"valid credential", intro{Name: "Ana", Credential: cred(companyKey, id, invite.CredentialID{1}, now)}, RoleInterviewer, false},
-		{"another company's credential", intro{Name: "Ana", Credential: cred(otherKey, id, invite.CredentialID{1}, now)}, RoleCandidate, false},
-		{"someone else's credential", intro{Name: "Ana", Credential: cred(companyKey, someoneElse, invite.CredentialID{1}, now)}, RoleCandidate, false},
-		{"expired credential", intro{Name: "Ana", Credential: cred(companyKey, id, invite.CredentialID{1}, now.Add(-2*time.Hour))}, RoleCandidate, false},
-		{"revoked credential", intro{Name: "Ana", Credential: cred(companyKey, id, invite.CredentialID{9}, now)}, RoleCandidate, false},
-		{"garbage credential", intro{Name: "Ana", Credential: "xyz"}, RoleCandidate, false},
+		{"another company's credential", intro{Name: "Ana", Credential: cred(otherKey, id, invite.CredentialID{1}, now)}, "", true},
+		{"someone else's credential", intro{Name: "Ana", Credential: cred(companyKey, someoneElse, invite.CredentialID{1}, now)}, "", true},
+		{"expired credential", intro{Name: "Ana", Credential: cred(companyKey, id, invite.CredentialID{1}, now.Add(-2*time.Hour))}, "", true},
+		{"revoked credential", intro{Name: "Ana", Credential: cred(companyKey, id, invite.CredentialID{9}, now)}, "", true},
+		{"garbage credential", intro{Name: "Ana", Credential: "xyz"}, "", true},
 		{"company signature", intro{Name: "Acme", CompanySig: signCompany(companyKey, tr, id)}, RoleCompany, false},
 		{"company signature, other transcript", intro{Name: "Acme", CompanySig: signCompany(companyKey, []byte("other"), id)}, "", true},
 		{"other company's signature", intro{Name: "Acme", CompanySig: signCompany(otherKey, tr, id)}, "", true},

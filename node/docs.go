@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -460,6 +461,29 @@ func (n *Node) applyRemote(d *sessionDoc, from peer.ID, b []byte) (changed bool,
 
 // ErrNoDoc is returned for a document this node does not keep.
 var ErrNoDoc = errors.New("no such document here")
+
+// docHeads returns the heads of the session's documents, by kind.
+func (l *live) docHeads() map[string][]string {
+	l.mu.Lock()
+	docs := maps.Clone(l.docs)
+	l.mu.Unlock()
+	out := map[string][]string{}
+	n := l.n
+	n.docMu.Lock()
+	defer n.docMu.Unlock()
+	for kind, d := range docs {
+		if n.ensureLoaded(d) != nil {
+			continue
+		}
+		hs, err := n.worker.Heads(d.id)
+		if err != nil {
+			n.workerFailed(err)
+			continue
+		}
+		out[string(kind)] = hs
+	}
+	return out
+}
 
 // doc returns a session's document of a kind.
 func (l *live) doc(kind crdt.Kind) (*sessionDoc, error) {

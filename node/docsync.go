@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -45,7 +46,15 @@ const (
 	frameSync     byte = 2
 	frameSnapshot byte = 3
 	frameNeed     byte = 4
+	// frameRecords carries the sender's control records and revocation
+	// list (JSON admitState), ahead of the document frames they justify: a
+	// candidate's first change after the start arrives after the start
+	// record on the same stream, and a change after the end after the end.
+	frameRecords byte = 5
 )
+
+// maxRecordsFrame bounds a records frame.
+const maxRecordsFrame = 64 << 10
 
 // maxDocFrame bounds a document frame: a sync message for a long history
 // (260k changes) is about 30 MB.
@@ -90,7 +99,7 @@ func readDocFrame(r *bufio.Reader) (docFrame, error) {
 		return f, err
 	}
 	f.typ = hdr[0]
-	if f.typ < frameChange || f.typ > frameNeed {
+	if f.typ < frameChange || f.typ > frameRecords {
 		return f, fmt.Errorf("unknown frame type %d", f.typ)
 	}
 	if int(hdr[1]) >= len(kindCodes) {
@@ -101,7 +110,7 @@ func readDocFrame(r *bufio.Reader) (docFrame, error) {
 	if err != nil {
 		return f, fmt.Errorf("bad frame length: %w", err)
 	}
-	if n == 0 || n > maxDocFrame {
+	if n == 0 || n > maxDocFrame || f.typ == frameRecords && n > maxRecordsFrame {
 		return f, fmt.Errorf("frame of %d bytes is out of bounds (1 to %d)", n, maxDocFrame)
 	}
 	f.data = make([]byte, n)
@@ -227,6 +236,7 @@ func (k *link) run() {
 		}
 	}()
 	reopened := false // a stream was open before
+	sentVer := -1     // the state version the peer was last sent
 	open := func() error {
 		ctx, cancel := context.WithTimeout(l.ctx, 10*time.Second)
 		defer cancel()
@@ -240,6 +250,7 @@ func (k *link) run() {
 			s = nil
 			return err
 		}
+		sentVer = -1
 		// An empty document asks for a snapshot. (The sync states were
 		// reset when the peer was admitted; a stream opened again after a
 		// break resets ours, so that we send again what may be lost.)
@@ -266,6 +277,15 @@ func (k *link) run() {
 			}
 		}
 		s.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		if ver, st := l.stateFor(sentVer); st != nil {
+			if err := writeDocFrame(s, docFrame{typ: frameRecords, kind: crdt.Shared, data: st}); err != nil {
+				l.log.Debug("document stream broke", "peer", k.peer, "err", err)
+				s.Reset()
+				s = nil
+				return false
+			}
+			sentVer = ver
+		}
 		l.sentBytes.Add(int64(3 + len(f.data)))
 		if err := writeDocFrame(s, f); err != nil {
 			l.log.Debug("document stream broke", "peer", k.peer, "err", err)
@@ -476,6 +496,15 @@ func (l *live) receive(from peer.ID, f docFrame) {
 	}
 	var changed bool
 	switch f.typ {
+	case frameRecords:
+		var st admitState
+		if err := decodeStrict(f.data, &st); err != nil {
+			l.refuse(from, "", "sent control records that do not decode: "+err.Error())
+			return
+		}
+		l.mergeRevocations(st.Revocations)
+		l.mergeRecords(st.Records, from)
+		return
 	case frameNeed:
 		l.mu.Lock()
 		k := l.links[from]
@@ -522,6 +551,21 @@ func (l *live) receive(from peer.ID, f docFrame) {
 		}
 		l.docChanged(f.kind, from)
 	}
+}
+
+// stateFor returns this node's records and revocation list encoded for a
+// records frame, and their version, unless the peer has version sent.
+func (l *live) stateFor(sent int) (int, []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stateVer == sent {
+		return sent, nil
+	}
+	b, err := json.Marshal(admitState{Records: l.state.records(), Revocations: l.revToken})
+	if err != nil {
+		return sent, nil
+	}
+	return l.stateVer, b
 }
 
 // sendTo queues a frame for a peer, if the gate lets it through.

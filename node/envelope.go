@@ -33,9 +33,10 @@ type msgType byte
 const (
 	msgPresence msgType = 1 + iota // presence: JSON presence
 	msgRecord                      // a signed control record: JSON signedRecord
+	msgRevocations                 // the company's revocation list: JSON revocationsMsg
 )
 
-func (t msgType) valid() bool { return t >= msgPresence && t <= msgRecord }
+func (t msgType) valid() bool { return t >= msgPresence && t <= msgRevocations }
 
 // envelope is an opened envelope.
 type envelope struct {

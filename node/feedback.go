@@ -134,16 +134,24 @@ type FeedbackForm struct {
 
 // recorderOf returns who records a session's feedback: the link's preset,
 // else the private document's recorder (empty when nobody claimed it or
-// the document is not at hand).
+// the document is not at hand). A member the company revoked records
+// nothing: their claim lapses, and another interviewer may claim it.
 func (n *Node) recorderOf(ctx context.Context, m me) (string, bool) {
-	if m.inv.Recorder != "" {
-		return m.inv.Recorder, true
+	rec, preset := m.inv.Recorder, m.inv.Recorder != ""
+	if !preset {
+		v, err := n.View(ctx, m.rec.ID, crdt.Private)
+		if err != nil {
+			return "", false
+		}
+		rec = v.Recorder
 	}
-	v, err := n.View(ctx, m.rec.ID, crdt.Private)
-	if err != nil {
+	n.mu.Lock()
+	l := n.lives[m.rec.ID]
+	n.mu.Unlock()
+	if rec != "" && l != nil && l.revokedEmail(rec) {
 		return "", false
 	}
-	return v.Recorder, false
+	return rec, preset
 }
 
 // Form returns the feedback form of a session, for an interviewer.

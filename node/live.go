@@ -55,30 +55,40 @@ type live struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu          sync.Mutex
-	peers       map[peer.ID]*participant // admitted, present
-	pending     map[peer.ID]bool         // handshakes in flight
-	backoff     map[peer.ID]time.Time    // no new handshake before
-	state       controlState
-	revocations *invite.Revocations
-	revToken    string        // revocations, signed, to pass on
-	refused     error         // why this node is out of the session
-	admitted    bool          // some peer admitted this node
-	seated      bool          // this candidate node held the seat
-	gateOpen    bool          // the start reached this node
-	changed     chan struct{} // closed and replaced on every change
-	emptySince  time.Time     // when the last participant left
-	docs        map[crdt.Kind]*sessionDoc
-	links       map[peer.ID]*link       // document exchange, by peer
-	quar        map[peer.ID]Quarantine  // peers whose document data is refused
-	docVersion  int                     // counts document changes, for followers
-	cursors     map[peer.ID]Cursor      // where the participants' carets are
-	waitSnap    map[crdt.Kind]time.Time // snapshots asked for, since
-	gotContent  bool                    // shared content came from a peer
-	call        *call                   // audio and video, once started
-	mediaStates map[peer.ID]MediaState  // microphones and cameras, on or off
-	dropped     atomic.Int64            // envelopes dropped: strangers, bad seals, replays
-	sentBytes   atomic.Int64            // document bytes sent to peers (frames, about)
+	mu sync.Mutex
+	// Who is in, and what the session's signed records say.
+	peers      map[peer.ID]*participant // admitted, present
+	pending    map[peer.ID]bool         // handshakes in flight
+	backoff    map[peer.ID]time.Time    // no new handshake before
+	state      controlState
+	stateVer   int           // counts changes of state and revocations, for the document streams
+	refused    error         // why this node is out of the session
+	admitted   bool          // some peer admitted this node
+	seated     bool          // this candidate node held the seat
+	gateOpen   bool          // the start reached this node
+	changed    chan struct{} // closed and replaced on every change
+	emptySince time.Time     // when the last participant left
+	// Authorization (authz.go): the revocations judged with, and what was
+	// refused.
+	revocations   *invite.Revocations
+	revToken      string          // revocations, signed, to pass on
+	revokedEmails map[string]bool // members dropped for a revocation
+	refusals      []Refusal
+	refusalCount  int
+	// The documents (docs.go, docsync.go, rules.go).
+	docs       map[crdt.Kind]*sessionDoc
+	links      map[peer.ID]*link       // document exchange, by peer
+	quar       map[peer.ID]Quarantine  // peers whose document data is refused
+	docVersion int                     // counts document changes, for followers
+	waitSnap   map[crdt.Kind]time.Time // snapshots asked for, since
+	gotContent bool                    // shared content came from a peer
+	// Presence and the call (media.go).
+	cursors     map[peer.ID]Cursor     // where the participants' carets are
+	call        *call                  // audio and video, once started
+	mediaStates map[peer.ID]MediaState // microphones and cameras, on or off
+	// Counters.
+	dropped   atomic.Int64 // envelopes dropped: strangers, bad seals, replays
+	sentBytes atomic.Int64 // document bytes sent to peers (frames, about)
 }
 
 // participant is an admitted peer.
@@ -223,6 +233,9 @@ func (l *live) publish(typ msgType, v any) error {
 type presence struct {
 	State   string         `json:"state"` // "here", "left", "cursor" or "media"
 	Records []signedRecord `json:"records,omitempty"`
+	// Revocations is, with "here", the company's latest revocation list
+	// this node knows, signed.
+	Revocations string  `json:"revocations,omitempty"`
 	Cursor  *Cursor        `json:"cursor,omitempty"`
 	Media   *MediaState    `json:"media,omitempty"`
 }
@@ -264,7 +277,7 @@ func (l *live) heartbeatLoop() {
 // sendHere publishes this node's presence and records.
 func (l *live) sendHere() {
 	l.mu.Lock()
-	p := presence{State: "here", Records: l.state.records()}
+	p := presence{State: "here", Records: l.state.records(), Revocations: l.revToken}
 	l.mu.Unlock()
 	if err := l.publish(msgPresence, p); err != nil && l.ctx.Err() == nil {
 		l.log.Debug("presence not sent", "err", err)
@@ -294,6 +307,7 @@ func (l *live) readLoop() {
 			case "left":
 				l.removePeer(author)
 			case "here":
+				l.mergeRevocations(p.Revocations)
 				l.mergeRecords(p.Records, author)
 			case "cursor":
 				if p.Cursor.valid() {
@@ -310,7 +324,14 @@ func (l *live) readLoop() {
 				l.log.Info("bad record", "from", author, "err", err)
 				continue
 			}
-			l.mergeRecords([]signedRecord{sr}, "")
+			l.mergeRecords([]signedRecord{sr}, author)
+		case msgRevocations:
+			var m revocationsMsg
+			if err := decodeStrict(e.body, &m); err != nil {
+				l.log.Info("bad revocation list", "from", author, "err", err)
+				continue
+			}
+			l.mergeRevocations(m.Token)
 		}
 	}
 }
@@ -580,65 +601,37 @@ func (l *live) introduce(transcript []byte) intro {
 func (l *live) admitState() admitState {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	st := admitState{Records: l.state.records()}
-	if l.role == RoleCompany {
-		if _, tok, err := l.n.Revocations(); err == nil {
-			st.Revocations = tok
-		}
-	} else {
-		st.Revocations = l.revToken
-	}
-	return st
+	return admitState{Records: l.state.records(), Revocations: l.revToken}
 }
 
-// revoked reports whether a credential is revoked, by the link or by the
-// company's latest list.
-func (l *live) revoked(id invite.CredentialID) bool {
-	if l.inv.IsRevoked(id) {
-		return true
-	}
-	return l.revocations != nil && l.revocations.Contains(id)
-}
-
-// roleOf decides a peer's role from its intro: a valid company signature
-// makes the company node, a valid credential an interviewer, anything else a
-// candidate.
-func (l *live) roleOf(id peer.ID, in intro, transcript []byte) (string, *invite.Credential, error) {
-	if in.CompanySig != nil {
-		if !verifyCompany(l.inv.CompanyKey, transcript, id, in.CompanySig) {
-			return "", nil, fmt.Errorf("bad company signature")
-		}
-		return RoleCompany, nil, nil
-	}
-	if in.Credential != "" {
-		c, err := invite.ParseCredential(in.Credential)
-		if err == nil {
-			l.mu.Lock()
-			err = c.Check(invite.CredentialCheck{Company: l.inv.CompanyKey, Peer: id, Now: l.n.now(), Revoked: l.revoked})
-			l.mu.Unlock()
-		}
-		if err == nil {
-			return RoleInterviewer, c, nil
-		}
-		l.log.Info("credential not accepted; the peer counts as a candidate", "peer", id, "err", err)
-	}
-	return RoleCandidate, nil, nil
-}
-
-// judge decides on a peer during admission.
+// judge decides on a peer during admission. A company-signed revocation
+// list counts from anyone (it only withdraws rights); the peer's records are
+// merged only once it is known who it is, so that a peer refused for its
+// credential brings nothing in.
 func (l *live) judge(remote peer.ID, in intro, st admitState, transcript []byte) decision {
 	l.mergeRevocations(st.Revocations)
-	l.mergeRecords(st.Records, remote)
 	if in.Name == "" && in.Since.IsZero() && in.Credential == "" && in.CompanySig == nil {
-		return decision{} // a refusal's state only
+		// The other side refused this node: its records say why (an end,
+		// the seat).
+		l.mergeRecords(st.Records, remote)
+		return decision{}
 	}
 	if len(in.Name) > 100 || in.Name == "" {
 		return decision{code: refuseBadIntro, reason: "a participant's name must be 1 to 100 bytes"}
 	}
 	role, _, err := l.roleOf(remote, in, transcript)
 	if err != nil {
-		return decision{code: refuseBadIntro, reason: err.Error()}
+		code := refuseBadIntro
+		switch {
+		case errors.Is(err, invite.ErrRevoked):
+			code = refuseRevoked
+		case in.Credential != "":
+			code = refuseBadCredential
+		}
+		l.refuse(remote, in.Name, "was refused admission: "+err.Error())
+		return decision{code: code, reason: err.Error()}
 	}
+	l.mergeRecords(st.Records, remote)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.state.end != nil {
@@ -728,6 +721,7 @@ func (l *live) assignSeatLocked(candidate peer.ID) error {
 		return err
 	}
 	l.state.merge(v)
+	l.stateVer++
 	l.notify()
 	l.wg.Go(func() {
 		l.persist()
@@ -757,6 +751,10 @@ func (l *live) act(r record) error {
 	if l.role == RoleCandidate {
 		return fmt.Errorf("only an interviewer can do that, and this is the candidate's node: %w", ErrNotInterviewer)
 	}
+	if r.Kind == recordEnd {
+		// The final documents are what this node has now, on every node.
+		r.Heads = l.docHeads()
+	}
 	l.mu.Lock()
 	if l.state.end != nil {
 		l.mu.Unlock()
@@ -774,6 +772,7 @@ func (l *live) act(r record) error {
 		return err
 	}
 	l.state.merge(v)
+	l.stateVer++
 	l.notify()
 	l.mu.Unlock()
 	l.applyState()
@@ -781,20 +780,24 @@ func (l *live) act(r record) error {
 	return l.publish(msgRecord, v.signed)
 }
 
-// mergeRecords verifies records (from a peer, or "" for the topic) and folds
-// them into the state.
+// mergeRecords verifies records brought by a peer and folds them into the
+// state. A record that does not verify is refused, and the interviewers see
+// it.
 func (l *live) mergeRecords(srs []signedRecord, from peer.ID) {
 	changed := false
 	for _, sr := range srs {
 		l.mu.Lock()
-		r, err := verifyRecord(sr, l.inv, l.revoked, l.n.now())
+		r, err := verifyRecord(sr, l.inv, l.revokedLocked, l.n.now())
 		if err != nil {
 			l.mu.Unlock()
-			l.log.Info("dropped a control record", "from", from, "err", err)
+			if from != "" {
+				l.refuse(from, "", "sent a control record that was refused: "+err.Error())
+			}
 			continue
 		}
 		if l.state.merge(&verifiedRecord{record: r, signed: sr}) {
 			changed = true
+			l.stateVer++
 			l.notify()
 		}
 		l.mu.Unlock()
@@ -803,23 +806,6 @@ func (l *live) mergeRecords(srs []signedRecord, from peer.ID) {
 		l.applyState()
 		l.wg.Go(l.persist)
 	}
-}
-
-// mergeRevocations adopts the company's revocation list if it is newer.
-func (l *live) mergeRevocations(tok string) {
-	if tok == "" || l.role == RoleCompany {
-		return
-	}
-	r, err := invite.ParseRevocations(tok, l.inv.CompanyKey)
-	if err != nil {
-		l.log.Info("dropped a revocation list", "err", err)
-		return
-	}
-	l.mu.Lock()
-	if l.revocations == nil || r.Seq > l.revocations.Seq {
-		l.revocations, l.revToken = r, tok
-	}
-	l.mu.Unlock()
 }
 
 // applyState acts on the control state: a candidate who lost the seat goes,

@@ -174,6 +174,17 @@ func (n *Node) openLive(inv *invite.Invite, role, name, cred string, since time.
 		docs:    make(map[crdt.Kind]*sessionDoc),
 		links:   make(map[peer.ID]*link),
 		quar:    make(map[peer.ID]Quarantine),
+
+		revokedEmails: make(map[string]bool),
+	}
+	if role == RoleCompany {
+		// The company node judges with its own list, kept current by
+		// spreadRevocations.
+		if r, tok, err := n.Revocations(); err == nil {
+			l.revocations, l.revToken = r, tok
+		} else {
+			n.log.Error("signing the revocation list", "err", err)
+		}
 	}
 	l.emptySince = n.now()
 	l.seq.Store(uint64(time.Now().UnixMicro()))
@@ -183,7 +194,7 @@ func (n *Node) openLive(inv *invite.Invite, role, name, cred string, since time.
 		if err := decodeStrict(raw, &sr); err != nil {
 			continue
 		}
-		if r, err := verifyRecord(sr, inv, inv.IsRevoked, n.now()); err == nil {
+		if r, err := verifyStoredRecord(sr, inv, n.now()); err == nil {
 			l.state.merge(&verifiedRecord{record: r, signed: sr})
 		}
 	}

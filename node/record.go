@@ -42,7 +42,15 @@ type record struct {
 	By       string    `json:"by"`               // the author's peer ID
 	ByName   string    `json:"by_name"`          // the author's name, for people
 	At       time.Time `json:"at"`
+	// Heads are, in an end, the heads of the documents on the author's node
+	// when it ended the session, by document ("shared", "private"): the
+	// final documents are what those heads reach, on every node, whatever
+	// arrives after.
+	Heads map[string][]string `json:"heads,omitempty"`
 }
+
+// maxEndHeads bounds the heads an end names per document.
+const maxEndHeads = 64
 
 // signedRecord is a record as it travels.
 type signedRecord struct {
@@ -73,8 +81,24 @@ func signRecord(r record, companyKey ed25519.PrivateKey, nodeKey crypto.PrivKey,
 }
 
 // verifyRecord checks a signed record against the session's link and returns
-// its content. revoked reports revoked credentials.
+// its content. An interviewer's record needs a credential valid now, when
+// this node judges it, not only at the time the record claims: a credential
+// that expired or was revoked signs nothing that counts, however it dates
+// its record. A record is dated no earlier than the link's validity and no
+// later than now (both within the clock skew). revoked reports revoked
+// credentials.
 func verifyRecord(sr signedRecord, inv *invite.Invite, revoked func(invite.CredentialID) bool, now time.Time) (record, error) {
+	return checkRecord(sr, inv, revoked, now, false)
+}
+
+// verifyStoredRecord checks a record this node accepted before, from its
+// own store: its credential is judged at the record's own time, since it
+// was judged when it arrived.
+func verifyStoredRecord(sr signedRecord, inv *invite.Invite, now time.Time) (record, error) {
+	return checkRecord(sr, inv, inv.IsRevoked, now, true)
+}
+
+func checkRecord(sr signedRecord, inv *invite.Invite, revoked func(invite.CredentialID) bool, now time.Time, stored bool) (record, error) {
 	var r record
 	if len(sr.Body) > maxRecord {
 		return r, fmt.Errorf("record of %d bytes is over the limit of %d", len(sr.Body), maxRecord)
@@ -89,8 +113,22 @@ func verifyRecord(sr signedRecord, inv *invite.Invite, revoked func(invite.Crede
 		return r, fmt.Errorf("unknown record kind %q", r.Kind)
 	case r.At.After(now.Add(invite.ClockSkew)):
 		return r, fmt.Errorf("record is dated %s, in the future", r.At)
+	case r.At.Before(inv.ValidFrom.Add(-invite.ClockSkew)):
+		return r, fmt.Errorf("record is dated %s, before the interview's link existed (%s)", invite.FormatTime(r.At), invite.FormatTime(inv.ValidFrom))
 	case len(r.ByName) > 200 || len(r.Reason) > 200:
 		return r, fmt.Errorf("record fields too long")
+	case r.Heads != nil && r.Kind != recordEnd:
+		return r, fmt.Errorf("only an end names document heads")
+	}
+	for doc, hs := range r.Heads {
+		if doc != "shared" && doc != "private" || len(hs) > maxEndHeads {
+			return r, fmt.Errorf("end names %d heads of document %q", len(hs), doc)
+		}
+		for _, h := range hs {
+			if len(h) != 64 {
+				return r, fmt.Errorf("end names a bad head %q", h)
+			}
+		}
 	}
 	for _, p := range []string{r.Peer, r.Released} {
 		if p == "" {
@@ -114,7 +152,11 @@ func verifyRecord(sr signedRecord, inv *invite.Invite, revoked func(invite.Crede
 	if err != nil {
 		return r, err
 	}
-	check := invite.CredentialCheck{Company: inv.CompanyKey, Peer: by, Now: r.At, Revoked: revoked}
+	at := now
+	if stored {
+		at = r.At
+	}
+	check := invite.CredentialCheck{Company: inv.CompanyKey, Peer: by, Now: at, Revoked: revoked}
 	if err := c.Check(check); err != nil {
 		return r, fmt.Errorf("record author is not an interviewer: %w", err)
 	}

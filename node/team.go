@@ -194,6 +194,7 @@ func (n *Node) RemoveMember(ctx context.Context, email string) (Member, error) {
 	if err != nil {
 		return Member{}, err
 	}
+	n.spreadRevocations()
 	v := n.memberView(m)
 	v.Token = ""
 	return v, nil
