@@ -31,9 +31,9 @@ const maxEnvelope = 1 << 20
 type msgType byte
 
 const (
-	msgPresence msgType = 1 + iota // presence: JSON presence
-	msgRecord                      // a signed control record: JSON signedRecord
-	msgRevocations                 // the company's revocation list: JSON revocationsMsg
+	msgPresence    msgType = 1 + iota // presence: JSON presence
+	msgRecord                         // a signed control record: JSON signedRecord
+	msgRevocations                    // the company's revocation list: JSON revocationsMsg
 )
 
 func (t msgType) valid() bool { return t >= msgPresence && t <= msgRevocations }

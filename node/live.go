@@ -235,9 +235,9 @@ type presence struct {
 	Records []signedRecord `json:"records,omitempty"`
 	// Revocations is, with "here", the company's latest revocation list
 	// this node knows, signed.
-	Revocations string  `json:"revocations,omitempty"`
-	Cursor  *Cursor        `json:"cursor,omitempty"`
-	Media   *MediaState    `json:"media,omitempty"`
+	Revocations string      `json:"revocations,omitempty"`
+	Cursor      *Cursor     `json:"cursor,omitempty"`
+	Media       *MediaState `json:"media,omitempty"`
 }
 
 // Cursor is where a participant's caret and selection are, in code points
