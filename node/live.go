@@ -787,11 +787,21 @@ func (l *live) mergeRecords(srs []signedRecord, from peer.ID) {
 	changed := false
 	for _, sr := range srs {
 		l.mu.Lock()
+		if l.state.holds(sr) {
+			// Judged when it came (its author may have been revoked since:
+			// what it did then stands).
+			l.mu.Unlock()
+			continue
+		}
 		r, err := verifyRecord(sr, l.inv, l.revokedLocked, l.n.now())
 		if err != nil {
 			l.mu.Unlock()
 			if from != "" {
-				l.refuse(from, "", "sent a control record that was refused: "+err.Error())
+				what := "sent a control record that was refused: " + err.Error()
+				if r.By != "" && r.By != from.String() {
+					what = fmt.Sprintf("passed on a control record by %q that was refused: %v", r.ByName, err)
+				}
+				l.refuse(from, "", what)
 			}
 			continue
 		}

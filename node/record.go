@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
@@ -212,6 +213,16 @@ func seatBefore(a, b record) bool {
 		return a.At.Before(b.At)
 	}
 	return a.By < b.By
+}
+
+// holds reports whether s holds exactly this signed record.
+func (s *controlState) holds(sr signedRecord) bool {
+	for _, v := range []*verifiedRecord{s.seat, s.start, s.end} {
+		if v != nil && bytes.Equal(v.signed.Body, sr.Body) && bytes.Equal(v.signed.Sig, sr.Sig) {
+			return true
+		}
+	}
+	return false
 }
 
 // records returns the signed records of s.

@@ -75,6 +75,11 @@ type Session struct {
 	// Quarantined are peers whose document data this node refuses, because
 	// it crashed the Automerge worker (shown to interviewers).
 	Quarantined []Quarantine `json:"quarantined,omitempty"`
+	// Refusals are what this node refused from participants (records,
+	// changes, peers), newest last, and Refused how many in all (shown to
+	// interviewers).
+	Refusals []Refusal `json:"refusals,omitempty"`
+	Refused  int       `json:"refused,omitempty"`
 }
 
 // NewSessions asks for an interview: one session per block.
@@ -360,6 +365,7 @@ func (n *Node) sessionView(r store.Session) Session {
 		s.Participants = l.participants()
 		if l.role != RoleCandidate {
 			s.Quarantined = l.quarantines()
+			s.Refusals, s.Refused = l.refusalsList()
 		}
 		l.mu.Lock()
 		started, ended := l.state.start != nil, l.state.end

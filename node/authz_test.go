@@ -1,0 +1,142 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"parley/invite"
+)
+
+// A member the company removes mid-interview is dropped by every honest
+// node at once, is refused when it comes back (also by the company node,
+// for a link made before the removal), and the interviewers see why.
+func TestRevocationMidSession(t *testing.T) {
+	tm := startTeam(t, 2)
+	i1, i2 := tm.interviewers[0], tm.interviewers[1]
+	cand := startNode(t, nodeOpts{})
+	s := tm.create(t, NewSessions{})
+	join(t, i1, s.Link, "Ana")
+	join(t, i2, s.Link, "Bob")
+	join(t, cand, s.Link, "Sam")
+	all := []string{"Ana/interviewer", "Bob/interviewer", "Sam/candidate"}
+	waitRoster(t, s.ID, all, tm.company, i1, i2, cand)
+	if _, err := i1.StartSession(context.Background(), s.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tm.company.RemoveMember(context.Background(), "i2@acme.test"); err != nil {
+		t.Fatal(err)
+	}
+	// Everyone drops Bob: the list reached them on the topic, not in a
+	// handshake.
+	waitRoster(t, s.ID, []string{"Ana/interviewer", "Sam/candidate"}, tm.company, i1, cand)
+	// Bob's node learnt it too, and left.
+	waitFor(t, 10*time.Second, "Bob's node leaves", func() bool {
+		_, err := i2.lookupLive(s.ID)
+		return err != nil
+	})
+	// Refused when he comes back, by the company node too (the link was made
+	// before the removal and revokes nothing).
+	_, err := i2.Join(context.Background(), s.Link, "Bob")
+	var refused *RefusedError
+	if !errors.As(err, &refused) || refused.Code != refuseRevoked && refused.Code != refuseBadCredential {
+		t.Fatalf("Bob's rejoin: %v", err)
+	}
+	// The company node says why; nothing is blamed on the others.
+	v, err := tm.company.Session(context.Background(), s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(v.Refusals, func(r Refusal) bool { return r.Name == "Bob" && strings.Contains(r.What, "revoked") }) {
+		t.Fatalf("the company node's refusals: %+v", v.Refusals)
+	}
+	for _, n := range []*Node{tm.company, i1} {
+		v, _ := n.Session(context.Background(), s.ID)
+		for _, r := range v.Refusals {
+			if r.Name != "Bob" {
+				t.Errorf("%s refused %s: %s", n.ID().ShortString(), r.Name, r.What)
+			}
+		}
+	}
+	// The candidate's node shows no refusals (it is not for the candidate).
+	if cv, _ := cand.Session(context.Background(), s.ID); cv.Refusals != nil {
+		t.Fatalf("the candidate sees refusals: %+v", cv.Refusals)
+	}
+}
+
+// A record signed with a credential that no longer holds is refused, however
+// it is dated: an expired interviewer cannot end the session by dating the
+// end back into its validity, nor date a record before the link existed.
+func TestBackdatedRecords(t *testing.T) {
+	tm, i1, cand, s := interview(t, "Ana", "Sam")
+	l, err := tm.company.lookupLive(s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	// Mallory's credential, for i1's peer, valid for an hour two hours ago.
+	old := &invite.Credential{ID: invite.NewCredentialID(), CompanyKey: tm.company.companyPublic(), Org: "Acme Inc", Peer: i1.ID(),
+		Name: "Mallory", Email: "m@acme.test", Role: invite.RoleInterviewer, Issued: now.Add(-3 * time.Hour), Expires: now.Add(-2 * time.Hour)}
+	expired, err := old.Sign(tm.company.company)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, err := tm.company.db.Credential(tm.company.companyPublic())
+	_ = cur
+	valid := i1CredToken(t, i1, tm)
+	tests := []struct {
+		name string
+		cred string
+		at   time.Time
+	}{
+		{"expired credential, dated into its validity", expired, now.Add(-150 * time.Minute)},
+		{"valid credential, dated before the link", valid, l.inv.ValidFrom.Add(-time.Hour)},
+		{"valid credential, dated in the future", valid, now.Add(time.Hour)},
+	}
+	for _, tt := range tests {
+		r := record{Kind: recordEnd, Session: s.ID, Reason: "ended", By: i1.ID().String(), ByName: "Mallory", At: tt.at}
+		sr, err := signRecord(r, nil, i1.key, tt.cred)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before, _ := l.refusalsList()
+		l.mergeRecords([]signedRecord{sr}, i1.ID())
+		after, _ := l.refusalsList()
+		if status(t, tm.company, s.ID) == StatusEnded {
+			t.Fatalf("%s: the session ended", tt.name)
+		}
+		if countRefusals(after) <= countRefusals(before) {
+			t.Fatalf("%s: not counted as a refusal", tt.name)
+		}
+	}
+	// The same end with a credential valid now counts.
+	r := record{Kind: recordEnd, Session: s.ID, Reason: "ended", By: i1.ID().String(), ByName: "Ana", At: now}
+	sr, err := signRecord(r, nil, i1.key, valid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.mergeRecords([]signedRecord{sr}, i1.ID())
+	waitStatus(t, s.ID, StatusEnded, tm.company)
+	_ = cand
+}
+
+func countRefusals(rs []Refusal) int {
+	n := 0
+	for _, r := range rs {
+		n += r.Count
+	}
+	return n
+}
+
+// i1CredToken returns the credential token an interviewer's node holds.
+func i1CredToken(t *testing.T, i *Node, tm *team) string {
+	t.Helper()
+	c, err := i.db.Credential(tm.company.companyPublic())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.Token
+}
