@@ -199,6 +199,9 @@ func (w *Worker) call(req request, blob []byte) (response, []byte, error) {
 			cause := w.kill()
 			return response{}, nil, fmt.Errorf("%w: %s: %v%s", ErrWorkerDied, req.Op, r.err, cause)
 		}
+		if r.resp.Rule != nil {
+			return r.resp, r.blob, r.resp.Rule
+		}
 		if r.resp.Err != "" {
 			return r.resp, r.blob, &RequestError{Op: req.Op, Msg: r.resp.Err}
 		}
@@ -234,9 +237,10 @@ func (w *Worker) NewCopy(id, of string, kind Kind, actor string) error {
 	return err
 }
 
-// Load opens a saved document.
-func (w *Worker) Load(id string, kind Kind, actor string, saved []byte) error {
-	_, _, err := w.call(request{Op: "load", Doc: id, Kind: kind, Actor: actor}, saved)
+// Load opens a saved document under id; of names the document whose
+// genesis it has (id itself, or the live one for a copy).
+func (w *Worker) Load(id, of string, kind Kind, actor string, saved []byte) error {
+	_, _, err := w.call(request{Op: "load", Doc: id, Of: of, Kind: kind, Actor: actor}, saved)
 	return err
 }
 
@@ -247,22 +251,31 @@ func (w *Worker) CloseDoc(id string) error {
 }
 
 // Apply merges changes (Automerge's incremental save format, or a saved
-// document) into a document and reports whether its heads moved. Changes
-// whose dependencies the document lacks are dropped, never held back:
-// ErrQueued says so (the rest applied), and a sync round fetches them in
-// order.
-//
-// It returns what the document gained, in incremental format, to store.
-func (w *Worker) Apply(id string, changes []byte) (gained []byte, changed bool, err error) {
-	resp, gained, err := w.call(request{Op: "apply", Doc: id}, changes)
+// document) into a document. Changes whose dependencies the document lacks
+// are dropped, never held back: ErrQueued says so (the rest applied), and a
+// sync round fetches them in order. With a guard, the changes are judged
+// first (see Guard): a broken rule is a *RuleError, and nothing is applied.
+func (w *Worker) Apply(id string, changes []byte, g *Guard) (Result, error) {
+	resp, gained, err := w.call(request{Op: "apply", Doc: id, Guard: g}, changes)
 	if err == nil && resp.Queued {
 		err = ErrQueued
 	}
-	return gained, resp.Changed, err
+	return resultOf(resp, gained), err
 }
 
 // ErrQueued is returned when changes lacked dependencies and were dropped.
 var ErrQueued = errors.New("crdt: changes lack dependencies; sync to fetch them")
+
+func resultOf(resp response, gained []byte) Result {
+	return Result{Gained: gained, Changed: resp.Changed, Skipped: resp.Skipped, Reset: resp.Reset, Settled: resp.Settled}
+}
+
+// Settle cuts a finished document back to the heads its end names, once
+// it has them all (see Guard); it reports whether it did.
+func (w *Worker) Settle(id string, g *Guard) (bool, error) {
+	resp, _, err := w.call(request{Op: "settle", Doc: id, Guard: g}, nil)
+	return resp.Settled, err
+}
 
 // Edit makes edits as one change, stamped at, and returns its bytes (nil
 // when nothing changed).
@@ -327,16 +340,15 @@ func (w *Worker) SyncGenerate(id, peer string) ([]byte, error) {
 	return b, err
 }
 
-// SyncReceive takes a sync message from peer and reports whether the
-// document changed. As with Apply, changes lacking dependencies are dropped
-// (ErrQueued), and with them every sync state of the document.
-// It returns what the document gained, to store.
-func (w *Worker) SyncReceive(id, peer string, msg []byte) (gained []byte, changed bool, err error) {
-	resp, gained, err := w.call(request{Op: "syncrecv", Doc: id, Peer: peer}, msg)
+// SyncReceive takes a sync message from peer. As with Apply, changes
+// lacking dependencies are dropped (ErrQueued), and with them every sync
+// state of the document; a guard judges the message's changes first.
+func (w *Worker) SyncReceive(id, peer string, msg []byte, g *Guard) (Result, error) {
+	resp, gained, err := w.call(request{Op: "syncrecv", Doc: id, Peer: peer, Guard: g}, msg)
 	if err == nil && resp.Queued {
 		err = ErrQueued
 	}
-	return gained, resp.Changed, err
+	return resultOf(resp, gained), err
 }
 
 // SyncReset forgets what the sync with peer established.
@@ -346,8 +358,9 @@ func (w *Worker) SyncReset(id, peer string) error {
 }
 
 // Replace puts a saved document in the place of an empty one (the same
-// document, from a peer), dropping its sync states.
-func (w *Worker) Replace(id string, saved []byte) error {
-	_, _, err := w.call(request{Op: "replace", Doc: id}, saved)
-	return err
+// document, from a peer), dropping its sync states. A guard judges its
+// changes first; when some may not be taken, the rest are applied instead.
+func (w *Worker) Replace(id string, saved []byte, g *Guard) (Result, error) {
+	resp, _, err := w.call(request{Op: "replace", Doc: id, Guard: g}, saved)
+	return resultOf(resp, nil), err
 }

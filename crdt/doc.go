@@ -81,6 +81,10 @@ type Tally struct {
 type doc struct {
 	kind Kind
 	am   *automerge.Doc
+	// genesis is the ID of the document whose genesis this one shares (its
+	// own, or the live one's for a copy): it names the genesis objects the
+	// rules speak of.
+	genesis string
 	// texts caches the Text objects of splice targets: looking one up costs
 	// tens of microseconds, more than the splice. Anything that may replace
 	// or remove a text (a file added, renamed or deleted, changes merged)

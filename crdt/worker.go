@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -37,6 +38,9 @@ type request struct {
 	Peer  string    `json:"peer,omitempty"`
 	Edits []Edit    `json:"edits,omitempty"`
 	Time  time.Time `json:"time,omitzero"`
+	// Guard, on requests that merge a peer's data, says what the document
+	// may take (guard.go).
+	Guard *Guard `json:"guard,omitempty"`
 }
 
 // response is how it went.
@@ -47,6 +51,11 @@ type response struct {
 	Queued  bool         `json:"queued,omitempty"` // changes lacking dependencies were dropped
 	View    *View        `json:"view,omitempty"`
 	History []ChangeInfo `json:"history,omitempty"`
+	// Rule is, for a guarded request refused, the rule a change broke.
+	Rule    *RuleError `json:"rule,omitempty"`
+	Skipped int        `json:"skipped,omitempty"`
+	Reset   bool       `json:"reset,omitempty"`
+	Settled bool       `json:"settled,omitempty"`
 }
 
 func writeFrame(w io.Writer, hdr any, blob []byte) error {
@@ -149,6 +158,10 @@ func (s *server) handle(req request, blob []byte) (response, []byte) {
 	out, resp, err := s.do(req, blob)
 	if err != nil {
 		resp.Err = err.Error()
+		var rule *RuleError
+		if errors.As(err, &rule) {
+			resp.Rule = rule
+		}
 	}
 	return resp, out
 }
@@ -169,14 +182,17 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 		}
 		var d *doc
 		var err error
+		of := req.Doc
+		if req.Of != "" {
+			of = req.Of
+		}
 		if req.Op == "new" {
-			of := req.Doc
-			if req.Of != "" {
-				of = req.Of
-			}
 			d, err = newDoc(of, req.Kind, req.Actor)
 		} else {
 			d, err = loadDoc(req.Kind, req.Actor, blob)
+		}
+		if d != nil {
+			d.genesis = of
 		}
 		if err != nil {
 			return nil, resp, err
@@ -192,13 +208,26 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 	switch req.Op {
 	case "close":
 		delete(s.docs, req.Doc)
-		for k := range s.syncs {
-			if k[0] == req.Doc {
-				delete(s.syncs, k)
-			}
-		}
+		s.dropSyncs(req.Doc)
 	case "apply":
 		d.invalidate()
+		if req.Guard != nil {
+			chs, err := changesOf(blob)
+			if err != nil {
+				return nil, resp, &RuleError{What: "sent document data that " + errDecode.Error() + " (" + err.Error() + ")"}
+			}
+			keep, skipped, err := s.judge(d, req.Guard, chs)
+			if err != nil {
+				return nil, resp, err
+			}
+			resp.Skipped = skipped
+			if keep != nil {
+				blob = slices.Concat(keep...)
+			}
+		}
+		if len(blob) == 0 {
+			return nil, resp, nil
+		}
 		if err := d.am.LoadIncremental(blob); err != nil {
 			return nil, resp, err
 		}
@@ -208,7 +237,14 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 			return nil, resp, err
 		}
 		resp.Changed = len(inc) > 0
+		if resp.Settled, err = s.settle(req.Doc, s.docs[req.Doc], req.Guard); err != nil {
+			return nil, resp, err
+		}
 		return inc, resp, nil
+	case "settle":
+		var err error
+		resp.Settled, err = s.settle(req.Doc, d, req.Guard)
+		return nil, resp, err
 	case "edit":
 		committed, err := d.apply(req.Edits, req.Time)
 		var change []byte
@@ -219,16 +255,35 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 	case "replace":
 		// An empty document takes a peer's whole saved one: loading is far
 		// faster than replaying its history change by change.
+		if req.Guard != nil {
+			chs, err := changesOf(blob)
+			if err != nil {
+				return nil, resp, &RuleError{What: "sent a document that " + errDecode.Error() + " (" + err.Error() + ")"}
+			}
+			keep, skipped, err := s.judge(d, req.Guard, chs)
+			if err != nil {
+				return nil, resp, err
+			}
+			if resp.Skipped = skipped; keep != nil {
+				// Not all of it may be taken: what may, change by change.
+				if err := d.am.LoadIncremental(slices.Concat(keep...)); err != nil {
+					return nil, resp, err
+				}
+				d.invalidate()
+				var err error
+				resp.Settled, err = s.settle(req.Doc, d, req.Guard)
+				return nil, resp, err
+			}
+		}
 		fresh, err := loadDoc(d.kind, d.am.ActorID(), blob)
 		if err != nil {
 			return nil, resp, err
 		}
+		fresh.genesis = d.genesis
 		s.docs[req.Doc] = fresh
-		for k := range s.syncs {
-			if k[0] == req.Doc {
-				delete(s.syncs, k)
-			}
-		}
+		s.dropSyncs(req.Doc)
+		resp.Settled, err = s.settle(req.Doc, fresh, req.Guard)
+		return nil, resp, err
 	case "save":
 		return d.am.Save(), resp, nil
 	case "saveinc":
@@ -274,6 +329,41 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 	case "syncrecv":
 		d.invalidate()
 		before := heads(d)
+		if req.Guard != nil {
+			msg, err := DecodeSyncMessage(blob)
+			if err != nil {
+				return nil, resp, &RuleError{What: "sent a sync message that " + errDecode.Error() + " (" + err.Error() + ")"}
+			}
+			keep, skipped, err := s.judge(d, req.Guard, msg.Changes)
+			if err != nil {
+				return nil, resp, err
+			}
+			if resp.Skipped = skipped; keep != nil {
+				// Take what may be taken, and start the exchange with the
+				// peer afresh: its sync state thinks it gave us the rest.
+				if len(keep) > 0 {
+					if err := d.am.LoadIncremental(slices.Concat(keep...)); err != nil {
+						return nil, resp, err
+					}
+				}
+				inc := d.am.SaveIncremental()
+				var chs []*automerge.Change
+				if len(keep) > 0 {
+					chs = changesIn(slices.Concat(keep...))
+				}
+				if resp.Queued, err = s.dropQueued(req.Doc, d, chs); err != nil {
+					return nil, resp, err
+				}
+				delete(s.syncs, [2]string{req.Doc, req.Peer})
+				resp.Reset = true
+				resp.Heads = heads(s.docs[req.Doc])
+				resp.Changed = !sameHeads(before, resp.Heads)
+				if resp.Settled, err = s.settle(req.Doc, s.docs[req.Doc], req.Guard); err != nil {
+					return nil, resp, err
+				}
+				return inc, resp, nil
+			}
+		}
 		ss := s.sync(req.Doc, req.Peer, d)
 		msg, err := ss.ReceiveMessage(blob)
 		if err != nil {
@@ -285,6 +375,9 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 		}
 		resp.Heads = heads(s.docs[req.Doc])
 		resp.Changed = !sameHeads(before, resp.Heads)
+		if resp.Settled, err = s.settle(req.Doc, s.docs[req.Doc], req.Guard); err != nil {
+			return nil, resp, err
+		}
 		return inc, resp, nil
 	case "syncreset":
 		delete(s.syncs, [2]string{req.Doc, req.Peer})
@@ -326,12 +419,9 @@ func (s *server) dropQueued(id string, d *doc, chs []*automerge.Change) (bool, e
 	if err != nil {
 		return true, err
 	}
+	fresh.genesis = d.genesis
 	s.docs[id] = fresh
-	for k := range s.syncs {
-		if k[0] == id {
-			delete(s.syncs, k)
-		}
-	}
+	s.dropSyncs(id)
 	return true, nil
 }
 

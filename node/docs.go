@@ -136,7 +136,7 @@ func (n *Node) loadDocSkipping(d *sessionDoc, check bool, skip map[uint64]bool) 
 		if skip[inc.Seq] {
 			continue
 		}
-		_, _, err := n.worker.Apply(d.id, inc.Bytes)
+		_, err := n.worker.Apply(d.id, inc.Bytes, nil)
 		if errors.Is(err, crdt.ErrQueued) {
 			err = nil // what it depends on went with a poisoned increment
 		}
@@ -193,7 +193,7 @@ func (n *Node) startDoc(d *sessionDoc, skip map[uint64]bool) error {
 		return err
 	}
 	d.upto = snap.Upto
-	return n.worker.Load(d.id, d.kind, n.actor(), snap.Bytes)
+	return n.worker.Load(d.id, crdt.DocID(d.session, d.kind), d.kind, n.actor(), snap.Bytes)
 }
 
 // recoverLocked brings the documents back after the worker died: every open
@@ -271,7 +271,7 @@ func (n *Node) locatePoison(d *sessionDoc) (store.Increment, bool) {
 		return store.Increment{}, false
 	}
 	for _, inc := range incs {
-		_, _, err := n.worker.Apply(d.id, inc.Bytes)
+		_, err := n.worker.Apply(d.id, inc.Bytes, nil)
 		if errors.Is(err, crdt.ErrQueued) {
 			err = nil
 		}
@@ -425,21 +425,30 @@ func (n *Node) ensureLoaded(d *sessionDoc) error {
 	return nil
 }
 
-// applyRemote merges changes a peer sent. What the worker refuses is
-// dropped, never stored or passed on; what kills it gets the sender
-// quarantined.
+// applyRemote merges changes a peer sent, judged by the session's rules
+// (rules.go). What the worker refuses is dropped, never stored or passed
+// on; what kills it gets the sender quarantined.
 func (n *Node) applyRemote(d *sessionDoc, from peer.ID, b []byte) (changed bool, err error) {
+	var g *crdt.Guard
+	if d.l != nil {
+		g = d.l.guardFor(from, d.kind)
+	}
+	return n.applyGuarded(d, from, b, g)
+}
+
+// applyGuarded merges a peer's changes under g.
+func (n *Node) applyGuarded(d *sessionDoc, from peer.ID, b []byte, g *crdt.Guard) (changed bool, err error) {
 	n.docMu.Lock()
 	defer n.docMu.Unlock()
 	if err := n.ensureLoaded(d); err != nil {
 		return false, err
 	}
-	var inc []byte
+	var res crdt.Result
 	queued := false
 	err = n.fromPeer(d, from, func(id string) error {
 		var err error
 		// What the document gained is stored as the sender's.
-		inc, changed, err = n.worker.Apply(id, b)
+		res, err = n.worker.Apply(id, b, g)
 		if errors.Is(err, crdt.ErrQueued) {
 			queued, err = true, nil
 		}
@@ -448,15 +457,21 @@ func (n *Node) applyRemote(d *sessionDoc, from peer.ID, b []byte) (changed bool,
 	if err != nil {
 		return false, err
 	}
-	if queued {
+	if queued && d.l != nil {
 		d.l.kickSync()
 	}
-	if len(inc) > 0 {
-		if err := n.storeLocked(d, inc, from); err != nil {
+	if res.Skipped > 0 {
+		n.log.Info("left out changes a peer sent: after the end, or passed on by a candidate", "doc", d.id, "from", from, "changes", res.Skipped)
+	}
+	if len(res.Gained) > 0 {
+		if err := n.storeLocked(d, res.Gained, from); err != nil {
 			return false, err
 		}
 	}
-	return changed, nil
+	if res.Settled {
+		n.settledLocked(d)
+	}
+	return res.Changed, nil
 }
 
 // ErrNoDoc is returned for a document this node does not keep.

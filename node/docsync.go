@@ -540,6 +540,7 @@ func (l *live) receive(from peer.ID, f docFrame) {
 		}
 	}
 	if err != nil {
+		l.broke(from, err)
 		l.log.Info("refused document data", "peer", from, "err", err)
 		return
 	}
@@ -633,9 +634,23 @@ func (n *Node) applySnapshot(d *sessionDoc, from peer.ID, saved []byte) (bool, e
 		if err := n.ensureLoaded(d); err != nil {
 			return false, err
 		}
-		err := n.fromPeer(d, from, func(id string) error { return n.worker.Replace(id, saved) })
+		var g *crdt.Guard
+		if d.l != nil {
+			g = d.l.guardFor(from, d.kind)
+		}
+		var res crdt.Result
+		err := n.fromPeer(d, from, func(id string) error {
+			var err error
+			res, err = n.worker.Replace(id, saved, g)
+			return err
+		})
 		if err != nil {
 			return false, err
+		}
+		if res.Skipped > 0 || res.Settled {
+			// Not the peer's document as it is: store what was taken.
+			n.snapshotLocked(d)
+			return true, nil
 		}
 		return true, n.db.PutSnapshot(d.session, string(d.kind), store.Snapshot{Bytes: saved, Upto: d.upto})
 	}
@@ -684,12 +699,16 @@ func (n *Node) syncExchange(d *sessionDoc, from peer.ID, msg []byte) (bool, []by
 	if err := n.ensureLoaded(d); err != nil {
 		return false, nil, err
 	}
-	var changed bool
-	var inc, reply []byte
+	var g *crdt.Guard
+	if d.l != nil {
+		g = d.l.guardFor(from, d.kind)
+	}
+	var res crdt.Result
+	var reply []byte
 	queued := false
 	err := n.fromPeer(d, from, func(id string) error {
 		var err error
-		inc, changed, err = n.worker.SyncReceive(id, from.String(), msg)
+		res, err = n.worker.SyncReceive(id, from.String(), msg, g)
 		if errors.Is(err, crdt.ErrQueued) {
 			queued, err = true, nil
 		}
@@ -705,12 +724,15 @@ func (n *Node) syncExchange(d *sessionDoc, from peer.ID, msg []byte) (bool, []by
 	if err != nil {
 		return false, nil, err
 	}
-	if len(inc) > 0 {
-		if err := n.storeLocked(d, inc, from); err != nil {
+	if len(res.Gained) > 0 {
+		if err := n.storeLocked(d, res.Gained, from); err != nil {
 			return false, nil, err
 		}
 	}
-	return changed, reply, nil
+	if res.Settled {
+		n.settledLocked(d)
+	}
+	return res.Changed, reply, nil
 }
 
 func (n *Node) syncReset(d *sessionDoc, to peer.ID) { n.syncResetName(d, to.String()) }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"parley/media"
 	"sync"
@@ -102,16 +103,24 @@ func (f *Follower) Receive(kind crdt.Kind, msg []byte) error {
 		n.docMu.Unlock()
 		return err
 	}
-	inc, changed, err := n.worker.SyncReceive(d.id, f.id, msg)
-	if err == crdt.ErrQueued {
+	res, err := n.worker.SyncReceive(d.id, f.id, msg, f.l.guardFor(n.id, kind))
+	if errors.Is(err, crdt.ErrQueued) {
 		err = nil
 	}
 	if err != nil {
 		n.docMu.Unlock()
+		var rule *crdt.RuleError
+		if errors.As(err, &rule) {
+			return fmt.Errorf("this node refused your change: it %s", rule.What)
+		}
 		return n.workerFailedLocked(err)
 	}
+	inc := res.Gained
 	if len(inc) > 0 {
 		err = n.storeLocked(d, inc, n.id)
+	}
+	if res.Settled {
+		n.settledLocked(d)
 	}
 	n.docMu.Unlock()
 	if err != nil {
@@ -120,7 +129,7 @@ func (f *Follower) Receive(kind crdt.Kind, msg []byte) error {
 	if len(inc) > 0 {
 		f.l.pushChange(kind, inc)
 	}
-	if changed {
+	if res.Changed {
 		f.l.docChanged(kind, n.id)
 	}
 	return nil

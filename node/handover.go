@@ -179,6 +179,9 @@ func (n *Node) receiveHandover(remote peer.ID, hdr *handoverHeader, s deadlineWr
 		return archiveReply{Status: archiveRetry, Reason: err.Error()}
 	}
 	s.SetDeadline(time.Now().Add(2 * time.Minute))
+	// The records first: they say what the documents may hold (an end's
+	// heads, who the candidate was).
+	n.archiveControl(inv, remote, hdr)
 	for _, kind := range hdr.Kinds {
 		size, err := binary.ReadUvarint(r)
 		if err != nil || size == 0 || size > maxDocFrame {
@@ -192,7 +195,6 @@ func (n *Node) receiveHandover(remote peer.ID, hdr *handoverHeader, s deadlineWr
 			return refuse("the %s document: %v", kind, err)
 		}
 	}
-	n.archiveControl(inv, remote, hdr)
 	n.log.Info("documents handed over", "session", sess.ID, "by", remote)
 	return archiveReply{Status: archiveRecorded}
 }
@@ -210,12 +212,30 @@ func (n *Node) archiveDoc(id string, kind crdt.Kind, from peer.ID, b []byte) err
 	}
 	n.docMu.Lock()
 	defer n.docMu.Unlock()
+	r, err := n.db.Session(id)
+	if err != nil {
+		return err
+	}
+	inv, err := invite.Parse(r.Token)
+	if err != nil {
+		return err
+	}
+	var st controlState
+	for _, raw := range r.Records {
+		var sr signedRecord
+		if json.Unmarshal(raw, &sr) != nil {
+			continue
+		}
+		if rec, err := verifyStoredRecord(sr, inv, n.now()); err == nil {
+			st.merge(&verifiedRecord{record: rec, signed: sr})
+		}
+	}
 	d, err := n.loadCopyLocked(id, kind)
 	if err != nil {
 		return err
 	}
 	defer n.worker.CloseDoc(d.id)
-	inc, _, err := n.worker.Apply(d.id, b)
+	res, err := n.worker.Apply(d.id, b, guardStored(r, &st, kind, from))
 	if errors.Is(err, crdt.ErrWorkerDied) {
 		n.recoverLocked()
 		return fmt.Errorf("it crashes the Automerge worker")
@@ -223,8 +243,13 @@ func (n *Node) archiveDoc(id string, kind crdt.Kind, from peer.ID, b []byte) err
 	if err != nil && !errors.Is(err, crdt.ErrQueued) {
 		return err
 	}
-	if len(inc) > 0 {
-		return n.storeLocked(d, inc, from)
+	if len(res.Gained) > 0 {
+		if err := n.storeLocked(d, res.Gained, from); err != nil {
+			return err
+		}
+	}
+	if res.Settled {
+		n.snapshotLocked(d)
 	}
 	return nil
 }

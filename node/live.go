@@ -58,6 +58,7 @@ type live struct {
 	mu sync.Mutex
 	// Who is in, and what the session's signed records say.
 	peers      map[peer.ID]*participant // admitted, present
+	candidates map[peer.ID]bool         // every node admitted as the candidate
 	pending    map[peer.ID]bool         // handshakes in flight
 	backoff    map[peer.ID]time.Time    // no new handshake before
 	state      controlState
@@ -551,6 +552,9 @@ func (l *live) finish(id peer.ID, res admitResult, err error) error {
 	}
 	_, known := l.peers[id] // both sides' handshakes may finish at once
 	l.peers[id] = p
+	if p.role == RoleCandidate {
+		l.candidates[id] = true
+	}
 	l.admitted = true
 	l.emptySince = time.Time{}
 	l.notify()
@@ -843,6 +847,7 @@ func (l *live) applyState() {
 	if l.state.end != nil && l.refused == nil {
 		l.refused = &RefusedError{Code: refuseEnded, Reason: endedMessage(l.state.end.record)}
 		l.notify()
+		l.wg.Go(l.settleDocs)
 		l.n.ended(l)
 	}
 	if l.role == RoleCandidate && l.refused == nil {

@@ -1,0 +1,236 @@
+package crdt
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/automerge/automerge-go"
+)
+
+// Guard says what a document may take from a peer. The worker decodes every
+// change the peer's bytes bring (change.go, in Go: nothing of it reaches
+// the Automerge core before it is judged) and checks each new one against
+// the rules (rules.go) for its author's role and the session's state; a
+// change that breaks a rule refuses the whole request, and nothing is
+// applied. A nil Guard trusts the bytes (this node's own store).
+type Guard struct {
+	// Sender is the actor key (the first 16 hex digits of the actors; see
+	// ActorKey) of the node that sent the bytes, and SenderRole its role.
+	Sender     string `json:"sender"`
+	SenderRole Role   `json:"sender_role"`
+	// Candidates are the actor keys of the session's candidate nodes: their
+	// changes follow the candidate's rules whoever passes them on.
+	Candidates []string `json:"candidates,omitempty"`
+	// Open is set while the candidate may edit: the interview started and
+	// has not ended.
+	Open bool `json:"open,omitempty"`
+	// Final is set once the session ended; End are then the heads the end
+	// names: the document takes only the changes those heads reach (none
+	// when End is empty), and is cut back to them once it has them all.
+	Final bool     `json:"final,omitempty"`
+	End   []string `json:"end,omitempty"`
+}
+
+// ActorKey is the part of an actor that names its participant's node: the
+// first 8 bytes (16 hex digits). A node's own actor and its pages' actors
+// share it.
+func ActorKey(actor string) string {
+	if len(actor) < 16 {
+		return actor
+	}
+	return actor[:16]
+}
+
+// Result is what a request that merges a peer's data did.
+type Result struct {
+	// Gained is what the document gained, in incremental format, to store.
+	Gained []byte
+	// Changed reports whether the document's heads moved.
+	Changed bool
+	// Skipped counts changes not taken, without blame: after the end, or
+	// another's changes a candidate passed on (which cannot be told from
+	// forgeries; they come from their author too).
+	Skipped int
+	// Reset is set when the sync state with the peer was started afresh:
+	// the node sends a new first message.
+	Reset bool
+	// Settled is set when the document was cut back to the end's heads:
+	// the node stores it whole.
+	Settled bool
+}
+
+// errDecode marks bytes that do not decode as Automerge changes: no honest
+// node sends them.
+var errDecode = errors.New("does not decode")
+
+// judge checks the changes of a peer's bytes under g. It returns the raw
+// changes to apply in their place when some were skipped (nil: apply the
+// bytes as they are), and how many were skipped. A broken rule is a
+// *RuleError.
+func (s *server) judge(d *doc, g *Guard, chs []*Change) (keep [][]byte, skipped int, err error) {
+	seen := map[ChangeHash]bool{}
+	var fresh []*Change
+	for _, c := range chs {
+		if seen[c.Hash] {
+			continue
+		}
+		seen[c.Hash] = true
+		if _, err := d.am.Change(automerge.ChangeHash(c.Hash)); err == nil {
+			continue // the document has it
+		}
+		fresh = append(fresh, c)
+	}
+	if len(fresh) == 0 {
+		return nil, 0, nil
+	}
+	var reach map[ChangeHash]bool
+	if g.Final {
+		reach = reachedBy(g.End, fresh)
+	}
+	take := make([]bool, len(fresh))
+	for i, c := range fresh {
+		author := ActorKey(c.Actor)
+		role := RoleStaff
+		switch {
+		case g.Final && !reach[c.Hash]:
+			continue // after the end
+		case g.SenderRole == RoleCandidate && author != g.Sender:
+			continue // passed on by a candidate: it comes from its author too
+		case g.SenderRole == RoleCandidate || slices.Contains(g.Candidates, author):
+			role = RoleCandidate
+		}
+		if role == RoleCandidate && !g.Open && !g.Final {
+			return nil, 0, &RuleError{Actor: c.Actor, What: "edits the code before the interview started"}
+		}
+		if err := CheckChange(d.kind, d.genesis, role, c); err != nil {
+			return nil, 0, err
+		}
+		take[i] = true
+	}
+	for i, c := range fresh {
+		if take[i] {
+			keep = append(keep, c.Raw)
+		} else {
+			skipped++
+		}
+	}
+	if skipped == 0 {
+		return nil, 0, nil
+	}
+	if keep == nil {
+		keep = [][]byte{}
+	}
+	return keep, skipped, nil
+}
+
+// reachedBy returns the changes of chs that the heads reach, through the
+// dependencies of chs: a change the document lacks is in the final document
+// only if an end head is that change or depends on it, and what depends on
+// a change the document lacks is not in the document either.
+func reachedBy(heads []string, chs []*Change) map[ChangeHash]bool {
+	byHash := make(map[ChangeHash]*Change, len(chs))
+	for _, c := range chs {
+		byHash[c.Hash] = c
+	}
+	reach := map[ChangeHash]bool{}
+	var stack []ChangeHash
+	for _, h := range heads {
+		if ch, err := ParseChangeHash(h); err == nil && byHash[ch] != nil && !reach[ch] {
+			reach[ch] = true
+			stack = append(stack, ch)
+		}
+	}
+	for len(stack) > 0 {
+		c := byHash[stack[len(stack)-1]]
+		stack = stack[:len(stack)-1]
+		for _, dep := range c.Deps {
+			if byHash[dep] != nil && !reach[dep] {
+				reach[dep] = true
+				stack = append(stack, dep)
+			}
+		}
+	}
+	return reach
+}
+
+// changesOf decodes what a peer sent: changes, or a saved document (loaded
+// here to list its changes; a crafted one may kill the worker, which blames
+// its sender).
+func changesOf(blob []byte) ([]*Change, error) {
+	chs, err := DecodeChanges(blob)
+	if err == nil {
+		return chs, nil
+	}
+	if !isDocument(blob) {
+		return nil, fmt.Errorf("document data %w: %v", errDecode, err)
+	}
+	am, err := automerge.Load(blob)
+	if err != nil {
+		return nil, err
+	}
+	all, err := am.Changes()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Change, 0, len(all))
+	for _, c := range all {
+		dc, err := DecodeChanges(c.Save())
+		if err != nil || len(dc) != 1 {
+			return nil, fmt.Errorf("a change of the saved document %w: %v", errDecode, err)
+		}
+		out = append(out, dc[0])
+	}
+	return out, nil
+}
+
+// isDocument reports whether b starts with a document chunk.
+func isDocument(b []byte) bool {
+	return len(b) > 8 && b[0] == 0x85 && b[1] == 0x6f && b[2] == 0x4a && b[3] == 0x83 && b[8] == 0
+}
+
+// settle cuts a finished document back to the end's heads, once it has
+// them all and holds more: every node's final copy is then the same, the
+// one the interviewer who ended saw. It reports whether it did.
+func (s *server) settle(id string, d *doc, g *Guard) (bool, error) {
+	if g == nil || !g.Final || len(g.End) == 0 {
+		return false, nil
+	}
+	want := make([]automerge.ChangeHash, 0, len(g.End))
+	for _, h := range g.End {
+		ch, err := automerge.NewChangeHash(h)
+		if err != nil {
+			return false, err
+		}
+		if _, err := d.am.Change(ch); err != nil {
+			return false, nil // not all here yet
+		}
+		want = append(want, ch)
+	}
+	have := heads(d)
+	ends := slices.Clone(g.End)
+	slices.Sort(ends)
+	slices.Sort(have)
+	if slices.Equal(have, ends) {
+		return false, nil
+	}
+	f, err := d.am.Fork(want...)
+	if err != nil {
+		return false, err
+	}
+	if err := f.SetActorID(d.am.ActorID()); err != nil {
+		return false, err
+	}
+	s.docs[id] = &doc{kind: d.kind, am: f, genesis: d.genesis}
+	s.dropSyncs(id)
+	return true, nil
+}
+
+// dropSyncs forgets every sync state of a document.
+func (s *server) dropSyncs(id string) {
+	for k := range s.syncs {
+		if k[0] == id {
+			delete(s.syncs, k)
+		}
+	}
+}
