@@ -460,6 +460,9 @@ func (n *Node) applyGuarded(d *sessionDoc, from peer.ID, b []byte, g *crdt.Guard
 	if queued && d.l != nil {
 		d.l.kickSync()
 	}
+	if res.Skipped > 0 && d.l != nil {
+		d.l.skipped.Add(int64(res.Skipped))
+	}
 	if res.Skipped > 0 {
 		n.log.Info("left out changes a peer sent: after the end, or passed on by a candidate", "doc", d.id, "from", from, "changes", res.Skipped)
 	}

@@ -724,6 +724,9 @@ func (n *Node) syncExchange(d *sessionDoc, from peer.ID, msg []byte) (bool, []by
 	if err != nil {
 		return false, nil, err
 	}
+	if res.Skipped > 0 && d.l != nil {
+		d.l.skipped.Add(int64(res.Skipped))
+	}
 	if len(res.Gained) > 0 {
 		if err := n.storeLocked(d, res.Gained, from); err != nil {
 			return false, nil, err

@@ -90,6 +90,7 @@ type live struct {
 	// Counters.
 	dropped   atomic.Int64 // envelopes dropped: strangers, bad seals, replays
 	sentBytes atomic.Int64 // document bytes sent to peers (frames, about)
+	skipped   atomic.Int64 // changes left out without blame (after the end; relayed by a candidate)
 }
 
 // participant is an admitted peer.

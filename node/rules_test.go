@@ -1,0 +1,166 @@
+package node
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"parley/crdt"
+)
+
+// forge makes edits on a node's copy of a session's shared document and
+// sends the change to its peers, skipping the node's own checks: what a
+// modified node does.
+func forge(t *testing.T, n *Node, id string, edits ...crdt.Edit) {
+	t.Helper()
+	l, err := n.lookupLive(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := l.doc(crdt.Shared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.editDoc(d, edits, func(c []byte) { l.pushChange(crdt.Shared, c) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// quarantinedOn reports whether n quarantined who in a session, for a
+// reason that says what.
+func quarantinedOn(t *testing.T, n *Node, sessionID string, who *Node, what string) bool {
+	t.Helper()
+	s, err := n.Session(context.Background(), sessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range s.Quarantined {
+		if q.Peer == who.ID().String() && strings.Contains(q.Reason, what) {
+			return true
+		}
+	}
+	return false
+}
+
+func sharedView(t *testing.T, n *Node, id string) crdt.View {
+	t.Helper()
+	v, err := n.View(context.Background(), id, crdt.Shared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// Every honest node judges a candidate's changes against the candidate's
+// rules and the session's state, whatever the candidate's node lets
+// through: nothing in the lobby, the text of files after the start (but
+// never the question or the file list), nothing after the end. A change
+// that breaks a rule is refused whole and its author quarantined; the
+// interviewers see why.
+func TestDocumentRules(t *testing.T) {
+	ctx := context.Background()
+	honest := func(tm *team, i1 *Node) []*Node { return []*Node{tm.company, i1} }
+
+	t.Run("lobby", func(t *testing.T) {
+		tm, i1, cand, s := interview(t, "Ana", "Sam")
+		if err := i1.Edit(ctx, s.ID, crdt.Shared, crdt.Edit{Op: "splice", Target: "question", Text: "Reverse a list."}); err != nil {
+			t.Fatal(err)
+		}
+		forge(t, cand, s.ID, crdt.Edit{Op: "splice", Target: "question", Text: "Say hello. "})
+		for _, n := range honest(tm, i1) {
+			waitFor(t, 10*time.Second, "the candidate quarantined", func() bool { return quarantinedOn(t, n, s.ID, cand, "before the interview started") })
+			if q := sharedView(t, n, s.ID).Question; q != "Reverse a list." {
+				t.Fatalf("question on %s: %q", n.ID().ShortString(), q)
+			}
+		}
+	})
+
+	t.Run("live", func(t *testing.T) {
+		tm, i1, cand, s := interview(t, "Ana", "Sam")
+		if err := i1.Edit(ctx, s.ID, crdt.Shared, crdt.Edit{Op: "splice", Target: "question", Text: "Reverse a list."},
+			crdt.Edit{Op: "add", Name: "main.py", Text: "def f():\n"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := i1.StartSession(ctx, s.ID); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 10*time.Second, "the candidate has the code", func() bool { return sharedView(t, cand, s.ID).Files["main.py"] != "" })
+		// The text of a file: taken everywhere.
+		forge(t, cand, s.ID, crdt.Edit{Op: "splice", Target: "file:main.py", Pos: 9, Text: "    return 1 # é😀\n"})
+		want := "def f():\n    return 1 # é😀\n"
+		for _, n := range honest(tm, i1) {
+			waitFor(t, 10*time.Second, "the candidate's edit arrives", func() bool { return sharedView(t, n, s.ID).Files["main.py"] == want })
+		}
+		// The question: refused whole, with the file edit made with it.
+		forge(t, cand, s.ID, crdt.Edit{Op: "splice", Target: "question", Pos: 0, Del: 8, Text: "Whatever"},
+			crdt.Edit{Op: "splice", Target: "file:main.py", Pos: 0, Text: "# mine\n"})
+		for _, n := range honest(tm, i1) {
+			waitFor(t, 10*time.Second, "the candidate quarantined", func() bool { return quarantinedOn(t, n, s.ID, cand, "question") })
+			v := sharedView(t, n, s.ID)
+			if v.Question != "Reverse a list." || v.Files["main.py"] != want {
+				t.Fatalf("on %s: %+v", n.ID().ShortString(), v)
+			}
+			sv, _ := n.Session(ctx, s.ID)
+			if !hasRefusal(sv, "Sam", "question") {
+				t.Fatalf("refusals on %s: %+v", n.ID().ShortString(), sv.Refusals)
+			}
+		}
+	})
+
+	t.Run("file list", func(t *testing.T) {
+		tm, i1, cand, s := interview(t, "Ana", "Sam")
+		if err := i1.Edit(ctx, s.ID, crdt.Shared, crdt.Edit{Op: "add", Name: "main.py", Text: "x = 1\n"}, crdt.Edit{Op: "add", Name: "test.py", Text: "assert x\n"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := i1.StartSession(ctx, s.ID); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 10*time.Second, "the candidate has the code", func() bool { return len(sharedView(t, cand, s.ID).Files) == 2 })
+		forge(t, cand, s.ID, crdt.Edit{Op: "delete", Name: "test.py"})
+		for _, n := range honest(tm, i1) {
+			waitFor(t, 10*time.Second, "the candidate quarantined", func() bool { return quarantinedOn(t, n, s.ID, cand, "file list") })
+			if v := sharedView(t, n, s.ID); len(v.Files) != 2 {
+				t.Fatalf("files on %s: %v", n.ID().ShortString(), v.Files)
+			}
+		}
+	})
+
+	t.Run("after the end", func(t *testing.T) {
+		tm, i1, cand, s := interview(t, "Ana", "Sam")
+		if err := i1.Edit(ctx, s.ID, crdt.Shared, crdt.Edit{Op: "add", Name: "main.py", Text: "x = 1\n"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := i1.StartSession(ctx, s.ID); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 10*time.Second, "the candidate has the code", func() bool { return sharedView(t, cand, s.ID).Files["main.py"] != "" })
+		if _, err := i1.EndSession(ctx, s.ID); err != nil {
+			t.Fatal(err)
+		}
+		waitStatus(t, s.ID, StatusEnded, tm.company, cand)
+		// The candidate's node goes on typing, as a modified node would,
+		// straight to the company node's archive.
+		if _, err := cand.lookupLive(s.ID); err != nil {
+			t.Fatal(err)
+		}
+		forge(t, cand, s.ID, crdt.Edit{Op: "splice", Target: "file:main.py", Pos: 0, Text: "# after the end\n"})
+		lc, err := tm.company.lookupLive(s.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 10*time.Second, "the company node left the late edit out", func() bool { return lc.skipped.Load() > 0 })
+		if v := sharedView(t, tm.company, s.ID); v.Files["main.py"] != "x = 1\n" {
+			t.Fatalf("the archive took an edit after the end: %q", v.Files["main.py"])
+		}
+	})
+}
+
+func hasRefusal(s Session, name, what string) bool {
+	for _, r := range s.Refusals {
+		if r.Name == name && strings.Contains(r.What, what) {
+			return true
+		}
+	}
+	return false
+}
