@@ -1,8 +1,12 @@
 package invite
 
 import (
+	"cmp"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"net/mail"
@@ -72,6 +76,14 @@ func (id *CredentialID) UnmarshalText(b []byte) error {
 
 // Credential is a team membership: the company key vouches that the node
 // with peer ID Peer belongs to Name <Email> with Role, until Expires.
+//
+// The signature covers a commitment to the email (SHA-256 over a random
+// salt and the email), not the email itself; the token a member holds
+// discloses the email and the salt after a dot (TOKEN.DISCLOSURE), and its
+// public form (PublicCredential: the part before the dot) verifies all the
+// same without them. A member's node shows the public form to everyone in a
+// session and the whole token only to the company node and the other
+// interviewers: the candidate learns names, not emails.
 type Credential struct {
 	ID         CredentialID
 	CompanyKey ed25519.PublicKey
@@ -82,7 +94,14 @@ type Credential struct {
 	Role       Role
 	Issued     time.Time
 	Expires    time.Time
+
+	// emailCommit is the signed commitment to Email; nil in credentials
+	// that sign the email itself (made before commitments).
+	emailCommit []byte
 }
+
+// Public reports whether c came from a public form: its email unknown.
+func (c *Credential) Public() bool { return c.Email == "" }
 
 const (
 	fCredCompanyKey protowire.Number = iota + 1
@@ -94,13 +113,33 @@ const (
 	fCredRole
 	fCredIssued
 	fCredExpires
+	fCredEmailCommit
 )
+
+// The fields of a credential's disclosure.
+const (
+	fDiscEmail protowire.Number = iota + 1
+	fDiscSalt
+)
+
+const saltSize = 16
+
+func emailCommitment(salt []byte, email string) []byte {
+	h := sha256.New()
+	h.Write([]byte("parley/1 email\x00"))
+	h.Write(salt)
+	h.Write([]byte(email))
+	return h.Sum(nil)
+}
 
 var credentialFields = map[protowire.Number]protowire.Type{
 	fCredCompanyKey: protowire.BytesType, fCredOrg: protowire.BytesType, fCredID: protowire.BytesType,
 	fCredPeer: protowire.BytesType, fCredName: protowire.BytesType, fCredEmail: protowire.BytesType,
 	fCredRole: protowire.VarintType, fCredIssued: protowire.VarintType, fCredExpires: protowire.VarintType,
+	fCredEmailCommit: protowire.BytesType,
 }
+
+var disclosureFields = map[protowire.Number]protowire.Type{fDiscEmail: protowire.BytesType, fDiscSalt: protowire.BytesType}
 
 // CheckEmail reports whether s is a plain email address.
 func CheckEmail(s string) error {
@@ -135,6 +174,9 @@ func (c *Credential) validate() error {
 			return fmt.Errorf("%s is %d bytes, over the limit of %d", name, len(s), maxString)
 		}
 	}
+	if c.Email == "" && c.emailCommit != nil {
+		return nil // a public form
+	}
 	return CheckEmail(c.Email)
 }
 
@@ -147,23 +189,40 @@ func (c *Credential) Sign(key ed25519.PrivateKey) (string, error) {
 	if !key.Public().(ed25519.PublicKey).Equal(c.CompanyKey) {
 		return "", fmt.Errorf("credential: sign: key does not match CompanyKey")
 	}
+	salt := make([]byte, saltSize)
+	rand.Read(salt)
 	e := encoder{b: []byte{version1, kindCredential}}
 	e.bytes(fCredCompanyKey, c.CompanyKey)
 	e.string(fCredOrg, c.Org)
 	e.bytes(fCredID, c.ID[:])
 	e.bytes(fCredPeer, []byte(c.Peer))
 	e.string(fCredName, c.Name)
-	e.string(fCredEmail, c.Email)
 	e.uint(fCredRole, roleCodes[c.Role])
 	e.int(fCredIssued, c.Issued.Unix())
 	e.int(fCredExpires, c.Expires.Unix())
-	return encodeToken(e.b, ed25519.Sign(key, signedMessage(kindCredential, e.b))), nil
+	e.bytes(fCredEmailCommit, emailCommitment(salt, c.Email))
+	d := encoder{}
+	d.string(fDiscEmail, c.Email)
+	d.bytes(fDiscSalt, salt)
+	return encodeToken(e.b, ed25519.Sign(key, signedMessage(kindCredential, e.b))) + "." + base64.RawURLEncoding.EncodeToString(d.b), nil
+}
+
+// PublicCredential returns the public form of a credential token: without
+// the disclosure of the email. It verifies as the whole token does.
+func PublicCredential(token string) string {
+	pub, _, _ := strings.Cut(trimToken(token), ".")
+	return pub
 }
 
 // ParseCredential decodes a credential token and verifies its signature
 // against the company key it names. See Check for the rest.
 func ParseCredential(token string) (*Credential, error) {
-	body, sig, err := decodeToken(trimToken(token), kindCredential, MaxCredentialLen, "team credential")
+	token = trimToken(token)
+	if len(token) > MaxCredentialLen {
+		return nil, checkErr(ErrMalformed, "team credential is %d characters long, over the limit of %d; was something pasted twice?", len(token), MaxCredentialLen)
+	}
+	pub, disc, disclosed := strings.Cut(token, ".")
+	body, sig, err := decodeToken(pub, kindCredential, MaxCredentialLen, "team credential")
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +233,48 @@ func ParseCredential(token string) (*Credential, error) {
 	if !ed25519.Verify(c.CompanyKey, signedMessage(kindCredential, body), sig) {
 		return nil, checkErr(ErrBadSignature, "team credential has a bad signature: it was altered or damaged; ask your admin for a new one")
 	}
+	if disclosed {
+		if c.emailCommit == nil {
+			return nil, checkErr(ErrMalformed, "team credential is malformed: a disclosure after a credential that signs its email")
+		}
+		if err := c.disclose(disc); err != nil {
+			return nil, checkErr(ErrMalformed, "team credential is malformed: %v; check that it was copied whole", err)
+		}
+	}
 	return c, nil
+}
+
+// disclose checks a disclosure against the signed commitment and takes the
+// email from it.
+func (c *Credential) disclose(s string) error {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return fmt.Errorf("the email disclosure is not valid base64url")
+	}
+	fields, err := decodeFields(b, disclosureFields, nil)
+	if err != nil {
+		return fmt.Errorf("email disclosure: %v", err)
+	}
+	var email string
+	var salt []byte
+	for _, f := range fields {
+		switch f.num {
+		case fDiscEmail:
+			if email, err = f.str("email"); err != nil {
+				return err
+			}
+		case fDiscSalt:
+			salt = f.b
+		}
+	}
+	if len(salt) != saltSize || subtle.ConstantTimeCompare(emailCommitment(salt, email), c.emailCommit) != 1 {
+		return fmt.Errorf("the email disclosed does not match the signed credential")
+	}
+	if err := CheckEmail(email); err != nil {
+		return err
+	}
+	c.Email = email
+	return nil
 }
 
 func decodeCredential(b []byte) (*Credential, error) {
@@ -212,6 +312,11 @@ func decodeCredential(b []byte) (*Credential, error) {
 			c.Issued, err = unixTime(f.int())
 		case fCredExpires:
 			c.Expires, err = unixTime(f.int())
+		case fCredEmailCommit:
+			if len(f.b) != sha256.Size {
+				return nil, fmt.Errorf("email commitment is %d bytes, want %d", len(f.b), sha256.Size)
+			}
+			c.emailCommit = f.b
 		}
 		if err != nil {
 			return nil, err
@@ -219,6 +324,12 @@ func decodeCredential(b []byte) (*Credential, error) {
 	}
 	if !idSeen {
 		return nil, fmt.Errorf("no credential id")
+	}
+	if c.Email != "" && c.emailCommit != nil {
+		return nil, fmt.Errorf("both an email and a commitment to one")
+	}
+	if c.Email == "" && c.emailCommit == nil {
+		return nil, fmt.Errorf("no email")
 	}
 	if err := c.validate(); err != nil {
 		return nil, err
@@ -250,7 +361,7 @@ func (c *Credential) Check(want CredentialCheck) error {
 		return checkErr(ErrExpired, "this credential expired on %s; ask your admin for a new one", FormatTime(c.Expires))
 	}
 	if want.Revoked != nil && want.Revoked(c.ID) {
-		return checkErr(ErrRevoked, "this credential (id %s) was revoked: %s is no longer on the %s team", c.ID, c.Email, c.Org)
+		return checkErr(ErrRevoked, "this credential (id %s) was revoked: %s is no longer on the %s team", c.ID, cmp.Or(c.Email, c.Name), c.Org)
 	}
 	return nil
 }

@@ -1,8 +1,12 @@
 package invite
 
 import (
+	"bytes"
 	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -164,4 +168,48 @@ func FuzzParseRevocations(f *testing.F) {
 			t.Fatal("accepted a list from another key")
 		}
 	})
+}
+
+// The public form of a credential verifies as the whole one does and holds
+// nothing of the email; a disclosure that does not match the signed
+// commitment is refused.
+func TestPublicCredential(t *testing.T) {
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	id := testPeer(nil, 3)
+	now := time.Now().UTC().Truncate(time.Second)
+	c := &Credential{ID: NewCredentialID(), CompanyKey: key.Public().(ed25519.PublicKey), Org: "Acme", Peer: id,
+		Name: "Ana Li", Email: "ana.secret@acme.test", Role: RoleInterviewer, Issued: now, Expires: now.Add(time.Hour)}
+	tok, err := c.Sign(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := ParseCredential(tok)
+	if err != nil || full.Email != "ana.secret@acme.test" || full.Public() {
+		t.Fatalf("whole token: %+v, %v", full, err)
+	}
+	pub := PublicCredential(tok)
+	raw, _ := base64.RawURLEncoding.DecodeString(pub)
+	if strings.Contains(pub, ".") || bytes.Contains(raw, []byte("ana.secret")) {
+		t.Fatalf("the public form shows the email")
+	}
+	p, err := ParseCredential(pub)
+	if err != nil || !p.Public() || p.Name != "Ana Li" || p.ID != c.ID {
+		t.Fatalf("public form: %+v, %v", p, err)
+	}
+	if err := p.Check(CredentialCheck{Company: c.CompanyKey, Peer: id, Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	// Another email disclosed with the same salt, or another salt.
+	_, disc, _ := strings.Cut(tok, ".")
+	b, _ := base64.RawURLEncoding.DecodeString(disc)
+	for i, mutate := range []func([]byte) []byte{
+		func(b []byte) []byte { return bytes.Replace(b, []byte("ana.secret"), []byte("bob.secret"), 1) },
+		func(b []byte) []byte { b[len(b)-1] ^= 1; return b },
+		func(b []byte) []byte { return b[:len(b)-3] },
+	} {
+		bad := pub + "." + base64.RawURLEncoding.EncodeToString(mutate(slices.Clone(b)))
+		if _, err := ParseCredential(bad); err == nil {
+			t.Errorf("mutation %d of the disclosure accepted", i)
+		}
+	}
 }

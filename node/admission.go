@@ -86,6 +86,10 @@ type intro struct {
 type admitState struct {
 	Records     []signedRecord `json:"records,omitempty"`
 	Revocations string         `json:"revocations,omitempty"` // the company's signed revocation list
+	// Credential is, on a document stream to an interviewer or the company
+	// node only, the sender's whole team credential: its email, which the
+	// public form in intros and records leaves out.
+	Credential string `json:"credential,omitempty"`
 }
 
 // Refusal codes.

@@ -131,6 +131,20 @@ func (l *live) rejudge() {
 	}
 }
 
+// learnEmail takes an interviewer's whole credential, sent on its document
+// stream, for its email: the same credential it was admitted with.
+func (l *live) learnEmail(from peer.ID, token string) {
+	c, err := invite.ParseCredential(token)
+	if err != nil || c.Public() {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if p := l.peers[from]; p != nil && p.role == RoleInterviewer && p.credID == c.ID && c.Peer == from && l.role != RoleCandidate {
+		p.email = c.Email
+	}
+}
+
 // revokedEmail reports whether a member this session dropped for a
 // revocation had the email: their recorder claim no longer counts.
 func (l *live) revokedEmail(email string) bool {

@@ -277,7 +277,7 @@ func (k *link) run() {
 			}
 		}
 		s.SetWriteDeadline(time.Now().Add(30 * time.Second))
-		if ver, st := l.stateFor(sentVer); st != nil {
+		if ver, st := l.stateFor(sentVer, k.peer); st != nil {
 			if err := writeDocFrame(s, docFrame{typ: frameRecords, kind: crdt.Shared, data: st}); err != nil {
 				l.log.Debug("document stream broke", "peer", k.peer, "err", err)
 				s.Reset()
@@ -504,6 +504,9 @@ func (l *live) receive(from peer.ID, f docFrame) {
 		}
 		l.mergeRevocations(st.Revocations)
 		l.mergeRecords(st.Records, from)
+		if st.Credential != "" {
+			l.learnEmail(from, st.Credential)
+		}
 		return
 	case frameNeed:
 		l.mu.Lock()
@@ -556,13 +559,17 @@ func (l *live) receive(from peer.ID, f docFrame) {
 
 // stateFor returns this node's records and revocation list encoded for a
 // records frame, and their version, unless the peer has version sent.
-func (l *live) stateFor(sent int) (int, []byte) {
+func (l *live) stateFor(sent int, to peer.ID) (int, []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.stateVer == sent {
 		return sent, nil
 	}
-	b, err := json.Marshal(admitState{Records: l.state.records(), Revocations: l.revToken})
+	st := admitState{Records: l.state.records(), Revocations: l.revToken}
+	if p := l.peers[to]; p != nil && p.role != RoleCandidate && l.role == RoleInterviewer {
+		st.Credential = l.cred
+	}
+	b, err := json.Marshal(st)
 	if err != nil {
 		return sent, nil
 	}

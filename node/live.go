@@ -597,7 +597,10 @@ func (l *live) introduce(transcript []byte) intro {
 	case RoleCompany:
 		in.CompanySig = signCompany(l.n.company, transcript, l.n.id)
 	case RoleInterviewer:
-		in.Credential = l.cred
+		// The public form: the candidate learns the name, not the email
+		// (the other interviewers get the whole credential on the
+		// document stream).
+		in.Credential = invite.PublicCredential(l.cred)
 	}
 	return in
 }
@@ -743,7 +746,7 @@ func (l *live) signLocked(r record) (*verifiedRecord, error) {
 	if l.role == RoleCompany {
 		sr, err = signRecord(r, l.n.company, nil, "")
 	} else {
-		sr, err = signRecord(r, nil, l.n.key, l.cred)
+		sr, err = signRecord(r, nil, l.n.key, invite.PublicCredential(l.cred))
 	}
 	if err != nil {
 		return nil, err
