@@ -68,11 +68,15 @@ export async function room(main, id, info) {
     h("div", { class: "toolbar" }, tabs, h("label", {}, "Language ", langPick), addFile),
     editorEl);
   const errors = h("div", { "aria-live": "assertive" });
+  // What this node refused from the others, and whose document data it
+  // refuses (interviewers and the company node only; see PROTOCOL.md,
+  // "Refusals").
+  const refusals = h("div", { class: "refusals", id: "refusals", role: "status", "aria-live": "polite", hidden: true });
   const callEl = h("section", { class: "call", "aria-label": "Call", hidden: true });
   const feedback = session.role === "interviewer" ? feedbackPanel(id) : null;
   main.append(
     h("div", { class: "room-head" }, title, badge, conn, actions),
-    banner, errors,
+    banner, refusals, errors,
     h("div", { class: "room" },
       h("aside", { class: "side" }, h("h2", {}, "Here now"), people, callEl),
       lobby, work, h("div", { class: "staff" }, notes, feedback?.el)));
@@ -166,6 +170,7 @@ export async function room(main, id, info) {
       banner.className = "banner waiting";
       banner.append("The candidate is waiting in the lobby.");
     } else banner.className = "banner";
+    drawRefusals();
     clear(people);
     const present = session.participants || [];
     for (const p of present) {
@@ -179,6 +184,23 @@ export async function room(main, id, info) {
     notes.hidden = !docs.includes("private") && !notesEl.querySelector("#final-notes");
     view?.dispatch({ effects: editable.reconfigure(readOnly()) });
     question?.dispatch({ effects: question.editableCompartment.reconfigure(readOnly(role !== "interviewer")) });
+  }
+
+  function drawRefusals() {
+    clear(refusals);
+    const rs = role === "candidate" ? [] : session.refusals || [];
+    const qs = role === "candidate" ? [] : session.quarantined || [];
+    refusals.hidden = !rs.length && !qs.length;
+    if (refusals.hidden) return;
+    refusals.append(h("h2", {}, "Refused"));
+    const list = h("ul", {});
+    for (const q of qs) {
+      list.append(h("li", { class: "quarantine" }, `${q.name}'s document data is refused for this session: their node ${q.reason}.`));
+    }
+    for (const r of rs.slice(-5)) {
+      list.append(h("li", {}, `${r.name}'s node ${r.what}${r.count > 1 ? ` (${r.count} times, last at ${fmtTime(r.at)})` : ` (${fmtTime(r.at)})`}.`));
+    }
+    refusals.append(list);
   }
 
   const readOnly = (also = false) => [EditorState.readOnly.of(ended || also), EditorView.editable.of(!(ended || also))];
