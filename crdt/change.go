@@ -11,6 +11,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -122,7 +123,7 @@ func (v Value) String() string {
 	case ValueInt:
 		return strconv.FormatInt(v.Int, 10)
 	case ValueFloat:
-		return strconv.FormatFloat(v.Float, 'g', -1, 64)
+		return "float(" + strconv.FormatFloat(v.Float, 'g', -1, 64) + ")"
 	case ValueStr:
 		return strconv.Quote(v.Str)
 	case ValueCounter:
@@ -150,6 +151,41 @@ type Op struct {
 	// they grow with text typed at their edges.
 	MarkName string
 	Expand   bool
+}
+
+// String shows an op as, say, `5@aa: insert set 4@aa/_head "h"` or
+// `9@aa: del 4@aa/6@aa pred 6@aa`.
+func (o Op) String() string {
+	var b strings.Builder
+	b.WriteString(o.ID.String())
+	b.WriteString(": ")
+	if o.Insert {
+		b.WriteString("insert ")
+	}
+	b.WriteString(o.Action.String())
+	b.WriteString(" ")
+	b.WriteString(o.Obj.String())
+	switch {
+	case o.MapKey:
+		b.WriteString("[" + strconv.Quote(o.Key) + "]")
+	case o.Elem.Counter == 0:
+		b.WriteString("/_head")
+	default:
+		b.WriteString("/" + o.Elem.String())
+	}
+	if o.Action != ActDel && (o.Value.Kind != ValueNull || o.Action == ActSet) {
+		b.WriteString(" " + o.Value.String())
+	}
+	if o.Action == ActMark {
+		fmt.Fprintf(&b, " name %q expand %t", o.MarkName, o.Expand)
+	}
+	for i, p := range o.Pred {
+		if i == 0 {
+			b.WriteString(" pred")
+		}
+		b.WriteString(" " + p.String())
+	}
+	return b.String()
 }
 
 // Change is one decoded change.
