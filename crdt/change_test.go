@@ -1026,3 +1026,29 @@ func must2[T any](v T, err error) T {
 	}
 	return v
 }
+
+// Inputs that abort the Automerge core (shared/data/automerge-crashers,
+// found by fuzzing automerge-go) are all refused: the decoder can screen
+// what reaches the worker.
+func TestDecodeRefusesCrashers(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "crashers", "*.hex"))
+	must(t, err)
+	if len(files) == 0 {
+		t.Fatal("no crashers")
+	}
+	for _, f := range files {
+		s, err := os.ReadFile(f)
+		must(t, err)
+		b, err := hex.DecodeString(strings.TrimSpace(string(s)))
+		must(t, err)
+		name := filepath.Base(f)
+		if b[0] == syncV1 {
+			_, err = DecodeSyncMessage(b)
+		} else {
+			_, err = DecodeChanges(b)
+		}
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}

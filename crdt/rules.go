@@ -142,8 +142,11 @@ func (k *checker) private(op *Op) string {
 		if op.MapKey && op.Key == "recorder" && isSetOrDel(op, maxRecorderLen) {
 			return ""
 		}
-		if op.Key == "notes" {
+		switch {
+		case op.MapKey && op.Key == "notes":
 			return "replaces the notes: " + describe(op)
+		case op.MapKey && op.Key == "recorder":
+			return "changes the recorder: " + describe(op)
 		}
 		return "changes the document's structure: " + describe(op)
 	case k.is(op.Obj, genesisNotes):
@@ -195,41 +198,42 @@ func isTextOp(op *Op) bool {
 
 // describe says what op does, briefly, for a RuleError.
 func describe(op *Op) string {
-	var target string
-	switch {
-	case op.MapKey && op.Insert:
-		target = fmt.Sprintf("inserts at key %q", op.Key)
-	case op.MapKey:
-		target = fmt.Sprintf("at key %q", op.Key)
-	case op.Insert:
-		target = "inserted into a sequence"
-	case op.Elem.Counter == 0:
-		target = "at the head of a sequence"
-	default:
-		target = "on an element of a sequence"
-	}
-	var what string
+	var value string
 	switch op.Action {
 	case ActMakeMap:
-		what = "makes a map"
+		value = "a map"
 	case ActMakeList:
-		what = "makes a list"
+		value = "a list"
 	case ActMakeText:
-		what = "makes a text"
+		value = "a text"
 	case ActMakeTable:
-		what = "makes a table"
+		value = "a table"
 	case ActSet:
-		what = "sets " + valueWords(op.Value)
+		value = valueWords(op.Value)
 	case ActDel:
-		what = "deletes"
+		if op.MapKey {
+			return "deletes " + strconv.Quote(op.Key)
+		}
+		return "deletes an element"
 	case ActInc:
-		what = "increments a counter"
+		if op.MapKey {
+			return "increments " + strconv.Quote(op.Key)
+		}
+		return "increments an element"
 	case ActMark:
-		what = "marks text"
+		return "marks text"
 	default:
-		what = "makes an unknown operation (" + op.Action.String() + ")"
+		return "makes an unknown operation (" + op.Action.String() + ")"
 	}
-	return what + " " + target
+	switch {
+	case op.Insert && op.MapKey:
+		return "inserts " + value + " at " + strconv.Quote(op.Key)
+	case op.Insert:
+		return "inserts " + value
+	case op.MapKey:
+		return "sets " + strconv.Quote(op.Key) + " to " + value
+	}
+	return "overwrites an element with " + value
 }
 
 // valueWords names a value for people.
@@ -241,8 +245,10 @@ func valueWords(v Value) string {
 			s = string([]rune(s)[:40]) + "…"
 		}
 		return strconv.Quote(s)
-	case ValueInt, ValueUint, ValueFloat:
+	case ValueInt, ValueUint:
 		return "the number " + v.String()
+	case ValueFloat:
+		return "the number " + strconv.FormatFloat(v.Float, 'g', -1, 64)
 	case ValueNull, ValueTrue, ValueFalse:
 		return v.String()
 	case ValueBytes:
