@@ -99,8 +99,17 @@ func (d *doc) invalidate() { d.texts = nil }
 // every node, so that every node makes the very same change (same hash)
 // and no two nodes create the root objects concurrently.
 func genesisActor(id string) string {
-	sum := sha256.Sum256([]byte("parley/1 genesis\x00" + id))
-	return hex.EncodeToString(sum[:16])
+	var a [32]byte
+	genesisActorTo(&a, id)
+	return string(a[:])
+}
+
+// genesisActorTo writes genesisActor(id) to a, allocating nothing (for
+// short IDs): CheckChange runs on every keystroke.
+func genesisActorTo(a *[32]byte, id string) {
+	var buf [128]byte
+	sum := sha256.Sum256(append(append(buf[:0], "parley/1 genesis\x00"...), id...))
+	hex.Encode(a[:], sum[:16])
 }
 
 // newDoc makes a document's genesis: its root objects, committed by a
