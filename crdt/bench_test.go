@@ -151,7 +151,7 @@ func BenchmarkReplay(b *testing.B) {
 	}
 	w := NewWorker(WorkerConfig{Command: ReexecCommand})
 	defer w.Close()
-	if err := w.Load("s/shared", Shared, "bbbb", saved); err != nil {
+	if err := w.Load("s/shared", "s/shared", Shared, "bbbb", saved); err != nil {
 		b.Fatal(err)
 	}
 	var hist, moment, save time.Duration

@@ -198,6 +198,20 @@ type Change struct {
 	Time    int64 // as written: milliseconds from Go and our page, seconds from JS by default
 	Message string
 	Ops     []Op
+	// Raw is the change's chunk as it came (compressed or not): what
+	// LoadIncremental takes.
+	Raw []byte
+}
+
+// ParseChangeHash parses the hex form of a change hash.
+func ParseChangeHash(s string) (ChangeHash, error) {
+	var h ChangeHash
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != len(h) {
+		return h, fmt.Errorf("change hash %q is not 64 hex digits", s)
+	}
+	copy(h[:], b)
+	return h, nil
 }
 
 // Chunks: every change (and saved document) is one, framed by magic bytes,
@@ -283,6 +297,7 @@ func (d *decoder) chunk(b []byte, compressed bool) (*Change, int, error) {
 		return nil, 0, fmt.Errorf("change %x: %w", hash[:4], err)
 	}
 	c.Hash = hash
+	c.Raw = b[:r.off:r.off]
 	return c, r.off, nil
 }
 

@@ -37,7 +37,7 @@ func TestWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Load("b/shared", Shared, "dddd", saved); err != nil {
+	if err := w.Load("b/shared", "b/shared", Shared, "dddd", saved); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.Edit("b/shared", []Edit{{Op: "splice", Target: "file:main.go", Pos: 12, Text: "\n// é🙂"}}, time.Now()); err != nil {
@@ -70,7 +70,7 @@ func TestNewCopy(t *testing.T) {
 	if err := w.NewCopy("s/shared@copy", "s/shared", Shared, "bbbb"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := w.Apply("s/shared@copy", change); err != nil {
+	if _, err := w.Apply("s/shared@copy", change, nil); err != nil {
 		t.Fatal(err)
 	}
 	v, err := w.View("s/shared@copy")
@@ -98,7 +98,7 @@ func syncPair(t *testing.T, w *Worker, a, b string) {
 				continue
 			}
 			quiet = false
-			if _, _, err := w.SyncReceive(p[1], p[0], msg); err != nil {
+			if _, err := w.SyncReceive(p[1], p[0], msg, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -158,13 +158,13 @@ func TestCrashers(t *testing.T) {
 			var err error
 			switch path {
 			case "load":
-				err = w.Load("x/"+path, Shared, "bbbb", c.bytes)
+				err = w.Load("x/"+path, "x/"+path, Shared, "bbbb", c.bytes)
 				if err == nil {
 					_, err = w.View("x/" + path)
 				}
 				w.CloseDoc("x/" + path)
 			case "apply":
-				_, _, err = w.Apply("s/shared", c.bytes)
+				_, err = w.Apply("s/shared", c.bytes, nil)
 				if err == nil {
 					_, err = w.View("s/shared")
 				}
@@ -172,7 +172,7 @@ func TestCrashers(t *testing.T) {
 					_, err = w.SaveIncremental("s/shared")
 				}
 			case "sync":
-				_, _, err = w.SyncReceive("s/shared", "mallory", c.bytes)
+				_, err = w.SyncReceive("s/shared", "mallory", c.bytes, nil)
 				if err == nil {
 					_, err = w.SyncGenerate("s/shared", "mallory")
 				}
