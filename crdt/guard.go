@@ -19,6 +19,10 @@ type Guard struct {
 	// ActorKey) of the node that sent the bytes, and SenderRole its role.
 	Sender     string `json:"sender"`
 	SenderRole Role   `json:"sender_role"`
+	// Own is set for data from this node's own page: each of its changes
+	// must be made under this node's actor key (a page's actor starts with
+	// it), or the page is told so.
+	Own bool `json:"own,omitempty"`
 	// Candidates are the actor keys of the session's candidate nodes: their
 	// changes follow the candidate's rules whoever passes them on.
 	Candidates []string `json:"candidates,omitempty"`
@@ -92,6 +96,9 @@ func (s *server) judge(d *doc, g *Guard, chs []*Change) (keep [][]byte, skipped 
 	for i, c := range fresh {
 		author := ActorKey(c.Actor)
 		role := RoleStaff
+		if g.Own && author != g.Sender {
+			return nil, 0, &RuleError{Actor: c.Actor, What: "is made by actor " + c.Actor + ", which does not start with this node's actor prefix " + g.Sender + " (the hello's \"actor\")"}
+		}
 		switch {
 		case g.Final && !reach[c.Hash]:
 			continue // after the end

@@ -103,7 +103,9 @@ func (f *Follower) Receive(kind crdt.Kind, msg []byte) error {
 		n.docMu.Unlock()
 		return err
 	}
-	res, err := n.worker.SyncReceive(d.id, f.id, msg, f.l.guardFor(n.id, kind))
+	g := f.l.guardFor(n.id, kind)
+	g.Own = true
+	res, err := n.worker.SyncReceive(d.id, f.id, msg, g)
 	if errors.Is(err, crdt.ErrQueued) {
 		err = nil
 	}
@@ -111,7 +113,8 @@ func (f *Follower) Receive(kind crdt.Kind, msg []byte) error {
 		n.docMu.Unlock()
 		var rule *crdt.RuleError
 		if errors.As(err, &rule) {
-			return fmt.Errorf("this node refused your change: it %s", rule.What)
+			f.l.refuse(n.id, f.l.name+" (this node's page)", "page sent a change that "+rule.What+"; it was refused")
+			return fmt.Errorf("this node refused your change: it %s: %w", rule.What, ErrRefusedChange)
 		}
 		return n.workerFailedLocked(err)
 	}
@@ -135,6 +138,11 @@ func (f *Follower) Receive(kind crdt.Kind, msg []byte) error {
 	return nil
 }
 
+// ErrRefusedChange is returned for a page's change that breaks the
+// session's rules: nothing of it left the node, and the page must drop its
+// copy of the document and sync afresh.
+var ErrRefusedChange = errors.New("change refused")
+
 // workerFailedLocked is workerFailed for a caller that already released
 // nothing: it takes the lock itself.
 func (n *Node) workerFailedLocked(err error) error {
@@ -143,17 +151,14 @@ func (n *Node) workerFailedLocked(err error) error {
 	return n.workerFailed(err)
 }
 
-// mayEditDoc says whether this node's user may change a document through
-// the page: the candidate only once the interview started, and never the
-// private one.
+// mayEditDoc says whether this node's user may send a document through the
+// page at all: never the private one from the candidate's node (it has
+// none). What the page's sync messages may change is the guard's to judge
+// (rules.go): a change-free message is always fine, so that a candidate's
+// page in the lobby syncs without an error.
 func (l *live) mayEditDoc(kind crdt.Kind) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.state.end != nil {
-		return fmt.Errorf("%s: %w", endedMessage(l.state.end.record), ErrSessionEnded)
-	}
-	if l.role == RoleCandidate && (kind != crdt.Shared || !l.openedLocked()) {
-		return fmt.Errorf("the interview has not started: %w", ErrNotInterviewer)
+	if l.role == RoleCandidate && kind != crdt.Shared {
+		return fmt.Errorf("the candidate's node keeps no %s document: %w", kind, ErrNotInterviewer)
 	}
 	return nil
 }

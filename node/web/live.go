@@ -71,6 +71,9 @@ type wsOut struct {
 	Media   []node.MediaSlot `json:"media,omitempty"`
 	SDP     string           `json:"sdp,omitempty"` // media-offer
 	Error   string           `json:"error,omitempty"`
+	// Reset, with an error, says the page's copy of the document holds a
+	// change its node refused: the page drops it and syncs afresh.
+	Reset string `json:"reset,omitempty"`
 }
 
 var docCodes = []crdt.Kind{crdt.Shared, crdt.Private}
@@ -275,7 +278,11 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 			}
 		case m := <-in:
 			if err := s.fromPage(ctx, f, m.typ, m.data, syncOut, writeJSON); err != nil {
-				if writeJSON(wsOut{Type: "error", Error: err.Error()}) != nil {
+				out := wsOut{Type: "error", Error: err.Error()}
+				if errors.Is(err, node.ErrRefusedChange) && m.typ == websocket.MessageBinary {
+					out.Reset = string(docCodes[m.data[0]])
+				}
+				if writeJSON(out) != nil {
 					return
 				}
 			}

@@ -69,6 +69,7 @@ type page struct {
 	docs  map[crdt.Kind]*automerge.Doc
 	syncs map[crdt.Kind]*automerge.SyncState
 	texts []wsOut
+	actor string // the node's actor prefix, from its hello
 }
 
 func openPage(t *testing.T, s *Server, session string) *page {
@@ -97,6 +98,21 @@ func openPage(t *testing.T, s *Server, session string) *page {
 				var m wsOut
 				json.Unmarshal(data, &m)
 				p.texts = append(p.texts, m)
+				if m.Type == "hello" && len(m.Actor) == 16 {
+					// As the page does: its actor starts with its node's.
+					p.actor = m.Actor
+					for _, d := range p.docs {
+						d.SetActorID(m.Actor + "5a5a5a5a5a5a5a5a")
+					}
+				}
+				if m.Type == "error" && m.Reset != "" {
+					// As the page does: drop the copy, start again.
+					kind := crdt.Kind(m.Reset)
+					p.docs[kind] = automerge.New()
+					p.docs[kind].SetActorID(p.actor + "6b6b6b6b6b6b6b6b")
+					p.syncs[kind] = automerge.NewSyncState(p.docs[kind])
+					p.flushLocked(kind)
+				}
 			} else {
 				kind := docCodes[data[0]]
 				if _, err := p.syncs[kind].ReceiveMessage(data[1:]); err != nil {
@@ -212,6 +228,27 @@ func TestLivePage(t *testing.T) {
 		text, _, _ := ana.Code(ctx, id, "main.go")
 		return text == "// ✓\n"+want
 	})
+
+	// A hostile page (a script in the candidate's developer tools) edits the
+	// question through its own node: its node refuses it, tells the page to
+	// start again, and nothing reaches the interviewer.
+	samPage.mu.Lock()
+	if err := samPage.docs[crdt.Shared].Path("question").Text().Splice(0, 0, "Write anything. "); err != nil {
+		t.Fatal(err)
+	}
+	samPage.flushLocked(crdt.Shared)
+	samPage.mu.Unlock()
+	waitFor(t, "the candidate's page is told", func() bool {
+		_, ok := samPage.last("error", func(m wsOut) bool { return m.Reset == "shared" && strings.Contains(m.Error, "question") })
+		return ok
+	})
+	waitFor(t, "the candidate's page starts again from its node's copy", func() bool { return samPage.file("main.go") == "// ✓\n"+want })
+	if v, _ := ana.View(ctx, id, crdt.Shared); v.Question != "" {
+		t.Fatalf("the question reached the interviewer: %q", v.Question)
+	}
+	if v, _ := ana.Session(ctx, id); len(v.Quarantined) != 0 {
+		t.Fatalf("the interviewer's node blamed someone for what never left the candidate's node: %+v", v.Quarantined)
+	}
 
 	// A caret after the emoji, in UTF-16 units: "// ✓\n" is 5, then
 	// "package main\n" 13, "// héllo " 9, and "🙂" is 2 units but 1 code point.

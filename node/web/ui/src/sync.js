@@ -154,7 +154,13 @@ export class Channel {
           this.on.onHello?.(m);
         } else if (m.type === "state") this.on.onState?.(m);
         else if (m.type === "media-offer") this.on.onMedia?.(m);
-        else if (m.type === "error") this.on.onError?.(m.error);
+        else if (m.type === "error") {
+          this.on.onError?.(m.error);
+          // The node refused a change this page made (it breaks the
+          // session's rules): the page's copy is not the session's any
+          // more; start again from the node's.
+          if (m.reset) setTimeout(() => location.reload(), 1500);
+        }
         return;
       }
       const b = new Uint8Array(ev.data);
