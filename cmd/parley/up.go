@@ -58,7 +58,11 @@ go through it.`)
 		l.Close()
 		return err
 	}
-	srv := web.NewServer(n, l, web.Config{Logger: c.logger()})
+	srv, err := web.NewServer(n, l, web.Config{Logger: c.logger()})
+	if err != nil {
+		l.Close()
+		return err
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve() }()
 	url := srv.URL()
