@@ -41,8 +41,10 @@ func TestFilesPrivate(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				checkPrivate(t, dir)               // LOCK and the memtable exist only while open
-				if err := db.Close(); err != nil { // flushes the memtable to a table
+				// LOCK and the memtable exist only while the store is open;
+				// Close flushes the memtable to a table.
+				checkPrivate(t, dir)
+				if err := db.Close(); err != nil {
 					t.Fatal(err)
 				}
 			}
