@@ -31,13 +31,16 @@ import (
 //	config.json   Settings (0600)
 //	turn.secret   the secret shared with a TURN server (0600): made by a relay
 //	              running one, copied to the company node by init
-//	store/        the Badger store
+//	web.secret    the key of the web app's session cookies (0600), made on
+//	              the first start of the web app
+//	store/        the Badger store (files 0600)
 //	api.json      the running node's local API address and token (0600)
 const (
 	nodeKeyFile    = "node.key"
 	companyKeyFile = "company.key"
 	settingsFile   = "config.json"
 	turnSecretFile = "turn.secret"
+	webSecretFile  = "web.secret"
 	storeDir       = "store"
 	// APIFile is the name, in the data directory, of the file a running node
 	// writes with its local API's URL and token.
@@ -467,6 +470,33 @@ func (n *Node) turnSecret(url string) ([]byte, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("TURN secret: %w", err)
+	}
+	return k, nil
+}
+
+// WebSecret returns the key of the web app's session cookies, kept in
+// DATA/web.secret (0600) and made on first use: a browser's cookie then
+// outlives restarts of this node, and is worth nothing to any other.
+// Removing the file ends every browser's access at the next start.
+func (n *Node) WebSecret() ([]byte, error) {
+	k, _, err := loadOrCreate(filepath.Join(n.dir, webSecretFile), newWebSecret, parseWebSecret)
+	if err != nil {
+		return nil, fmt.Errorf("web secret: %w", err)
+	}
+	return k, nil
+}
+
+// A web secret file holds 32 random bytes as 64 hex digits.
+func newWebSecret() ([]byte, []byte, error) {
+	k := make([]byte, 32)
+	rand.Read(k)
+	return k, []byte(hex.EncodeToString(k) + "\n"), nil
+}
+
+func parseWebSecret(data []byte) ([]byte, error) {
+	k, err := hex.DecodeString(strings.TrimSpace(string(data)))
+	if err != nil || len(k) != 32 {
+		return nil, errors.New("a web secret is 64 hex digits (remove the file to make a new one; browsers then need `parley open` again)")
 	}
 	return k, nil
 }

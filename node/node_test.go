@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -241,4 +242,42 @@ func createOne(t *testing.T, n *Node, req NewSessions) *invite.Invite {
 		t.Fatal(err)
 	}
 	return inv
+}
+
+// The web secret is made once (0600), kept across opens of the node, and
+// refused when others may read it or it is not one.
+func TestWebSecret(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	if _, err := Init(dir, InitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	secret := func() ([]byte, error) {
+		t.Helper()
+		n, err := New(Config{Dir: dir, Logger: discard()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.Close()
+		return n.WebSecret()
+	}
+	first, err := secret()
+	if err != nil || len(first) != 32 {
+		t.Fatalf("%x, %v", first, err)
+	}
+	path := filepath.Join(dir, webSecretFile)
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("%s: %v, %v", path, fi.Mode(), err)
+	}
+	if again, err := secret(); err != nil || !bytes.Equal(again, first) {
+		t.Fatalf("the secret changed: %x, %v", again, err)
+	}
+	os.Chmod(path, 0o644)
+	if _, err := secret(); err == nil || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("a 0644 secret: %v", err)
+	}
+	os.Chmod(path, 0o600)
+	os.WriteFile(path, []byte("not hex\n"), 0o600)
+	if _, err := secret(); err == nil || !strings.Contains(err.Error(), "64 hex digits") {
+		t.Fatalf("a malformed secret: %v", err)
+	}
 }

@@ -59,18 +59,12 @@ func (c *cli) withBackend(f func(b backend) error) error {
 	if err != nil {
 		return err
 	}
-	api, err := web.ReadAPIFile(dir)
-	if err == nil {
-		client := web.NewClient(api.URL, api.Token)
-		ctx, cancel := context.WithTimeout(c.ctx, 3*time.Second)
-		_, perr := client.Info(ctx)
-		cancel()
-		if perr == nil {
-			return f(client)
-		}
-		// A stale file from a node that died: the store tells.
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	client, _, err := c.running(dir)
+	if err != nil {
 		return err
+	}
+	if client != nil {
+		return f(client)
 	}
 	n, err := c.open()
 	if errors.Is(err, store.ErrLocked) {
@@ -87,6 +81,26 @@ func (c *cli) withBackend(f func(b backend) error) error {
 		return fmt.Errorf("no node is running in %s: start it with `parley up` first", dir)
 	}
 	return err
+}
+
+// running finds the node running in dir through its API file, and returns
+// a client of its local API and the file; a nil client if none answers (no
+// file, or a stale one from a node that died: the store tells which).
+func (c *cli) running(dir string) (*web.Client, web.APIFile, error) {
+	api, err := web.ReadAPIFile(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, api, nil
+	}
+	if err != nil {
+		return nil, api, err
+	}
+	client := web.NewClient(api.URL, api.Token)
+	ctx, cancel := context.WithTimeout(c.ctx, 3*time.Second)
+	defer cancel()
+	if _, err := client.Info(ctx); err != nil {
+		return nil, api, nil
+	}
+	return client, api, nil
 }
 
 // resolvedDir returns the data directory in use.

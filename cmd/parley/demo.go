@@ -218,7 +218,11 @@ func (d *demo) startNode(ctx context.Context, dir string, log *slog.Logger) erro
 	if err != nil {
 		return err
 	}
-	srv := web.NewServer(n, l, web.Config{Logger: log})
+	srv, err := web.NewServer(n, l, web.Config{Logger: log})
+	if err != nil {
+		l.Close()
+		return err
+	}
 	d.servers = append(d.servers, srv)
 	d.serving.Go(func() {
 		if err := srv.Serve(); err != nil {

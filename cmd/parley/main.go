@@ -58,6 +58,7 @@ func commands() []command {
 		{"session", "manage interviews: create, list, show, cancel, email, start, end, leave, release-seat", (*cli).cmdSession},
 		{"invite", "check an interview link: inspect", (*cli).cmdInvite},
 		{"up", "run this machine's node until Ctrl-C", (*cli).cmdUp},
+		{"open", "print the running node's web app address, with a fresh way in", (*cli).cmdOpen},
 		{"join", "take part in the interview of a link (through the running node)", (*cli).cmdJoin},
 		{"relay", "run the admin's relay and bootstrap node until Ctrl-C", (*cli).cmdRelay},
 		{"code", "print a session's code, or load a file into it", (*cli).cmdCode},

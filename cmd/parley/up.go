@@ -22,7 +22,11 @@ interviews, and on the company node in every interview it created. It serves
 the web app and the local API on a loopback address only, protected by an
 access token made at each start and written, with the address, to
 DATA/api.json (0600, removed on shutdown). While it runs, the other commands
-go through it.`)
+go through it.
+
+It prints the web app's address with the token. A browser's first visit
+trades the token for a cookie that lasts 30 days, across restarts on the
+same address; `+"`parley open`"+` prints a fresh address for another browser.`)
 	listen := fs.String("listen", "127.0.0.1:7420", "loopback `ADDRESS` of the local API and web app (port 0 picks a free one)")
 	var p2pListen listFlag
 	fs.Var(&p2pListen, "p2p-listen", "libp2p `MULTIADDR` to listen on (repeatable; default: every interface, random TCP and QUIC ports)")
@@ -58,7 +62,11 @@ go through it.`)
 		l.Close()
 		return err
 	}
-	srv := web.NewServer(n, l, web.Config{Logger: c.logger()})
+	srv, err := web.NewServer(n, l, web.Config{Logger: c.logger()})
+	if err != nil {
+		l.Close()
+		return err
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve() }()
 	url := srv.URL()

@@ -19,12 +19,16 @@
 //
 // Everything that must change together does so in one transaction: a member's
 // removal and their revocation, or all blocks of a new interview loop.
+//
+// The store's files are private to their owner (0600, the directory 0700),
+// like the node's keys: see Open.
 package store
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -54,12 +58,24 @@ type DB struct {
 }
 
 // Open opens (creating if needed) the store in dir.
+//
+// Badger creates its files (tables, value log, memtables, lock) 0666 less
+// the umask, all through the store's life, from its own goroutines, and has
+// no option to change that. So Open takes group and other bits out of the
+// process's umask for good (it never loosens it): every file the process
+// makes from then on is private, Badger's later files included. It also
+// makes the files of a store created before private (0600, directories
+// 0700).
 func Open(dir string, opts Options) (*DB, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
+	restrictUmask()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	if err := makePrivate(dir); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	bo := badger.DefaultOptions(dir).
@@ -81,6 +97,23 @@ func Open(dir string, opts Options) (*DB, error) {
 		return nil, openError(dir, err)
 	}
 	return &DB{db: db}, nil
+}
+
+// makePrivate takes group and other permissions off dir and everything in it.
+func makePrivate(dir string) error {
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.Type()&fs.ModeSymlink != 0 {
+			return err // a link's target is not the store's to change
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			return os.Chmod(path, perm&^0o077)
+		}
+		return nil
+	})
 }
 
 // openError explains why Badger refused to open dir.

@@ -26,9 +26,12 @@ const contentPolicy = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval';
 	"connect-src 'self'; img-src 'self' data:; media-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
 // app serves the web app's pages and files. A page opened with ?token=
-// (the address `parley up` and `parley demo` print) trades it for a cookie
-// and reloads without it, so the token does not stay in the address bar or
-// the history.
+// (the address `parley up`, `parley open` and `parley demo` print) trades
+// it for a session cookie and is answered with a redirect to itself without
+// the token (303), so that the token stays out of the address bar, the
+// history and any Referer. A wrong or old token is dropped the same way,
+// without a cookie: a browser that already has one (a bookmark made before
+// a restart) gets in, any other sees the page's "no access" view.
 func (s *Server) app(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		writeError(w, http.StatusMethodNotAllowed, "bad_request", "the web app only serves GET")
@@ -41,14 +44,21 @@ func (s *Server) app(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-cache")
 	p := r.URL.Path
 	if isPage(p) {
-		if tok := r.URL.Query().Get("token"); tok != "" {
-			if !s.isToken(tok) {
-				http.Error(w, "This address holds an old or wrong access token. Open the address `parley up` printed at its last start.", http.StatusUnauthorized)
-				return
+		q := r.URL.Query()
+		if q.Has("token") {
+			if s.isToken(q.Get("token")) {
+				s.setCookie(w, r)
 			}
-			http.SetCookie(w, &http.Cookie{Name: s.cookieName(), Value: tok, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode})
+			q.Del("token")
+			if len(q) > 0 {
+				p += "?" + q.Encode()
+			}
 			http.Redirect(w, r, p, http.StatusSeeOther)
 			return
+		}
+		// Renew the cookie of a browser that keeps coming back.
+		if issued, ok := s.cookie(r); ok && s.now().Sub(issued) > cookieRenewAfter {
+			s.setCookie(w, r)
 		}
 		http.ServeFileFS(w, r, staticFS, "static/index.html")
 		return

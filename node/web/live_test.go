@@ -49,14 +49,7 @@ func up(t *testing.T, opts node.InitOptions) (*node.Node, *Server) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
-	l, err := Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := NewServer(n, l, Config{Logger: discard()})
-	done := make(chan struct{})
-	go func() { defer close(done); s.Serve() }()
-	t.Cleanup(func() { s.Shutdown(context.Background()); <-done })
+	s, _ := startServer(t, n, "127.0.0.1:0", Config{Logger: discard()})
 	return n, s
 }
 

@@ -4,21 +4,23 @@
 // Every request needs a Host header naming the loopback address the server
 // listens on, so that a web page elsewhere cannot reach it through DNS
 // rebinding, and a request with an Origin header must come from that same
-// address. API requests also need the per-start access token: an
-// Authorization: Bearer header (the command line), or the cookie the web
-// app's first visit (with ?token=) set. API.md documents the routes.
+// address. API requests also need to be authorized: the per-start access
+// token in an Authorization: Bearer header (the command line), or the web
+// app's session cookie, which its first visit (with ?token=) got in
+// exchange for the token (see auth.go). API.md documents the routes.
 package web
 
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,17 +33,23 @@ type Config struct {
 	Token string
 	// Logger receives the server's log. If nil, slog.Default() is used.
 	Logger *slog.Logger
+	// Now returns the current time, for session cookies. If nil, time.Now
+	// is used.
+	Now func() time.Time
 }
 
 // Server is a node's local HTTP server.
 type Server struct {
-	node  *node.Node
-	token string
-	log   *slog.Logger
-	srv   *http.Server
-	hosts map[string]bool // Host headers accepted
-	url   string
-	lis   net.Listener
+	node   *node.Node
+	token  string
+	secret []byte // the node's web secret: keys session cookies
+	now    func() time.Time
+	log    *slog.Logger
+	srv    *http.Server
+	hosts  map[string]bool // Host headers accepted
+	url    string
+	port   string
+	lis    net.Listener
 }
 
 // NewToken returns a fresh random access token.
@@ -51,20 +59,29 @@ func NewToken() string {
 	return hex.EncodeToString(b[:])
 }
 
-// NewServer returns a server for n that will serve on l (see Listen).
-func NewServer(n *node.Node, l net.Listener, cfg Config) *Server {
-	s := &Server{node: n, token: cfg.Token, log: cfg.Logger, lis: l}
+// NewServer returns a server for n that will serve on l (see Listen). It
+// reads the node's web secret, making it on the first start (see
+// node.Node.WebSecret).
+func NewServer(n *node.Node, l net.Listener, cfg Config) (*Server, error) {
+	secret, err := n.WebSecret()
+	if err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	s := &Server{node: n, token: cfg.Token, secret: secret, now: cfg.Now, log: cfg.Logger, lis: l}
 	if s.token == "" {
 		s.token = NewToken()
+	}
+	if s.now == nil {
+		s.now = time.Now
 	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	port := l.Addr().(*net.TCPAddr).Port
+	s.port = strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 	s.hosts = map[string]bool{
-		fmt.Sprintf("127.0.0.1:%d", port): true,
-		fmt.Sprintf("localhost:%d", port): true,
-		fmt.Sprintf("[::1]:%d", port):     true,
+		"127.0.0.1:" + s.port: true,
+		"localhost:" + s.port: true,
+		"[::1]:" + s.port:     true,
 	}
 	s.url = "http://" + l.Addr().String()
 	s.srv = &http.Server{
@@ -72,7 +89,7 @@ func NewServer(n *node.Node, l net.Listener, cfg Config) *Server {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
-	return s
+	return s, nil
 }
 
 // Token returns the access token.
@@ -83,9 +100,15 @@ func (s *Server) URL() string { return s.url }
 
 // PageURL returns the address of a web app page (path like "/" or
 // "/s/SESSION") with the access token, to open in a browser: the first
-// visit trades the token for a cookie and drops it from the address.
+// visit trades the token for a session cookie and drops it from the address.
 func (s *Server) PageURL(path string) string {
-	return s.url + path + "?token=" + s.token
+	return PageURL(s.url, path, s.token)
+}
+
+// PageURL returns the address of a web app page of the server at base (its
+// URL) with its access token.
+func PageURL(base, path, token string) string {
+	return base + path + "?token=" + url.QueryEscape(token)
 }
 
 // Listen opens a listener on addr, which must be a loopback address.
@@ -145,37 +168,10 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			return
 		}
 		if !s.authorized(r) {
-			writeError(w, http.StatusUnauthorized, "unauthorized", "missing or wrong access token (see api.json in the node's data directory)")
+			writeError(w, http.StatusUnauthorized, "unauthorized", "no access: a browser gets in through the address `parley open` prints; "+
+				"API clients send the token of DATA/api.json in an Authorization: Bearer header")
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// authorized checks the token: in the Authorization header, or, for the
-// page's WebSocket (browsers cannot set its headers), in the token query
-// parameter.
-func (s *Server) authorized(r *http.Request) bool {
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok {
-		if c, err := r.Cookie(s.cookieName()); err == nil {
-			got, ok = c.Value, true
-		}
-	}
-	if !ok && strings.HasSuffix(r.URL.Path, "/live") {
-		got, ok = r.URL.Query().Get("token"), true
-	}
-	return ok && s.isToken(got)
-}
-
-func (s *Server) isToken(got string) bool {
-	return subtle.ConstantTimeCompare([]byte(got), []byte(s.token)) == 1
-}
-
-// cookieName names the cookie that holds the token in the browser. Cookies
-// are shared by every port of a host, so the name carries the port: two
-// nodes on one machine (the demo) keep apart.
-func (s *Server) cookieName() string {
-	_, port, _ := net.SplitHostPort(s.lis.Addr().String())
-	return "parley_" + port
 }

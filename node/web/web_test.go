@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"parley/node"
@@ -22,20 +23,42 @@ func serve(t *testing.T) (*Server, *node.Node) {
 	if _, err := node.Init(dir, node.InitOptions{Org: "Acme Inc"}); err != nil {
 		t.Fatal(err)
 	}
+	n := openNode(t, dir)
+	s, _ := startServer(t, n, "127.0.0.1:0", Config{Logger: discard()})
+	return s, n
+}
+
+// openNode opens the node in dir, which Init made, and closes it when the
+// test ends.
+func openNode(t *testing.T, dir string) *node.Node {
+	t.Helper()
 	n, err := node.New(node.Config{Dir: dir, Logger: discard()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
-	l, err := Listen("127.0.0.1:0")
+	return n
+}
+
+// startServer serves n's web app and API on addr (a loopback address). The
+// server stops when the test ends, or earlier with stop.
+func startServer(t *testing.T, n *node.Node, addr string, cfg Config) (s *Server, stop func()) {
+	t.Helper()
+	l, err := Listen(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewServer(n, l, Config{Logger: discard()})
+	s, err = NewServer(n, l, cfg)
+	if err != nil {
+		l.Close()
+		t.Fatal(err)
+	}
 	done := make(chan struct{})
 	go func() { defer close(done); s.Serve() }()
-	t.Cleanup(func() { s.Shutdown(context.Background()); <-done })
-	return s, n
+	var once sync.Once
+	stop = func() { once.Do(func() { s.Shutdown(context.Background()); <-done }) }
+	t.Cleanup(stop)
+	return s, stop
 }
 
 func TestGuard(t *testing.T) {

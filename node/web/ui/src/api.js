@@ -1,5 +1,6 @@
-// Calls to this node's local API. The cookie set by the first visit carries
-// the access token; the server checks Host and Origin.
+// Calls to this node's local API. They carry the session cookie the first
+// visit (with the node's access token) got; the server checks it, the Host
+// and the Origin.
 
 export class APIError extends Error {
   constructor(message, code, status) {
@@ -30,7 +31,7 @@ export async function api(method, path, body) {
   }
   if (!res.ok) {
     if (res.status === 401) {
-      throw new APIError("This page has no access to the node: open the address that `parley up` printed (it carries the access token).", "unauthorized", 401);
+      throw new APIError("This page has no access to the node: run `parley open` on this machine and open the address it prints.", "unauthorized", 401);
     }
     throw new APIError(data?.error || `${res.status} ${res.statusText}`, data?.code, res.status);
   }

@@ -7,20 +7,48 @@
 //	/s/ID      the interview room
 //	/r/ID      the replay of an interview's code
 import { get } from "./api.js";
-import { h, clear, errorBox } from "./dom.js";
+import { h, clear, errorBox, copyButton } from "./dom.js";
 import { dashboard, newInterview } from "./dashboard.js";
 import { team } from "./team.js";
 import { joinPage } from "./join.js";
 import { room } from "./room.js";
 import { replay } from "./replay.js";
 
+// dropToken takes an access token out of the address and the history. The
+// server answers an address with ?token= by a redirect without it; should
+// one reach the page all the same (a saved page, a proxy), it goes here.
+function dropToken() {
+  const params = new URLSearchParams(location.search);
+  if (!params.has("token")) return;
+  params.delete("token");
+  const q = params.toString();
+  history.replaceState(history.state, "", location.pathname + (q ? "?" + q : "") + location.hash);
+}
+
+// noAccess is what a browser without a valid cookie for this node sees:
+// how to get in.
+function noAccess(app) {
+  const m = location.pathname.match(/^\/s\/([a-z0-9]{4,64})$/i); // only an ID goes into the command
+  const cmd = m ? `parley open ${m[1]}` : "parley open";
+  clear(app).append(h("main", { class: "no-access" },
+    h("h1", {}, "No access to this node"),
+    h("p", {}, `This browser has no access to the Parley node at ${location.host}: it was never opened here `,
+      "with the node's address, its access is over 30 days old, or the node's web secret changed."),
+    h("p", {}, "To get in, run this on the machine where the node runs and open the address it prints:"),
+    h("p", {}, h("code", { class: "command" }, cmd), " ", copyButton(cmd, "Copy command")),
+    h("p", { class: "muted" }, "Add ", h("code", {}, "--data DIR"), " if the node uses another data directory. ",
+      "The address ", h("code", {}, "parley up"), " printed when the node last started works too.")));
+}
+
 async function main() {
+  dropToken();
   const app = document.getElementById("app");
   let info;
   try {
     info = await get("/info");
   } catch (e) {
-    clear(app).append(h("main", {}, h("h1", {}, "Parley"), errorBox(e)));
+    if (e.status === 401) noAccess(app);
+    else clear(app).append(h("main", {}, h("h1", {}, "Parley"), errorBox(e)));
     return;
   }
   const path = location.pathname;
