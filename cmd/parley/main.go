@@ -88,15 +88,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "parley: %s\n", ue.msg)
 		return 2
-	case errors.Is(err, errFlagParse):
-		return 2 // the flag package has said what was wrong
 	}
-	fmt.Fprintf(stderr, "parley: %v\n", err)
+	fmt.Fprintf(stderr, "parley: %s\n", errorText(err))
 	return 1
 }
 
 func (c *cli) dispatch(args []string) error {
-	fs := c.flags("parley", "COMMAND [ARGS]", "")
+	fs := c.flags("parley", usage{})
 	fs.Usage = func() { c.usage(fs) }
 	rest, err := parseInterspersed(fs, args, 1)
 	if err != nil {
@@ -109,7 +107,7 @@ func (c *cli) dispatch(args []string) error {
 	name, rest := rest[0], rest[1:]
 	if name == "help" {
 		if len(rest) > 0 {
-			return c.dispatch(append(rest[:1], "-h"))
+			return c.dispatch(append(rest, "-h"))
 		}
 		c.usage(fs)
 		return nil
@@ -124,12 +122,15 @@ func (c *cli) dispatch(args []string) error {
 
 func (c *cli) usage(fs *flag.FlagSet) {
 	w := c.stderr
-	fmt.Fprintf(w, "Parley: live technical interviews, peer to peer.\n\nusage: parley [--data DIR] COMMAND [ARGS]\n\ncommands:\n")
+	fmt.Fprintf(w, "Parley: live technical interviews, peer to peer.\n\nusage: parley [--data DIR] [--store-key-file FILE] [--verbose] COMMAND [ARGS]\n\ncommands:\n")
 	for _, cmd := range commands() {
 		fmt.Fprintf(w, "  %-9s %s\n", cmd.name, cmd.summary)
 	}
-	fmt.Fprintf(w, "\nRun `parley COMMAND -h` for a command's flags.\n\nglobal flags:\n")
-	fs.PrintDefaults()
+	fmt.Fprintf(w, "\nexamples:\n  parley demo\n  parley help session\n  parley session create -h\n")
+	fmt.Fprintf(w, "\nRun `parley COMMAND -h` (or `parley help COMMAND`) for a command's flags.\n\nglobal flags:\n")
+	var global []*flag.Flag
+	fs.VisitAll(func(f *flag.Flag) { global = append(global, f) })
+	printFlags(w, global)
 }
 
 // logger returns the logger commands give the node: warnings and errors on

@@ -85,7 +85,11 @@ func (s *Server) URL() string { return s.url }
 // "/s/SESSION") with the access token, to open in a browser: the first
 // visit trades the token for a cookie and drops it from the address.
 func (s *Server) PageURL(path string) string {
-	return s.url + path + "?token=" + s.token
+	return pageURL(s.url, s.token, path)
+}
+
+func pageURL(base, token, path string) string {
+	return base + path + "?token=" + token
 }
 
 // Listen opens a listener on addr, which must be a loopback address.
