@@ -25,8 +25,8 @@ func (c *cli) cmdCode(args []string) error {
 Prints the current code of a session's file (default: the active one), byte
 for byte, through the running node. With --load, replaces the file's text
 with a local file's (creating the file; interviewers only), and says what it
-replaced; when someone changed the file in the last minute, they may be
-typing in it: confirm with --yes. File names have no folders (main.go, not
+replaced; when someone else changed the file in the last minute, they may
+be typing in it: confirm with --yes. File names have no folders (main.go, not
 src/main.go).`,
 		examples: []string{"parley code 7kq3m2xa", "parley code 7kq3m2xa --file main.go --load ./main.go"},
 	})
@@ -77,14 +77,20 @@ src/main.go).`,
 			fmt.Fprintf(c.stderr, "%s already holds the text of %s; nothing changed.\n", name, *load)
 			return nil
 		}
+		// The last change by someone else: this node's own (through its
+		// page or an earlier load) are its user's, who knows.
 		var last *node.TimelineEntry
 		if exists {
+			info, err := n.Info(c.ctx)
+			if err != nil {
+				return err
+			}
 			tl, err := n.Timeline(c.ctx, s.ID)
 			if err != nil {
 				return err
 			}
 			for i := range tl {
-				if tl[i].File == name {
+				if tl[i].File == name && tl[i].Peer != info.Peer {
 					last = &tl[i]
 				}
 			}

@@ -41,6 +41,9 @@ interviewer started the interview; the company node takes no part in it.`,
 		return usagef("--seconds %d: a check lasts 1 to 90 seconds", *secs)
 	}
 	return c.withBackend(func(n backend) error {
+		if err := c.requireRunning(n); err != nil {
+			return err
+		}
 		in, err := n.Inspect(c.ctx, pos[0])
 		if err != nil {
 			return err

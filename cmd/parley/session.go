@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -61,7 +62,7 @@ and says since when it is live.`,
 	var already bool
 	return c.sessionAction(args, fs, func(n backend, id string) (node.Session, error) {
 		s, err := n.Session(c.ctx, id)
-		if err == nil && s.Status == node.StatusLive {
+		if err == nil && s.Status == node.StatusLive && s.Role == node.RoleInterviewer {
 			already = true
 			return s, nil
 		}
@@ -244,9 +245,19 @@ more pick a session), times are UTC. The links are in --json, and each in
 			c.printf("No %s sessions.\n", *status)
 			return nil
 		}
-		t := &table{header: []string{"ID", "STARTS (UTC)", "STATUS", "BLOCK", "CANDIDATE", "TITLE", "WHO"}, shrink: []int{4, 5, 6}}
+		// WHO only when someone is or was in one: pending sessions have
+		// nobody, and the columns are few.
+		withWho := slices.ContainsFunc(sessions, func(s node.Session) bool { return who(s) != "-" })
+		t := &table{header: []string{"ID", "STARTS (UTC)", "STATUS", "BLOCK", "CANDIDATE", "TITLE"}, shrink: []int{4, 5}}
+		if withWho {
+			t.header, t.shrink = append(t.header, "WHO"), append(t.shrink, 6)
+		}
 		for _, s := range sessions {
-			t.add(shortID(s.ID), s.Starts.UTC().Format("2006-01-02 15:04"), s.Status, fmt.Sprintf("%d/%d", s.Block, s.Blocks), oneLine(s.Candidate), oneLine(s.Title), who(s))
+			row := []string{shortID(s.ID), s.Starts.UTC().Format("2006-01-02 15:04"), s.Status, fmt.Sprintf("%d/%d", s.Block, s.Blocks), oneLine(s.Candidate), oneLine(s.Title)}
+			if withWho {
+				row = append(row, who(s))
+			}
+			t.add(row...)
 		}
 		return t.print(c.stdout)
 	})

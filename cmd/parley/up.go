@@ -205,12 +205,15 @@ in this node's web app.`,
 	var res node.JoinResult
 	var warning string
 	err = c.withBackend(func(n backend) error {
+		if err := c.requireRunning(n); err != nil {
+			return err
+		}
 		in, err := n.Inspect(c.ctx, pos[0])
 		if err != nil {
 			return err
 		}
 		if in.Valid && in.Role == node.RoleCandidate && !in.Joined {
-			warning = candidateWarning(in) + " " + notYou(c.ctx, n, in)
+			warning = candidateWarning(in) + "\n" + notYou(c.ctx, n, in)
 			if !*asCandidate {
 				return usagef("%s\nIf you are %s, join with `parley join LINK --as-candidate`.", warning, oneLine(in.Candidate))
 			}
@@ -265,23 +268,21 @@ func candidateWarning(in node.Inspection) string {
 // notYou tells someone who is not the candidate why this node would join as
 // the candidate, from what it holds, and what to do.
 func notYou(ctx context.Context, n backend, in node.Inspection) string {
-	get := "an interviewer needs a team credential of " + oneLine(in.Org) + " on their own node: send its admin this node's peer ID (`parley id`), accept the credential they send with `parley team accept TOKEN`, then join again"
-	const seat = "; joining as the candidate would take the candidate's seat, and the real candidate would be refused."
-	info, err := n.Info(ctx)
-	if err == nil && info.Org != "" {
-		return fmt.Sprintf("Not you? This is the company node of %s, not of %s: %s%s", oneLine(info.Org), oneLine(in.Org), get, seat)
-	}
-	team, err := n.Team(ctx)
-	if err != nil || len(team) == 0 {
-		return "Not you? This node holds no team credential: " + get + seat
-	}
-	var orgs []string
-	for _, m := range team {
-		if o := fmt.Sprintf("%s (key %s)", oneLine(m.Org), m.CompanyKey); !slices.Contains(orgs, o) {
-			orgs = append(orgs, o)
+	org := oneLine(in.Org)
+	holds := "This node holds no team credential"
+	if info, err := n.Info(ctx); err == nil && info.Org != "" {
+		holds = fmt.Sprintf("This is the company node of %s, not of %s", oneLine(info.Org), org)
+	} else if team, err := n.Team(ctx); err == nil && len(team) > 0 {
+		var orgs []string
+		for _, m := range team {
+			if o := fmt.Sprintf("%s (key %s)", oneLine(m.Org), m.CompanyKey); !slices.Contains(orgs, o) {
+				orgs = append(orgs, o)
+			}
 		}
+		holds = fmt.Sprintf("This node holds team credentials of %s only, not of %s (key %s)", strings.Join(orgs, ", "), org, in.CompanyKey)
 	}
-	return fmt.Sprintf("Not you? This node holds team credentials of %s only, not of %s (key %s): %s%s", strings.Join(orgs, ", "), oneLine(in.Org), in.CompanyKey, get, seat)
+	return fmt.Sprintf("Not you? %s, so joining would take the candidate's seat, and the real candidate would then be refused. "+
+		"An interviewer of %s needs its team credential on their own node: send the admin this node's peer ID (`parley id`), accept what they send with `parley team accept TOKEN`, then join again.", holds, org)
 }
 
 func parseMultiaddr(s string) (ma.Multiaddr, error) {
