@@ -147,7 +147,7 @@ next. Named interviewers must be on the team. --starts is refused when it is
 past (more than a few minutes ago): an interview is scheduled from now on.`,
 		examples: []string{
 			`parley session create --candidate "Sam Doe" --title "Backend loop"`,
-			`parley session create --candidate "Sam Doe" --candidate-email sam@example.com --title "Backend loop" --starts 2026-12-01T15:00:00+01:00 --duration 45m --blocks 2 --interviewer ana@acme.test`,
+			`parley session create --candidate "Sam Doe" --candidate-email sam@example.com --title "Backend loop" --starts 2027-03-01T15:00:00+01:00 --duration 45m --blocks 2 --interviewer ana@acme.test`,
 		},
 	})
 	var req node.NewSessions
@@ -184,7 +184,7 @@ past (more than a few minutes ago): an interview is scheduled from now on.`,
 	if starts != "" {
 		t, err := time.Parse(time.RFC3339, starts)
 		if err != nil {
-			return usagef("--starts %q is not an RFC3339 time (example: 2026-12-01T14:00:00Z or 2026-12-01T15:00:00+01:00)", starts)
+			return usagef("--starts %q is not an RFC3339 time (example: 2027-03-01T14:00:00Z or 2027-03-01T15:00:00+01:00)", starts)
 		}
 		// A time already past is almost always a slip (a wrong date, or a
 		// local time written with Z), and the invite would give the
@@ -194,7 +194,7 @@ past (more than a few minutes ago): an interview is scheduled from now on.`,
 			if ago > 48*time.Hour {
 				unit = 24 * time.Hour
 			}
-			return usagef("--starts %s is %s ago: an interview is scheduled from now on; to start now, leave --starts out (a local time needs its offset, like 2026-12-01T15:00:00+01:00)", invite.FormatTime(t), formatDuration(ago.Truncate(unit)))
+			return usagef("--starts %s is %s ago: an interview is scheduled from now on; to start now, leave --starts out (a local time needs its offset, like 2027-03-01T15:00:00+01:00)", invite.FormatTime(t), formatDuration(ago.Truncate(unit)))
 		}
 		req.Starts = t
 	}
