@@ -19,6 +19,7 @@ type table struct {
 	shrink []int
 }
 
+// minShrunk is the narrowest a shrunk column gets.
 const minShrunk = 8
 
 func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
