@@ -228,7 +228,7 @@ func ParseCredential(token string) (*Credential, error) {
 	}
 	c, err := decodeCredential(body[2:])
 	if err != nil {
-		return nil, checkErr(ErrMalformed, "team credential is malformed: %v", err)
+		return nil, damaged("team credential", "%v", err)
 	}
 	if !ed25519.Verify(c.CompanyKey, signedMessage(kindCredential, body), sig) {
 		return nil, checkErr(ErrBadSignature, "team credential has a bad signature: it was altered or damaged; ask your admin for a new one")

@@ -305,7 +305,7 @@ func Parse(link string) (*Invite, error) {
 	}
 	inv, err := decodeInvite(body[2:])
 	if err != nil {
-		return nil, checkErr(ErrMalformed, "interview link is malformed: %v", err)
+		return nil, damaged("interview link", "%v", err)
 	}
 	if !ed25519.Verify(inv.CompanyKey, signedMessage(kindInvite, body), sig) {
 		return nil, checkErr(ErrBadSignature, "interview link has a bad signature: it was altered or damaged; ask the company for the original link")

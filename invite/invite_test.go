@@ -192,6 +192,40 @@ func TestParseBad(t *testing.T) {
 	}
 }
 
+// A link or credential that does not decode says it is damaged and what to
+// do, and keeps the decoder's words at the end for a bug report.
+func TestDamagedWording(t *testing.T) {
+	key := testKey(1)
+	tok := sign(t, testInvite(key), key)
+	credTok, err := testCredential(key).Sign(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := base64.RawURLEncoding.DecodeString(tok)
+	raw[2] = 0x0b // field 1 with wire type 3
+	wrongType := base64.RawURLEncoding.EncodeToString(raw)
+	tests := []struct {
+		name, token string
+		parse       func(string) error
+		advice      string
+	}{
+		{"truncated link", AppLinkPrefix + tok[:len(tok)/2], func(s string) error { _, err := Parse(s); return err }, "copy the whole link"},
+		{"wrong wire type", wrongType, func(s string) error { _, err := Parse(s); return err }, "copy the whole link"},
+		{"not base64", AppLinkPrefix + "%%%", func(s string) error { _, err := Parse(s); return err }, "copy the whole link"},
+		{"truncated credential", credTok[:len(credTok)-100], func(s string) error { _, err := ParseCredential(s); return err }, "parley team accept TOKEN"},
+	}
+	for _, tt := range tests {
+		err := tt.parse(tt.token)
+		if !errors.Is(err, ErrMalformed) {
+			t.Fatalf("%s: %v, want ErrMalformed", tt.name, err)
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, "is damaged") || !strings.Contains(msg, tt.advice) || !strings.Contains(msg, "(for a bug report: ") || !strings.HasSuffix(msg, ")") {
+			t.Errorf("%s: %q", tt.name, msg)
+		}
+	}
+}
+
 func TestSignRefusesInvalid(t *testing.T) {
 	key := testKey(1)
 	for name, mod := range map[string]func(*Invite){

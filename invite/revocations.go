@@ -94,7 +94,7 @@ func ParseRevocations(token string, want ed25519.PublicKey) (*Revocations, error
 	}
 	r, err := decodeRevocations(body[2:])
 	if err != nil {
-		return nil, checkErr(ErrMalformed, "revocation list is malformed: %v", err)
+		return nil, damaged("revocation list", "%v", err)
 	}
 	if !r.CompanyKey.Equal(want) {
 		return nil, checkErr(ErrWrongIssuer, "revocation list was issued by key %s, not by this company (key %s)", Fingerprint(r.CompanyKey), Fingerprint(want))

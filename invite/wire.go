@@ -136,10 +136,10 @@ func decodeToken(s string, kind byte, maxLen int, what string) (body, sig []byte
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return nil, nil, checkErr(ErrMalformed, "%s is not valid base64url (%v); check that it was copied whole", what, err)
+		return nil, nil, damaged(what, "not base64url: %v", err)
 	}
 	if len(raw) < 2+sigSize {
-		return nil, nil, checkErr(ErrMalformed, "%s is too short (%d bytes); check that it was copied whole", what, len(raw))
+		return nil, nil, damaged(what, "%d bytes, too short", len(raw))
 	}
 	if raw[0] != version1 {
 		return nil, nil, checkErr(ErrUnsupportedVersion, "%s has format version %d, this Parley understands version %d; update Parley or ask for a new one", what, raw[0], version1)
@@ -149,6 +149,20 @@ func decodeToken(s string, kind byte, maxLen int, what string) (body, sig []byte
 	}
 	n := len(raw) - sigSize
 	return raw[:n], raw[n:], nil
+}
+
+// damaged is the error for a token that does not decode, which almost
+// always means it was copied in part or changed on the way: it says what to
+// do, and ends with the decoder's words for a bug report.
+func damaged(what, format string, args ...any) error {
+	advice := "copy the whole of it, from its first character to its last, and try again"
+	switch what {
+	case "interview link":
+		advice = "copy the whole link, from its first character to its last, and paste it again; if that fails too, ask the company to send the link again"
+	case "team credential":
+		advice = "copy the whole token your admin sent, from its first character to its last, and run `parley team accept TOKEN` again; if that fails too, ask them to issue it again"
+	}
+	return checkErr(ErrMalformed, "%s is damaged (cut short or changed while being copied): %s (for a bug report: %s)", what, advice, fmt.Sprintf(format, args...))
 }
 
 func encodeToken(header []byte, sig []byte) string {

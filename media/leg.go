@@ -203,5 +203,11 @@ func (l *Leg) setLocal(ctx context.Context, d webrtc.SessionDescription) (string
 	return l.pc.LocalDescription().SDP, nil
 }
 
+// Connected reports whether the peer connection is up: ICE and DTLS done,
+// whether or not the other side sends anything.
+func (l *Leg) Connected() bool {
+	return l.pc.ConnectionState() == webrtc.PeerConnectionStateConnected
+}
+
 // Close ends the leg.
 func (l *Leg) Close() error { return l.pc.Close() }

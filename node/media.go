@@ -561,6 +561,10 @@ type MediaCount struct {
 	Peer  string `json:"peer"`
 	Audio int64  `json:"audio"`
 	Video int64  `json:"video"`
+	// Connected is set when this node's media connection to the
+	// participant's is up at the end of the check: with no packets, the
+	// path works but nothing is sent (no page with a camera open there).
+	Connected bool `json:"connected"`
 }
 
 // MediaCheck sends a generated audio and video test signal into a session's
@@ -639,6 +643,9 @@ func (n *Node) MediaCheck(ctx context.Context, id string, d time.Duration) ([]Me
 		mc := MediaCount{Name: p.name, Role: p.role, Peer: pid.String()}
 		if k := c.recv[pid]; k != nil {
 			mc.Audio, mc.Video = k.audio.Load()-before[pid][0], k.video.Load()-before[pid][1]
+		}
+		if leg := c.legs[pid]; leg != nil {
+			mc.Connected = leg.Connected()
 		}
 		out = append(out, mc)
 	}

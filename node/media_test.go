@@ -54,8 +54,8 @@ func TestMediaThreeParticipants(t *testing.T) {
 			t.Logf("%s got from %s: %d audio, %d video packets", n.ID().ShortString(), c.Name, c.Audio, c.Video)
 			// 4 s of the signal is 200 audio and 500 video packets; the
 			// first second may go to ICE and DTLS.
-			if c.Audio < 50 || c.Video < 100 {
-				t.Errorf("%s got from %s (%s): %d audio, %d video packets", n.ID().ShortString(), c.Name, c.Role, c.Audio, c.Video)
+			if c.Audio < 50 || c.Video < 100 || !c.Connected {
+				t.Errorf("%s got from %s (%s): %d audio, %d video packets, connected %v", n.ID().ShortString(), c.Name, c.Role, c.Audio, c.Video, c.Connected)
 			}
 		}
 	}

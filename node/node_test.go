@@ -149,14 +149,21 @@ func TestTeam(t *testing.T) {
 		t.Fatalf("expired credential: %v", err)
 	}
 
-	for _, bad := range []NewMember{
-		{Name: "", Email: "x@acme.test", Peer: ana.ID().String()},
-		{Name: "X", Email: "not an email", Peer: ana.ID().String()},
-		{Name: "X", Email: "x@acme.test", Peer: "nope"},
-		{Name: "X", Email: "x@acme.test", Peer: ana.ID().String(), Role: "owner"},
+	fresh := openNode(t, clk, InitOptions{}).ID().String()
+	for _, bad := range []struct {
+		m    NewMember
+		want string
+	}{
+		{NewMember{Name: "", Email: "x@acme.test", Peer: fresh}, "needs a name"},
+		{NewMember{Name: "X", Email: "not an email", Peer: fresh}, "not an email address"},
+		{NewMember{Name: "X", Email: "x@acme", Peer: fresh}, "no full domain"},
+		{NewMember{Name: "X", Email: "x@acme.test", Peer: "nope"}, "not a peer ID"},
+		{NewMember{Name: "X", Email: "x@acme.test", Peer: fresh, Role: "owner"}, "unknown role"},
+		// A node holds one credential per company.
+		{NewMember{Name: "X", Email: "x@acme.test", Peer: ana.ID().String()}, "already on the team as Ana Li <ana@acme.test>"},
 	} {
-		if _, err := company.AddMember(context.Background(), bad); err == nil {
-			t.Errorf("AddMember(%+v) succeeded", bad)
+		if _, err := company.AddMember(context.Background(), bad.m); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("AddMember(%+v) = %v, want an error with %q", bad.m, err, bad.want)
 		}
 	}
 	if _, err := ana.AddMember(context.Background(), NewMember{Name: "X", Email: "x@acme.test", Peer: ana.ID().String()}); !errors.Is(err, ErrNotCompany) {

@@ -53,6 +53,7 @@ type Session struct {
 	Criteria        []string  `json:"criteria,omitempty"`
 	Created         time.Time `json:"created"`
 	StartedAt       time.Time `json:"started_at,omitzero"`
+	StartedBy       string    `json:"started_by,omitempty"` // who started it, as this node saw the start
 	EndedAt         time.Time `json:"ended_at,omitzero"`
 	EndedBy         string    `json:"ended_by,omitempty"`
 	EndReason       string    `json:"end_reason,omitempty"`
@@ -143,18 +144,18 @@ func (n *Node) CreateSessions(ctx context.Context, req NewSessions) ([]Session, 
 	case req.Title == "":
 		return nil, fmt.Errorf("a session needs a title (--title)")
 	case req.Duration < time.Minute || req.Duration > 24*time.Hour:
-		return nil, fmt.Errorf("duration %v is out of range: between 1 minute and 24 hours", req.Duration)
+		return nil, fmt.Errorf("duration %s is out of range: between 1 minute and 24 hours", FormatLongDuration(req.Duration))
 	case req.Validity <= 0:
-		return nil, fmt.Errorf("link validity %v is not positive", req.Validity)
+		return nil, fmt.Errorf("link validity %s is not positive", FormatLongDuration(req.Validity))
 	case req.Blocks < 1 || req.Blocks > invite.MaxBlocks:
 		return nil, fmt.Errorf("%d blocks: between 1 and %d are allowed", req.Blocks, invite.MaxBlocks)
 	case req.MaxInterviewers < 1 || req.MaxInterviewers > invite.MaxInterviewers:
 		return nil, fmt.Errorf("maximum interviewers %d is out of range: between 1 and %d", req.MaxInterviewers, invite.MaxInterviewers)
 	case !req.Starts.Add(time.Duration(req.Blocks-1) * req.Duration).Add(req.Validity).After(now):
-		return nil, fmt.Errorf("the link would already have expired: it starts %s and stays valid for %v; give a later --starts or a longer --expires", invite.FormatTime(req.Starts), req.Validity)
+		return nil, fmt.Errorf("the link would already have expired: it starts %s and stays valid for %s; give a later --starts or a longer --expires", invite.FormatTime(req.Starts), FormatLongDuration(req.Validity))
 	}
 	if req.CandidateEmail != "" {
-		if err := invite.CheckEmail(req.CandidateEmail); err != nil {
+		if err := checkAddress(req.CandidateEmail); err != nil {
 			return nil, fmt.Errorf("candidate email: %v", err)
 		}
 	}
@@ -294,6 +295,21 @@ func FormatDuration(d time.Duration) string {
 	return s
 }
 
+// FormatLongDuration formats d for people, in days from a day up: 7d,
+// 1d12h, 1h, 1h30m, 45m. (Session.Duration keeps FormatDuration's form,
+// which time.ParseDuration reads.)
+func FormatLongDuration(d time.Duration) string {
+	const day = 24 * time.Hour
+	days, rest := d/day, d%day
+	switch {
+	case days == 0:
+		return FormatDuration(d)
+	case rest == 0:
+		return fmt.Sprintf("%dd", days)
+	}
+	return fmt.Sprintf("%dd%s", days, FormatDuration(rest))
+}
+
 func earliest(a, b time.Time) time.Time {
 	if a.Before(b) {
 		return a
@@ -368,13 +384,16 @@ func (n *Node) sessionView(r store.Session) Session {
 			s.Refusals, s.Refused = l.refusalsList()
 		}
 		l.mu.Lock()
-		started, ended := l.state.start != nil, l.state.end
+		start, ended := l.state.start, l.state.end
 		l.mu.Unlock()
+		if start != nil {
+			s.StartedAt, s.StartedBy = start.At, start.ByName
+		}
 		switch {
 		case ended != nil:
 			s.Status = StatusEnded
 			s.EndedAt, s.EndedBy, s.EndReason = ended.At, ended.ByName, ended.Reason
-		case started:
+		case start != nil:
 			s.Status = StatusLive
 		case len(s.Participants) > 0:
 			s.Status = StatusLobby
@@ -432,6 +451,10 @@ func (n *Node) Session(ctx context.Context, id string) (Session, error) {
 	return n.sessionView(r), nil
 }
 
+// minIDPrefix is the shortest start of a session ID that picks a session:
+// shorter ones would too often pick one by chance.
+const minIDPrefix = 4
+
 func (n *Node) lookupSession(id string) (store.Session, error) {
 	id = strings.ToLower(strings.TrimSpace(id))
 	r, err := n.db.Session(id)
@@ -439,7 +462,7 @@ func (n *Node) lookupSession(id string) (store.Session, error) {
 		return r, err
 	}
 	var found []store.Session
-	if len(id) >= 4 {
+	if len(id) >= minIDPrefix {
 		all, err := n.db.Sessions()
 		if err != nil {
 			return r, err
@@ -452,6 +475,9 @@ func (n *Node) lookupSession(id string) (store.Session, error) {
 	}
 	switch len(found) {
 	case 0:
+		if len(id) < minIDPrefix {
+			return r, fmt.Errorf("no session has the ID %q; to pick one by the start of its ID, give at least %d characters (see `parley session list --status all`): %w", id, minIDPrefix, ErrNotFound)
+		}
 		return r, fmt.Errorf("no session %q on this node (see `parley session list --status all`): %w", id, ErrNotFound)
 	case 1:
 		return found[0], nil

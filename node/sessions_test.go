@@ -75,8 +75,12 @@ func TestCreateSessionsRefuses(t *testing.T) {
 	clk := newClock()
 	company := openNode(t, clk, InitOptions{Org: "Acme Inc"})
 	participant := openNode(t, clk, InitOptions{})
-	for _, email := range []string{"a@acme.test", "b@acme.test"} {
-		if _, err := company.AddMember(context.Background(), NewMember{Name: email, Email: email, Peer: participant.ID().String()}); err != nil {
+	for i, email := range []string{"a@acme.test", "b@acme.test"} {
+		n := participant
+		if i > 0 {
+			n = openNode(t, clk, InitOptions{})
+		}
+		if _, err := company.AddMember(context.Background(), NewMember{Name: email, Email: email, Peer: n.ID().String()}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -96,6 +100,7 @@ func TestCreateSessionsRefuses(t *testing.T) {
 		{"bad bootstrap", NewSessions{Candidate: "C", Title: "T", Bootstrap: []string{"/ip4/1.2.3.4/tcp/1"}}, "no /p2p/"},
 		{"already expired", NewSessions{Candidate: "C", Title: "T", Starts: clk.Now().Add(-2 * time.Hour), Validity: time.Hour}, "already have expired"},
 		{"bad email", NewSessions{Candidate: "C", Title: "T", CandidateEmail: "sam"}, "not an email"},
+		{"email without a domain", NewSessions{Candidate: "C", Title: "T", CandidateEmail: "sam@example"}, "no full domain"},
 	}
 	for _, tt := range tests {
 		_, err := company.CreateSessions(context.Background(), tt.req)

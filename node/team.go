@@ -61,12 +61,23 @@ func (n *Node) AddMember(ctx context.Context, req NewMember) (AddResult, error) 
 	if req.Name == "" {
 		return AddResult{}, fmt.Errorf("a team member needs a name (--name)")
 	}
-	if err := invite.CheckEmail(req.Email); err != nil {
+	if err := checkAddress(req.Email); err != nil {
 		return AddResult{}, fmt.Errorf("a team member needs an email address (--email): %v", err)
 	}
 	pid, err := peer.Decode(strings.TrimSpace(req.Peer))
 	if err != nil {
 		return AddResult{}, fmt.Errorf("%q is not a peer ID: ask %s to run `parley id` and send you what it prints", req.Peer, req.Name)
+	}
+	// A node keeps one credential per company: a second email for the same
+	// node would leave one of the two members without theirs.
+	ms, err := n.db.Members()
+	if err != nil {
+		return AddResult{}, err
+	}
+	for _, m := range ms {
+		if m.Peer == pid.String() && !strings.EqualFold(m.Email, req.Email) {
+			return AddResult{}, fmt.Errorf("peer %s is already on the team as %s <%s>, and a node holds one credential per company: to change the email, run `parley team remove %s` and add them again; if %s is someone else, ask them for their own node's peer ID (`parley id` on their machine)", req.Peer, m.Name, m.Email, m.Email, req.Name)
+		}
 	}
 	role := invite.RoleInterviewer
 	if req.Role != "" {
@@ -177,6 +188,21 @@ func (n *Node) Team(ctx context.Context) ([]Member, error) {
 	}
 	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)) })
 	return out, nil
+}
+
+// checkAddress checks an email address given for a new team member or
+// invite: a plain address whose domain has a dot (acme.com), since an
+// address like ana@acme reaches nobody outside one network. Addresses
+// already in credentials are only held to invite.CheckEmail.
+func checkAddress(s string) error {
+	if err := invite.CheckEmail(s); err != nil {
+		return err
+	}
+	_, domain, _ := strings.Cut(s, "@")
+	if !strings.Contains(strings.Trim(domain, "."), ".") {
+		return fmt.Errorf("%q has no full domain after the @ (like acme.com): check the address", s)
+	}
+	return nil
 }
 
 // ErrNotFound is returned for a member or session that does not exist.

@@ -110,3 +110,17 @@ func (c *cli) resolvedDir() (string, error) {
 	}
 	return node.DefaultDir()
 }
+
+// requireRunning returns node.ErrNotRunning, which withBackend turns into
+// advice, when the node is not on the network: before a command that needs
+// it says anything else.
+func (c *cli) requireRunning(n backend) error {
+	info, err := n.Info(c.ctx)
+	if err != nil {
+		return err
+	}
+	if !info.Running {
+		return node.ErrNotRunning
+	}
+	return nil
+}

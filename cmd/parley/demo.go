@@ -17,19 +17,26 @@ import (
 )
 
 func (c *cli) cmdDemo(args []string) error {
-	fs := c.flags("demo", "[--keep] [--json]", `
+	fs := c.flags("demo", usage{
+		synopsis: "[--keep] [--json]",
+		help: `
 Starts a whole interview on this machine, in one process and on loopback
 only: a relay, a company node ("Demo Company"), an interviewer's node (Ana,
 on the company's team) and a candidate's node (Sam Doe), each with its own
 web app. It creates one interview, joins Ana and Sam to it, and prints the
 company dashboard and the interviewer's and the candidate's session pages:
 open the last two in two browser tabs. It runs until Ctrl-C; the data
-directories are temporary, and removed then unless --keep. --data and
---store-key-file are ignored.`)
+directories are temporary, and removed then unless --keep.`,
+		examples: []string{"parley demo", "parley demo --keep"},
+		ignores:  []string{"data", "store-key-file"},
+	})
 	keep := fs.Bool("keep", false, "keep the demo's data directories on exit (and print where they are)")
 	asJSON := fs.Bool("json", false, `print one line of JSON: {"company_url", "interviewer_url", "candidate_url", "session", "link", "dirs"}`)
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
+	}
+	if c.dataDir != "" || c.storeKeyFile != "" {
+		fmt.Fprintf(c.stderr, "parley demo: --data and --store-key-file are not used: the demo's nodes live in temporary directories.\n")
 	}
 	d, err := startDemo(c.ctx, c.logger())
 	if err != nil {

@@ -60,7 +60,10 @@ func scorecardFlags(fs *flag.FlagSet) func() (store.Scorecard, error) {
 }
 
 func (c *cli) feedbackSubmit(args []string) error {
-	fs := c.flags("feedback submit", "ID --recommendation REC [--rating NAME=N]... [--text TEXT]", `
+	fs := c.flags("feedback submit", usage{
+		synopsis: "ID --recommendation REC [--rating NAME=N]... [--text TEXT | --text-file FILE]",
+		examples: []string{`parley feedback submit 7kq3m2xa --recommendation yes --rating "Problem solving=4" --rating "Communication=3" --text "Clear, tested code."`},
+		help: `
 Signs your feedback on a session with this node's key and sends it to the
 company node, through the running node; an interviewer's node only, once the
 interview started (most often after it ended). One interviewer records a
@@ -68,16 +71,21 @@ session's feedback: the one the link names, else the one who claimed it in
 the room, else the first to submit. Until the company node answers, the
 feedback waits in this node's outbox and is retried, across restarts; it is
 never lost and never recorded twice. A session's feedback is recorded once: a
-second submission is refused.`)
+second submission is refused.`,
+	})
 	return c.scorecardCommand(fs, args, true, backend.Submit,
 		"Feedback on %[1]s submitted; it waits in the outbox until the company node records it (see `parley feedback show %[1]s`).\n")
 }
 
 func (c *cli) feedbackDraft(args []string) error {
-	fs := c.flags("feedback draft", "ID [--recommendation REC] [--rating NAME=N]... [--text TEXT]", `
+	fs := c.flags("feedback draft", usage{
+		synopsis: "ID [--recommendation REC] [--rating NAME=N]... [--text TEXT | --text-file FILE]",
+		examples: []string{`parley feedback draft 7kq3m2xa --rating "Code quality=3" --text "Good naming; no tests yet."`},
+		help: `
 Keeps a draft of your feedback on a session on this node, before or after the
 interview; the room's feedback form shows it. A draft replaces the one before.
-Nothing leaves this node until `+"`parley feedback submit`"+`.`)
+Nothing leaves this node until ` + "`parley feedback submit`" + `.`,
+	})
 	return c.scorecardCommand(fs, args, false, backend.SaveDraft, "Draft of your feedback on %[1]s saved.\n")
 }
 
@@ -108,10 +116,14 @@ func (c *cli) scorecardCommand(fs *flag.FlagSet, args []string, final bool, act 
 }
 
 func (c *cli) feedbackClaim(args []string) error {
-	fs := c.flags("feedback claim", "ID", `
+	fs := c.flags("feedback claim", usage{
+		synopsis: "ID",
+		help: `
 Makes you the one who records this session's feedback, through the running
 node; every interviewer in the session sees who. Refused when the link names
-someone else or another interviewer claimed it first.`)
+someone else or another interviewer claimed it first.`,
+		examples: []string{"parley feedback claim 7kq3m2xa"},
+	})
 	pos, err := parseArgs(fs, args, "ID")
 	if err != nil {
 		return err
@@ -127,10 +139,14 @@ someone else or another interviewer claimed it first.`)
 }
 
 func (c *cli) feedbackShow(args []string) error {
-	fs := c.flags("feedback show", "ID [--json]", `
+	fs := c.flags("feedback show", usage{
+		synopsis: "ID [--json]",
+		help: `
 Shows a session's feedback: on the company node the recorded feedback; on an
 interviewer's node your draft or submission and what became of it (in the
-outbox, recorded, or refused and why).`)
+outbox, recorded, or refused and why).`,
+		examples: []string{"parley feedback show 7kq3m2xa", "parley feedback show 7kq3m2xa --json"},
+	})
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseArgs(fs, args, "ID")
 	if err != nil {
@@ -191,8 +207,13 @@ func (c *cli) printFeedback(v node.FeedbackView) {
 }
 
 func (c *cli) feedbackList(args []string) error {
-	fs := c.flags("feedback list", "[--json]", `
-Lists the feedback the company node recorded, newest first (company node).`)
+	fs := c.flags("feedback list", usage{
+		synopsis: "[--json]",
+		help: `
+Lists the feedback the company node recorded, newest first (company node),
+in 80 columns: session IDs show their first 8 characters, times are UTC.`,
+		examples: []string{"parley feedback list", "parley feedback list --json"},
+	})
 	asJSON := fs.Bool("json", false, "print JSON")
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
@@ -212,11 +233,10 @@ Lists the feedback the company node recorded, newest first (company node).`)
 			c.printf("No feedback recorded yet.\n")
 			return nil
 		}
-		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "SESSION\tCANDIDATE\tTITLE\tRECOMMENDATION\tBY\tRECORDED\n")
+		t := &table{header: []string{"SESSION", "RECORDED (UTC)", "RECOMMENDATION", "CANDIDATE", "TITLE", "BY"}, shrink: []int{3, 4, 5}}
 		for _, v := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", v.Session, oneLine(v.Candidate), oneLine(v.Title), v.Scorecard.Recommendation, oneLine(v.By), invite.FormatTime(v.At))
+			t.add(shortID(v.Session), v.At.UTC().Format("2006-01-02 15:04"), v.Scorecard.Recommendation, oneLine(v.Candidate), oneLine(v.Title), oneLine(v.By))
 		}
-		return tw.Flush()
+		return t.print(c.stdout)
 	})
 }

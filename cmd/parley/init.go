@@ -7,7 +7,14 @@ import (
 )
 
 func (c *cli) cmdInit(args []string) error {
-	fs := c.flags("init", "[--org NAME] [--bootstrap MULTIADDR]... [--public-url URL] [--turn URL --turn-secret-file FILE]", `
+	fs := c.flags("init", usage{
+		synopsis: "[--org NAME] [--bootstrap MULTIADDR]... [--public-url URL] [--turn URL --turn-secret-file FILE]",
+		examples: []string{
+			"parley init",
+			`parley init --org "Acme Inc" --bootstrap /ip4/203.0.113.5/tcp/4001/p2p/12D3KooW...`,
+			"parley init --turn turn:203.0.113.5:3478 --turn-secret-file ./turn.secret",
+		},
+		help: `
 Creates this machine's Parley node in the data directory (mode 0700): its
 libp2p key, and with --org the company signing key (both files 0600). Prints
 the peer ID and the company key's fingerprint. Without --org, the node is a
@@ -16,10 +23,11 @@ participant's: an interviewer's or a candidate's.
 On the company node, --turn names the TURN server for audio and video that
 links carry, each with credentials valid until the link expires; they are
 made with the TURN server's secret, which --turn-secret-file copies into
-DATA/turn.secret (0600). Both are printed by `+"`parley relay --turn-listen ...`"+`.
+DATA/turn.secret (0600). Both are printed by ` + "`parley relay --turn-listen ...`" + `.
 
 Running init again never replaces a key; it updates the settings given (and
---turn-secret-file replaces the TURN secret, when the relay's changed).`)
+--turn-secret-file replaces the TURN secret, when the relay's changed).`,
+	})
 	org := fs.String("org", "", "make this the company node of `NAME`, holding the company signing key")
 	var bootstrap listFlag
 	fs.Var(&bootstrap, "bootstrap", "default bootstrap/relay `MULTIADDR` for links (repeatable; as `parley relay` prints it)")
@@ -29,6 +37,9 @@ Running init again never replaces a key; it updates the settings given (and
 	criteria := fs.String("criteria", "", "company node: the feedback `CRITERIA`, comma-separated, each rated 1 to 4 (default: "+strings.Join(node.DefaultCriteria, ", ")+")")
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
+	}
+	if isFlagSet(fs, "org") && strings.TrimSpace(*org) == "" {
+		return usagef("--org needs the company's name (like --org \"Acme Inc\"); to make an interviewer's or a candidate's node, leave --org out")
 	}
 	opts := node.InitOptions{
 		Org: strings.TrimSpace(*org), PublicURL: *publicURL, StoreKeyFile: c.storeKeyFile, Logger: c.logger(),
@@ -61,7 +72,10 @@ Running init again never replaces a key; it updates the settings given (and
 }
 
 func (c *cli) cmdID(args []string) error {
-	fs := c.flags("id", "", "Prints this node's peer ID, to send to the admin who adds you to the team.")
+	fs := c.flags("id", usage{
+		help:     "Prints this node's peer ID, to send to the admin who adds you to the team.",
+		examples: []string{"parley id"},
+	})
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}

@@ -22,11 +22,16 @@ type inspection struct {
 }
 
 func (c *cli) inviteInspect(args []string) error {
-	fs := c.flags("invite inspect", "LINK [--json]", `
+	fs := c.flags("invite inspect", usage{
+		synopsis: "LINK [--json]",
+		help: `
 Checks an interview link: its encoding, version and signature, and whether it
 is valid now; shows the organisation, title, candidate, block, times, the
-TURN server (never its credentials) and the company key's fingerprint. Exits non-zero, naming the failed check, for a bad
-link. Needs no node.`)
+TURN server (never its credentials) and the company key's fingerprint. Exits
+non-zero, naming the failed check, for a bad link. Needs no node.`,
+		examples: []string{"parley invite inspect 'parley://join/AUkK...'", "parley invite inspect 'https://interviews.acme.example/join#AUkK...' --json"},
+		ignores:  globalFlags,
+	})
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseArgs(fs, args, "LINK")
 	if err != nil {
@@ -56,7 +61,7 @@ link. Needs no node.`)
 	row("Candidate", inv.Candidate)
 	row("Block", fmt.Sprintf("%d of %d", inv.Block, inv.Blocks))
 	row("Starts", invite.FormatTime(inv.Starts))
-	row("Duration", inv.Duration.String())
+	row("Duration", formatDuration(inv.Duration))
 	row("Valid", fmt.Sprintf("from %s until %s", invite.FormatTime(inv.ValidFrom), invite.FormatTime(inv.ValidUntil)))
 	if inv.Conference != "" {
 		row("Conferencing", inv.Conference)

@@ -74,7 +74,7 @@ func TestKillNine(t *testing.T) {
 	json.Unmarshal([]byte(ok(t, co, "session", "create", "--candidate", "Sam Doe", "--title", "Loop", "--json").stdout), &created)
 	id, link := created[0].ID, created[0].Link
 	ok(t, ana, "join", link)
-	ok(t, sam, "join", link)
+	ok(t, sam, "join", link, "--as-candidate")
 	ok(t, ana, "session", "start", id)
 	waitFor(t, 10*time.Second, func() bool {
 		var s sessionJSON

@@ -134,10 +134,11 @@ func TestUpJoinEnd(t *testing.T) {
 		t.Fatalf("team list through the node:\n%s", out)
 	}
 
-	r := ok(t, sam, "join", link, "--name", "Sam")
-	if !strings.Contains(r.stdout, "as candidate") || !strings.Contains(r.stdout, "Session: "+id) || !strings.Contains(r.stdout, "/session/"+id) {
+	r := ok(t, sam, "join", link, "--name", "Sam", "--as-candidate")
+	if !strings.Contains(r.stdout, "as candidate") || !strings.Contains(r.stdout, "Session: "+id) || !strings.Contains(r.lastLine(), "/s/"+id+"?token=") {
 		t.Fatalf("candidate's join:\n%s", r.stdout)
 	}
+	opensRoom(t, strings.TrimPrefix(r.lastLine(), "Page: "), id)
 	r = ok(t, ana, "join", link, "--name", "I am the candidate")
 	if !strings.Contains(r.stdout, "as interviewer") {
 		t.Fatalf("interviewer's join:\n%s", r.stdout)
@@ -169,7 +170,9 @@ func TestUpJoinEnd(t *testing.T) {
 	// The private notes: interviewers write and read them; the company
 	// node keeps them; the candidate's node has none to give.
 	ok(t, ana, "notes", id, "--append", "Strong start on **recursion**.")
-	ok(t, ana, "notes", id, "--append", "Asked about tests")
+	if r := ok(t, ana, "notes", id, "--append", "Asked about tests"); !strings.Contains(r.stdout, "Added 17 characters to the notes of "+id+"; they are 50 characters now") {
+		t.Fatalf("notes --append printed %q", r.stdout)
+	}
 	if got := ok(t, ana, "notes", id).stdout; got != "Strong start on **recursion**.\n\nAsked about tests\n" {
 		t.Fatalf("notes: %q", got)
 	}
@@ -181,10 +184,10 @@ func TestUpJoinEnd(t *testing.T) {
 	fails(t, ana, 2, "--yes", "session", "end", id)
 	ok(t, ana, "session", "end", id, "--yes")
 	waitFor(t, 10*time.Second, func() bool {
-		return strings.Contains(ok(t, co, "session", "list", "--status", "ended").stdout, id)
+		return strings.Contains(ok(t, co, "session", "list", "--status", "ended").stdout, id[:8])
 	})
 	// The company node keeps who came and when.
-	if out := ok(t, co, "session", "list", "--status", "ended").stdout; !strings.Contains(out, "Sam, I am the candidate") {
+	if out := ok(t, co, "session", "list", "--status", "ended").stdout; !strings.Contains(out, "Sam, I am") {
 		t.Fatalf("ended list lacks who came:\n%s", out)
 	}
 	if out := ok(t, co, "session", "show", id).stdout; strings.Count(out, "Attended:") != 2 {
@@ -214,9 +217,11 @@ func TestUpJoinEnd(t *testing.T) {
 	if shown.State != "recorded" || shown.By != "Ana Li" || shown.Scorecard.Ratings["Problem solving"] != 4 || shown.Scorecard.Text != "Solid **recursion**." {
 		t.Fatalf("the company node's feedback: %+v", shown)
 	}
-	if out := ok(t, co, "feedback", "list").stdout; !strings.Contains(out, id) || !strings.Contains(out, "Ana Li") {
-		t.Fatalf("feedback list:\n%s", out)
+	list := ok(t, co, "feedback", "list").stdout
+	if !strings.Contains(list, id[:8]) || !strings.Contains(list, "Ana Li") {
+		t.Fatalf("feedback list:\n%s", list)
 	}
+	fitsIn80(t, list)
 	fails(t, ana, 1, "feedback for this session was already recorded by Ana Li at", "feedback", "submit", id, "--recommendation", "no")
 	if out := ok(t, co, "session", "show", id).stdout; !strings.Contains(out, "yes, recorded by Ana Li at") {
 		t.Fatalf("session show lacks the feedback:\n%s", out)
@@ -228,5 +233,5 @@ func TestUpJoinEnd(t *testing.T) {
 	late := filepath.Join(root, "late")
 	ok(t, late, "init")
 	up(t, late)
-	fails(t, late, 1, "this interview has ended", "join", link)
+	fails(t, late, 1, "this interview has ended", "join", link, "--as-candidate")
 }

@@ -31,7 +31,11 @@ func main() {
 
 // cli is one invocation of the command line.
 type cli struct {
-	ctx    context.Context
+	// interactive is set when stdin is a terminal: a person, not a
+	// script, runs the command (joining as the candidate asks them to
+	// confirm; a script is warned and goes on).
+	interactive bool
+	ctx         context.Context
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
@@ -78,7 +82,19 @@ func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(fo
 
 // run runs the command line args and returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	c := &cli{ctx: ctx, stdout: stdout, stderr: stderr, getenv: getenv}
+	return runWith(ctx, args, stdout, stderr, getenv, stdinIsTerminal())
+}
+
+// stdinIsTerminal reports whether a person may be at the keyboard.
+func stdinIsTerminal() bool {
+	fi, err := os.Stdin.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// runWith is run, told whether a person runs it at a terminal (interactive)
+// or a script does.
+func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, interactive bool) int {
+	c := &cli{ctx: ctx, stdout: stdout, stderr: stderr, getenv: getenv, interactive: interactive}
 	err := c.dispatch(args)
 	var ue usageError
 	switch {
@@ -89,15 +105,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "parley: %s\n", ue.msg)
 		return 2
-	case errors.Is(err, errFlagParse):
-		return 2 // the flag package has said what was wrong
 	}
-	fmt.Fprintf(stderr, "parley: %v\n", err)
+	fmt.Fprintf(stderr, "parley: %s\n", errorText(err))
 	return 1
 }
 
 func (c *cli) dispatch(args []string) error {
-	fs := c.flags("parley", "COMMAND [ARGS]", "")
+	fs := c.flags("parley", usage{})
 	fs.Usage = func() { c.usage(fs) }
 	rest, err := parseInterspersed(fs, args, 1)
 	if err != nil {
@@ -110,7 +124,7 @@ func (c *cli) dispatch(args []string) error {
 	name, rest := rest[0], rest[1:]
 	if name == "help" {
 		if len(rest) > 0 {
-			return c.dispatch(append(rest[:1], "-h"))
+			return c.dispatch(append(rest, "-h"))
 		}
 		c.usage(fs)
 		return nil
@@ -125,12 +139,15 @@ func (c *cli) dispatch(args []string) error {
 
 func (c *cli) usage(fs *flag.FlagSet) {
 	w := c.stderr
-	fmt.Fprintf(w, "Parley: live technical interviews, peer to peer.\n\nusage: parley [--data DIR] COMMAND [ARGS]\n\ncommands:\n")
+	fmt.Fprintf(w, "Parley: live technical interviews, peer to peer.\n\nusage: parley [--data DIR] [--store-key-file FILE] [--verbose] COMMAND [ARGS]\n\ncommands:\n")
 	for _, cmd := range commands() {
 		fmt.Fprintf(w, "  %-9s %s\n", cmd.name, cmd.summary)
 	}
-	fmt.Fprintf(w, "\nRun `parley COMMAND -h` for a command's flags.\n\nglobal flags:\n")
-	fs.PrintDefaults()
+	fmt.Fprintf(w, "\nexamples:\n  parley demo\n  parley help session\n  parley session create -h\n")
+	fmt.Fprintf(w, "\nRun `parley COMMAND -h` (or `parley help COMMAND`) for a command's flags.\n\nglobal flags:\n")
+	var global []*flag.Flag
+	fs.VisitAll(func(f *flag.Flag) { global = append(global, f) })
+	printFlags(w, global)
 }
 
 // logger returns the logger commands give the node: warnings and errors on

@@ -7,10 +7,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"parley/crdt"
 )
@@ -44,6 +46,17 @@ func (r result) lastLine() string {
 // parley runs the command line in process with the given data dir.
 func parley(t *testing.T, dir string, args ...string) result {
 	t.Helper()
+	return parleyAt(t, dir, false, args...)
+}
+
+// parleyTTY runs the command line as a person at a terminal would.
+func parleyTTY(t *testing.T, dir string, args ...string) result {
+	t.Helper()
+	return parleyAt(t, dir, true, args...)
+}
+
+func parleyAt(t *testing.T, dir string, interactive bool, args ...string) result {
+	t.Helper()
 	var out, errOut bytes.Buffer
 	env := func(k string) string {
 		if k == "PARLEY_HOME" {
@@ -51,7 +64,7 @@ func parley(t *testing.T, dir string, args ...string) result {
 		}
 		return ""
 	}
-	code := run(context.Background(), args, &out, &errOut, env)
+	code := runWith(context.Background(), args, &out, &errOut, env, interactive)
 	if strings.Contains(errOut.String(), "panic") || strings.Contains(errOut.String(), "goroutine ") {
 		t.Fatalf("parley %s: stack trace on stderr:\n%s", strings.Join(args, " "), errOut.String())
 	}
@@ -89,6 +102,24 @@ func company(t *testing.T) (companyDir, anaDir string) {
 	tok := ok(t, companyDir, "team", "add", "--name", "Ana Li", "--email", "ana@acme.test", "--peer", peer).lastLine()
 	ok(t, anaDir, "team", "accept", tok)
 	return companyDir, anaDir
+}
+
+// newPeer makes a participant's node and returns its peer ID.
+func newPeer(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "peer")
+	ok(t, dir, "init")
+	return ok(t, dir, "id").lastLine()
+}
+
+// fitsIn80 fails the test if a line of out is wider than 80 characters.
+func fitsIn80(t *testing.T, out string) {
+	t.Helper()
+	for line := range strings.Lines(out) {
+		if n := utf8.RuneCountInString(strings.TrimRight(line, "\n")); n > 80 {
+			t.Errorf("%d characters, over 80: %q", n, line)
+		}
+	}
 }
 
 func TestInitAndID(t *testing.T) {
@@ -131,17 +162,17 @@ func TestTeamCommands(t *testing.T) {
 	// A credential issued for another node is refused, saying why.
 	bo := filepath.Join(t.TempDir(), "bo")
 	ok(t, bo, "init")
-	tok := ok(t, companyDir, "team", "add", "--name", "X", "--email", "x@acme.test", "--peer", ok(t, anaDir, "id").lastLine(), "--expires", "2w").lastLine()
+	tok := ok(t, companyDir, "team", "add", "--name", "X", "--email", "x@acme.test", "--peer", newPeer(t), "--expires", "2w").lastLine()
 	fails(t, bo, 1, "issued for node", "team", "accept", tok)
 	fails(t, bo, 1, "bad signature", "team", "accept", tok[:len(tok)-10]+strings.Repeat("A", 8)+tok[len(tok)-2:])
-	fails(t, bo, 1, "malformed", "team", "accept", tok[:60]+strings.Repeat("A", 8)+tok[68:])
+	fails(t, bo, 1, "team credential is damaged", "team", "accept", tok[:60]+strings.Repeat("A", 8)+tok[68:])
 
 	r := ok(t, companyDir, "team", "remove", "x@acme.test")
 	if !strings.Contains(r.stdout, "revoked") {
 		t.Fatalf("remove printed %q", r.stdout)
 	}
 	fails(t, companyDir, 1, "no team member", "team", "remove", "x@acme.test")
-	fails(t, companyDir, 2, "flag provided but not defined: -nope", "team", "add", "--nope")
+	fails(t, companyDir, 2, "team add: unknown flag --nope (see `parley team add -h`)", "team", "add", "--nope")
 	fails(t, companyDir, 2, "team add needs --peer", "team", "add", "--name", "A", "--email", "a@acme.test")
 	fails(t, companyDir, 2, "not a duration", "team", "add", "--name", "A", "--email", "a@acme.test", "--peer", "x", "--expires", "soon")
 	fails(t, anaDir, 1, "company key", "team", "add", "--name", "A", "--email", "a@acme.test", "--peer", ok(t, bo, "id").lastLine())
@@ -189,15 +220,17 @@ func TestSessionCommands(t *testing.T) {
 	}
 
 	list := ok(t, companyDir, "session", "list").stdout
-	if !strings.Contains(list, "LINK") || strings.Count(list, "parley://join/") != 4 || !strings.Contains(list, link) || !strings.Contains(list, "2/3") {
+	if strings.Count(list, "\n") != 5 || strings.Contains(list, "parley://join/") || !strings.Contains(list, created[1].ID[:8]) || !strings.Contains(list, "2/3") {
 		t.Fatalf("session list:\n%s", list)
 	}
+	fitsIn80(t, list)
 	var show sessionJSON
 	json.Unmarshal([]byte(ok(t, companyDir, "session", "show", created[1].ID, "--json").stdout), &show)
 	if show.ID != created[1].ID || show.Link != created[1].Link {
 		t.Fatalf("show --json: %+v", show)
 	}
-	if out := ok(t, companyDir, "session", "show", created[1].ID[:8]).stdout; !strings.Contains(out, "2 of 3") || !strings.Contains(out, created[1].Link) {
+	if out := ok(t, companyDir, "session", "show", created[1].ID[:8]).stdout; !strings.Contains(out, "2 of 3") || !strings.Contains(out, created[1].Link) ||
+		!regexp.MustCompile(`\nInterviewers: +ana@acme.test\n`).MatchString(out) || !regexp.MustCompile(`\nDuration: +45m\n`).MatchString(out) {
 		t.Fatalf("show:\n%s", out)
 	}
 
@@ -214,7 +247,7 @@ func TestSessionCommands(t *testing.T) {
 
 func TestSessionCreateRefuses(t *testing.T) {
 	companyDir, anaDir := company(t)
-	ok(t, companyDir, "team", "add", "--name", "Cy", "--email", "cy@acme.test", "--peer", ok(t, anaDir, "id").lastLine())
+	ok(t, companyDir, "team", "add", "--name", "Cy", "--email", "cy@acme.test", "--peer", newPeer(t))
 	tests := []struct {
 		dir  string
 		code int
@@ -224,11 +257,11 @@ func TestSessionCreateRefuses(t *testing.T) {
 		{anaDir, 1, "needs the company key", []string{"--candidate", "S", "--title", "T"}},
 		{companyDir, 1, "bo@acme.test is not on the team", []string{"--candidate", "S", "--title", "T", "--interviewer", "bo@acme.test"}},
 		{companyDir, 1, "at most 1", []string{"--candidate", "S", "--title", "T", "--interviewer", "ana@acme.test", "--interviewer", "cy@acme.test", "--max-interviewers", "1"}},
-		{companyDir, 2, "at least 1", []string{"--candidate", "S", "--title", "T", "--max-interviewers", "0"}},
+		{companyDir, 2, "--max-interviewers 0: a session takes 1 to 16 interviewers", []string{"--candidate", "S", "--title", "T", "--max-interviewers", "0"}},
 		{companyDir, 2, "needs --candidate", []string{"--title", "T"}},
 		{companyDir, 2, "not an RFC3339 time", []string{"--candidate", "S", "--title", "T", "--starts", "tomorrow"}},
-		{companyDir, 2, "flag provided but not defined", []string{"--candidate", "S", "--title", "T", "--colour", "red"}},
-		{companyDir, 1, "already have expired", []string{"--candidate", "S", "--title", "T", "--starts", "2020-01-01T00:00:00Z", "--expires", "1h"}},
+		{companyDir, 2, "unknown flag --colour", []string{"--candidate", "S", "--title", "T", "--colour", "red"}},
+		{companyDir, 1, "already have expired", []string{"--candidate", "S", "--title", "T", "--starts", time.Now().Add(-2 * time.Minute).Format(time.RFC3339), "--expires", "1m"}},
 	}
 	for _, tt := range tests {
 		fails(t, tt.dir, tt.code, tt.want, append([]string{"session", "create"}, tt.args...)...)
@@ -247,7 +280,7 @@ func TestInviteInspectBad(t *testing.T) {
 	tampered := []byte(tok)
 	tampered[len(tampered)/2] ^= 'A' ^ 'B'
 	tests := []struct{ name, link, want string }{
-		{"garbage", "parley://join/%%%", "not valid base64url"},
+		{"garbage", "parley://join/%%%", "interview link is damaged"},
 		{"truncated", link[:len(link)-40], "interview link"},
 		{"tampered", "parley://join/" + string(tampered), "interview link"},
 		{"oversized", "parley://join/" + strings.Repeat("A", 5000), "over the limit"},
@@ -318,7 +351,7 @@ func TestStoreKeyFile(t *testing.T) {
 	other := filepath.Join(root, "other.key")
 	os.WriteFile(other, bytes.Repeat([]byte{1}, 32), 0o600)
 	fails(t, dir, 1, "encryption key", "session", "list", "--store-key-file", other)
-	if out := ok(t, dir, "session", "list").stdout; !strings.Contains(out, "parley://join/") {
+	if out := ok(t, dir, "session", "list").stdout; !strings.Contains(out, "pending") {
 		t.Fatalf("list with the recorded key:\n%s", out)
 	}
 }

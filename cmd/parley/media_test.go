@@ -20,7 +20,7 @@ func TestMediaCheckCommand(t *testing.T) {
 	var created []sessionJSON
 	json.Unmarshal([]byte(ok(t, co, "session", "create", "--candidate", "Sam Doe", "--title", "Loop", "--json").stdout), &created)
 	id, link := created[0].ID, created[0].Link
-	ok(t, sam, "join", link)
+	ok(t, sam, "join", link, "--as-candidate")
 	fails(t, sam, 1, "has not started", "media", "check", link, "--seconds", "1")
 	fails(t, co, 1, "company node takes no part", "media", "check", link, "--seconds", "1")
 	fails(t, ana, 2, "--seconds", "media", "check", link, "--seconds", "0")
@@ -50,5 +50,11 @@ func TestMediaCheckCommand(t *testing.T) {
 	}
 	if !strings.HasPrefix(rAna.stdout, "Sam Doe: ") || !strings.HasPrefix(rSam.stdout, "Ana Li: ") {
 		t.Fatalf("names: %q, %q", rAna.stdout, rSam.stdout)
+	}
+	// Alone, while Sam's node is reachable but sends nothing (no page open
+	// there): the check fails, saying so, and does not blame the path.
+	r := fails(t, ana, 1, "Sam Doe: connected, but nothing arrived", "media", "check", link, "--seconds", "1")
+	if r.stdout != "Sam Doe: 0 video, 0 audio packets\n" || strings.Contains(r.stderr, "TURN") {
+		t.Fatalf("a check alone: %q, %q", r.stdout, r.stderr)
 	}
 }

@@ -8,16 +8,16 @@ import (
 )
 
 func (c *cli) cmdOpen(args []string) error {
-	fs := c.flags("open", "[SESSION]", `
+	fs := c.flags("open", usage{
+		synopsis: "[SESSION]",
+		help: `
 Prints the address of the running node's web app with its access token, to
 open in a browser on this machine: the dashboard, or with SESSION (an ID or
 a prefix of 4 or more characters) that interview's room. The first visit
 trades the token for a cookie that lasts 30 days, across restarts of the
-node; run this again when a page says it has no access.
-
-Example:
-  parley open
-  parley open 3f2a9c`)
+node; run this again when a page says it has no access.`,
+		examples: []string{"parley open", "parley open 3f2a9c"},
+	})
 	pos, err := parseInterspersed(fs, args, 0)
 	if err != nil {
 		return err

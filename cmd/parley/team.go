@@ -2,22 +2,23 @@ package main
 
 import (
 	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"parley/invite"
 	"parley/node"
 )
 
-// subcommand runs the subcommand of group named by args[0].
+// subcommand runs the subcommand of group named by args[0]. `parley GROUP
+// help [COMMAND]` works as `parley help GROUP [COMMAND]` does.
 func (c *cli) subcommand(group string, args []string, subs []command) error {
-	fs := c.flags(group, "COMMAND [ARGS]", "")
+	fs := c.flags(group, usage{})
 	fs.Usage = func() {
 		fmt.Fprintf(c.stderr, "usage: parley %s COMMAND [ARGS]\n\ncommands:\n", group)
 		for _, s := range subs {
 			fmt.Fprintf(c.stderr, "  %-13s %s\n", s.name, s.summary)
 		}
-		fmt.Fprintf(c.stderr, "\nRun `parley %s COMMAND -h` for its flags.\n", group)
+		fmt.Fprintf(c.stderr, "\nexample:\n  parley %s %s -h\n", group, subs[0].name)
+		fmt.Fprintf(c.stderr, "\nRun `parley %s COMMAND -h` (or `parley %s help COMMAND`) for its flags.\n", group, group)
 	}
 	rest, err := parseInterspersed(fs, args, 1)
 	if err != nil {
@@ -26,6 +27,13 @@ func (c *cli) subcommand(group string, args []string, subs []command) error {
 	if len(rest) == 0 {
 		fs.Usage()
 		return usagef("%s needs a command", group)
+	}
+	if rest[0] == "help" {
+		if len(rest) == 1 {
+			fs.Usage()
+			return nil
+		}
+		rest = []string{rest[1], "-h"}
 	}
 	for _, s := range subs {
 		if s.name == rest[0] {
@@ -45,14 +53,20 @@ func (c *cli) cmdTeam(args []string) error {
 }
 
 func (c *cli) teamAdd(args []string) error {
-	fs := c.flags("team add", "--name NAME --email EMAIL --peer PEERID [--role interviewer|admin] [--expires 90d]", `
+	fs := c.flags("team add", usage{
+		synopsis: "--name NAME --email EMAIL --peer PEERID [--role interviewer|admin] [--expires 90d]",
+		help: `
 Adds a member to the company's team and prints their credential token on the
 last line. Send it to them; on their machine they run: parley team accept TOKEN.
-Adding an email already on the team issues a new credential and revokes the old.`)
+Adding an email already on the team issues a new credential and revokes the old.
+A node holds one credential per company, so a peer ID already on the team
+under another email is refused.`,
+		examples: []string{`parley team add --name "Ana Li" --email ana@acme.test --peer 12D3KooW... --expires 90d`},
+	})
 	var req node.NewMember
 	fs.StringVar(&req.Name, "name", "", "the member's `NAME`")
 	fs.StringVar(&req.Email, "email", "", "the member's email `ADDRESS`")
-	fs.StringVar(&req.Peer, "peer", "", "the member's peer ID (they get it with `parley id`)")
+	fs.StringVar(&req.Peer, "peer", "", "the member's `PEERID` (they get it with parley id)")
 	fs.StringVar(&req.Role, "role", "interviewer", "`ROLE`: interviewer or admin")
 	fs.Var(durationFlag{&req.Lifetime}, "expires", "how long the credential lasts, as `DURATION` (90d, 2w, 12h; default 90d)")
 	if _, err := parseArgs(fs, args); err != nil {
@@ -80,10 +94,14 @@ Adding an email already on the team issues a new credential and revokes the old.
 }
 
 func (c *cli) teamAccept(args []string) error {
-	fs := c.flags("team accept", "TOKEN", `
+	fs := c.flags("team accept", usage{
+		synopsis: "TOKEN",
+		help: `
 Checks a team credential (signed by a company, issued for this node's peer ID,
 not expired) and keeps it: with it, this node joins that company's interviews
-as an interviewer.`)
+as an interviewer.`,
+		examples: []string{"parley team accept AQIg3v..."},
+	})
 	pos, err := parseArgs(fs, args, "TOKEN")
 	if err != nil {
 		return err
@@ -100,7 +118,14 @@ as an interviewer.`)
 }
 
 func (c *cli) teamList(args []string) error {
-	fs := c.flags("team list", "[--json]", "Lists the company's team (company node), or the credentials this node holds.")
+	fs := c.flags("team list", usage{
+		synopsis: "[--json]",
+		help: `
+Lists the company's team (company node), or the credentials this node holds.
+The table fits 80 columns: peer IDs show their last characters; --json has
+everything.`,
+		examples: []string{"parley team list", "parley team list --json"},
+	})
 	asJSON := fs.Bool("json", false, "print JSON")
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
@@ -113,32 +138,53 @@ func (c *cli) teamList(args []string) error {
 		if *asJSON {
 			return c.printJSON(team)
 		}
-		if len(team) == 0 {
-			if info, err := n.Info(c.ctx); err == nil && info.Org != "" {
-				c.printf("The team is empty: add members with `parley team add`.\n")
-			} else {
-				c.printf("This node holds no team credential: an admin issues one with `parley team add`, you keep it with `parley team accept TOKEN`.\n")
-			}
-			return nil
+		info, err := n.Info(c.ctx)
+		if err != nil {
+			return err
 		}
-		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "NAME\tEMAIL\tROLE\tORG\tEXPIRES\tPEER\n")
-		for _, m := range team {
-			expires := invite.FormatTime(m.Expires)
-			if !time.Now().Before(m.Expires) {
-				expires += " (expired)"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", oneLine(m.Name), m.Email, m.Role, oneLine(m.Org), expires, m.Peer)
+		switch {
+		case len(team) > 0:
+			return c.printTeam(team, info.Org != "")
+		case info.Org != "":
+			c.printf("The team is empty: add members with `parley team add`.\n")
+		default:
+			c.printf("This node holds no team credential: an admin issues one with `parley team add`, you keep it with `parley team accept TOKEN`.\n")
 		}
-		return tw.Flush()
+		return nil
 	})
 }
 
+// printTeam prints the team of a company node (company), or the
+// credentials an interviewer's node holds, in 80 columns.
+func (c *cli) printTeam(team []node.Member, company bool) error {
+	t := &table{header: []string{"NAME", "EMAIL", "ROLE", "EXPIRES", "PEER"}, shrink: []int{0, 1}}
+	if !company {
+		// The peer is this node's own, the company is what differs.
+		t = &table{header: []string{"COMPANY", "NAME", "EMAIL", "ROLE", "EXPIRES"}, shrink: []int{0, 1, 2}}
+	}
+	for _, m := range team {
+		expires := m.Expires.UTC().Format("2006-01-02")
+		if !time.Now().Before(m.Expires) {
+			expires += " (expired)"
+		}
+		if company {
+			t.add(oneLine(m.Name), m.Email, m.Role, expires, shortPeer(m.Peer))
+		} else {
+			t.add(oneLine(m.Org), oneLine(m.Name), m.Email, m.Role, expires)
+		}
+	}
+	return t.print(c.stdout)
+}
+
 func (c *cli) teamRemove(args []string) error {
-	fs := c.flags("team remove", "EMAIL", `
+	fs := c.flags("team remove", usage{
+		synopsis: "EMAIL",
+		help: `
 Removes a member from the team and revokes their credential. Links made from
 now on carry the revocation, and the company node gives its revocation list to
-the sessions of links made before.`)
+the sessions of links made before.`,
+		examples: []string{"parley team remove ana@acme.test"},
+	})
 	pos, err := parseArgs(fs, args, "EMAIL")
 	if err != nil {
 		return err

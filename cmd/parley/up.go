@@ -2,9 +2,10 @@ package main
 
 import (
 	"context"
-	"flag"
+	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,11 +13,15 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"parley/node"
+	"parley/node/store"
 	"parley/node/web"
 )
 
 func (c *cli) cmdUp(args []string) error {
-	fs := c.flags("up", "[--listen 127.0.0.1:7420] [--p2p-listen MULTIADDR]...", `
+	fs := c.flags("up", usage{
+		synopsis: "[--listen 127.0.0.1:7420] [--p2p-listen MULTIADDR]...",
+		examples: []string{"parley up", "parley up --listen 127.0.0.1:7421 --p2p-listen /ip4/0.0.0.0/tcp/4002"},
+		help: `
 Runs this machine's node in the foreground until Ctrl-C: it takes part in
 interviews, and on the company node in every interview it created. It serves
 the web app and the local API on a loopback address only, protected by an
@@ -26,20 +31,19 @@ go through it.
 
 It prints the web app's address with the token. A browser's first visit
 trades the token for a cookie that lasts 30 days, across restarts on the
-same address; `+"`parley open`"+` prints a fresh address for another browser.`)
+same address; `+"`parley open`"+` prints a fresh address for another browser.`,
+	})
 	listen := fs.String("listen", "127.0.0.1:7420", "loopback `ADDRESS` of the local API and web app (port 0 picks a free one)")
 	var p2pListen listFlag
 	fs.Var(&p2pListen, "p2p-listen", "libp2p `MULTIADDR` to listen on (repeatable; default: every interface, random TCP and QUIC ports)")
-	idle := fs.Duration("idle-end", node.DefaultIdleEnd, "company node: end a live interview nobody attended for this `DURATION`")
+	idle := node.DefaultIdleEnd
+	fs.Var(durationFlag{&idle}, "idle-end", "company node: end a live interview nobody attended for this `DURATION`")
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	dir, err := c.resolvedDir()
 	if err != nil {
 		return err
-	}
-	if *idle <= 0 {
-		return usagef("--idle-end must be positive")
 	}
 	for _, a := range p2pListen {
 		if _, err := parseMultiaddr(a); err != nil {
@@ -48,8 +52,15 @@ same address; `+"`parley open`"+` prints a fresh address for another browser.`)
 	}
 	n, err := node.New(node.Config{
 		Dir: dir, StoreKeyFile: c.storeKeyFile, Logger: c.logger(),
-		ListenAddrs: p2pListen, IdleEnd: *idle,
+		ListenAddrs: p2pListen, IdleEnd: idle,
 	})
+	if errors.Is(err, store.ErrLocked) {
+		running := ""
+		if api, err := web.ReadAPIFile(dir); err == nil {
+			running = fmt.Sprintf(" (process %d, web app at %s)", api.PID, api.URL)
+		}
+		return fmt.Errorf("a Parley node already runs in %s%s: one node per data directory; stop it first, or give another --data", dir, running)
+	}
 	if err != nil {
 		return err
 	}
@@ -99,19 +110,27 @@ same address; `+"`parley open`"+` prints a fresh address for another browser.`)
 }
 
 func (c *cli) cmdRelay(args []string) error {
-	fs := c.flags("relay", "[--p2p-listen MULTIADDR]... [--metrics 127.0.0.1:9464] [--turn-listen 0.0.0.0:3478 --turn-public-ip IP]", `
+	fs := c.flags("relay", usage{
+		synopsis: "[--p2p-listen MULTIADDR]... [--metrics 127.0.0.1:9464] [--turn-listen 0.0.0.0:3478 --turn-public-ip IP]",
+		examples: []string{
+			"parley relay",
+			"parley relay --p2p-listen /ip4/0.0.0.0/tcp/4001 --turn-listen 0.0.0.0:3478 --turn-public-ip 203.0.113.5",
+		},
+		ignores: []string{"store-key-file"},
+		help: `
 Runs the admin's relay and bootstrap node in the foreground until Ctrl-C: a
 circuit relay for participants behind NAT, with limits set for hour-long
 interviews, and the directory (a Kademlia DHT) on which a session's members
 find each other. It sees only encrypted traffic. It prints its multiaddrs:
-give them to `+"`parley init --org ... --bootstrap`"+` or `+"`session create --bootstrap`"+`.
+give them to ` + "`parley init --org ... --bootstrap`" + ` or ` + "`session create --bootstrap`" + `.
 Its key is kept in DATA/relay.key, so its addresses stay the same.
 
 With --turn-listen it also runs a TURN server (UDP) for audio and video
 between participants that cannot reach each other directly. It accepts only
 the time-limited credentials the company node puts in each link, made with a
 secret it shares with the relay: DATA/turn.secret (0600), made on the first
-start. It prints its TURN URL and how to give the secret to the company node.`)
+start. It prints its TURN URL and how to give the secret to the company node.`,
+	})
 	var p2pListen listFlag
 	fs.Var(&p2pListen, "p2p-listen", "libp2p `MULTIADDR` to listen on (repeatable; default: TCP and QUIC port 4001 on every interface)")
 	metrics := fs.String("metrics", "", "serve Prometheus metrics on this `HOST:PORT` (for example 127.0.0.1:9464)")
@@ -167,20 +186,52 @@ start. It prints its TURN URL and how to give the secret to the company node.`)
 }
 
 func (c *cli) cmdJoin(args []string) error {
-	fs := c.flags("join", "LINK [--name NAME] [--json]", `
+	fs := c.flags("join", usage{
+		synopsis: "LINK [--name NAME] [--as-candidate] [--json]",
+		help: `
 Takes part in the interview of a link, through the running node: checks the
 link, finds the other participants through its bootstrap peers, and is
 admitted by them. Your role comes from what this node holds: a team
 credential of the company makes you an interviewer; otherwise you are the
-candidate. Prints the session ID and the local session page.`)
+candidate, who takes the interview's one candidate seat. So that an
+interviewer without their credential does not take it by mistake, joining as
+the candidate at a terminal needs --as-candidate; without it, join says who
+you would be and what to do (a script, with no terminal, is warned on
+stderr and joins). Prints the session ID and the address of the interview room
+in this node's web app.`,
+		examples: []string{
+			"parley join 'parley://join/AUkK...'",
+			"parley join 'parley://join/AUkK...' --as-candidate --name Sam",
+		},
+	})
 	name := fs.String("name", "", "your `NAME` as others see it (default: the candidate's name in the link, or your credential's)")
+	asCandidate := fs.Bool("as-candidate", false, "confirm joining as the candidate named in the link, when this node holds no credential of its company")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseArgs(fs, args, "LINK")
 	if err != nil {
 		return err
 	}
 	var res node.JoinResult
+	var warning string
 	err = c.withBackend(func(n backend) error {
+		if err := c.requireRunning(n); err != nil {
+			return err
+		}
+		in, err := n.Inspect(c.ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		if in.Valid && in.Role == node.RoleCandidate && !in.Joined {
+			warning = candidateWarning(in) + "\n" + notYou(c.ctx, n, in)
+			switch {
+			case *asCandidate:
+			case c.interactive:
+				return usagef("%s\nIf you are %s, join with `parley join LINK --as-candidate`.", warning, oneLine(in.Candidate))
+			default:
+				// A script: it knows whom it joins as; say so all the same.
+				fmt.Fprintf(c.stderr, "%s\n", warning)
+			}
+		}
 		res, err = n.Join(c.ctx, pos[0], *name)
 		return err
 	})
@@ -190,22 +241,30 @@ candidate. Prints the session ID and the local session page.`)
 	dir, _ := c.resolvedDir()
 	page := ""
 	if api, err := web.ReadAPIFile(dir); err == nil {
-		page = api.URL + "/session/" + res.Session.ID
+		page = api.PageURL("/s/" + res.Session.ID)
 	}
 	if *asJSON {
 		return c.printJSON(struct {
 			node.JoinResult
+			// Page is the interview room in this node's web app, with its
+			// access token.
 			Page string `json:"page"`
-		}{res, page})
+			// Warning is set when this node joined as the candidate for the
+			// first time: who it took the seat as, and what to do if that
+			// was a mistake.
+			Warning string `json:"warning,omitempty"`
+		}{res, page, warning})
 	}
 	s := res.Session
 	c.printf("Joined %q (block %d of %d) as %s.\n", oneLine(s.Title), s.Block, s.Blocks, res.Role)
 	switch {
+	case res.Role == node.RoleCompany:
+		c.printf("The company node takes part silently: it archives who comes when; an interviewer starts the interview from their own node.\n")
 	case res.Alone:
 		c.printf("Nobody else is here yet; the node keeps looking.\n")
 	case s.Status == node.StatusLobby && res.Role == node.RoleCandidate:
 		c.printf("You are in the lobby: the interview begins when an interviewer starts it.\n")
-	case s.CandidateWaiting:
+	case s.CandidateWaiting && res.Role == node.RoleInterviewer:
 		c.printf("The candidate is waiting: start with `parley session start %s`.\n", s.ID)
 	}
 	c.printf("Session: %s\n", s.ID)
@@ -213,6 +272,31 @@ candidate. Prints the session ID and the local session page.`)
 		c.printf("Page: %s\n", page)
 	}
 	return nil
+}
+
+// candidateWarning says whom this node would join a link's interview as.
+func candidateWarning(in node.Inspection) string {
+	return fmt.Sprintf("You are joining as the candidate, %s, of %q at %s.", oneLine(in.Candidate), oneLine(in.Title), oneLine(in.Org))
+}
+
+// notYou tells someone who is not the candidate why this node would join as
+// the candidate, from what it holds, and what to do.
+func notYou(ctx context.Context, n backend, in node.Inspection) string {
+	org := oneLine(in.Org)
+	holds := "This node holds no team credential"
+	if info, err := n.Info(ctx); err == nil && info.Org != "" {
+		holds = fmt.Sprintf("This is the company node of %s, not of %s", oneLine(info.Org), org)
+	} else if team, err := n.Team(ctx); err == nil && len(team) > 0 {
+		var orgs []string
+		for _, m := range team {
+			if o := fmt.Sprintf("%s (key %s)", oneLine(m.Org), m.CompanyKey); !slices.Contains(orgs, o) {
+				orgs = append(orgs, o)
+			}
+		}
+		holds = fmt.Sprintf("This node holds team credentials of %s only, not of %s (key %s)", strings.Join(orgs, ", "), org, in.CompanyKey)
+	}
+	return fmt.Sprintf("Not you? %s, so joining would take the candidate's seat, and the real candidate would then be refused. "+
+		"An interviewer of %s needs its team credential on their own node: send the admin this node's peer ID (`parley id`), accept what they send with `parley team accept TOKEN`, then join again.", holds, org)
 }
 
 func parseMultiaddr(s string) (ma.Multiaddr, error) {
@@ -228,11 +312,4 @@ func parsePortRange(s string) (lo, hi int, err error) {
 		return 0, 0, fmt.Errorf("%q is not a port range MIN-MAX (for example 49152-65535)", s)
 	}
 	return lo, hi, nil
-}
-
-// isFlagSet reports whether the flag name was given.
-func isFlagSet(fs *flag.FlagSet, name string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	return set
 }

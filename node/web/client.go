@@ -34,6 +34,12 @@ type APIFile struct {
 	Peer  string `json:"peer"`
 }
 
+// PageURL returns the address of a page of the running node's web app
+// (path like "/s/SESSION"), with its access token, as Server.PageURL does.
+func (f APIFile) PageURL(path string) string {
+	return PageURL(f.URL, path, f.Token)
+}
+
 // WriteAPIFile writes the API file into the data directory.
 func WriteAPIFile(dir string, f APIFile) error {
 	b, err := json.MarshalIndent(f, "", "  ")
