@@ -232,8 +232,10 @@ func (n *Node) recoverLocked() (found bool) {
 		}
 		found = true
 		n.removeIncrementLocked(at, hit.inc)
-		if from, err := peer.Decode(hit.inc.From); err == nil && from != n.id {
-			at.l.quarantine(from, "sent document data that crashed this node's Automerge worker")
+		if from, err := peer.Decode(hit.inc.From); err == nil && at.l != nil {
+			if author := at.l.blameOf(hit.inc); author != n.id {
+				at.l.quarantine(author, from, "sent document data that crashed this node's Automerge worker", true)
+			}
 		}
 	}
 	// What survived the checks is good: snapshot it.
@@ -352,7 +354,7 @@ func (n *Node) fromPeer(d *sessionDoc, from peer.ID, op func(id string) error) e
 	const reason = "sent document data that crashed this node's Automerge worker"
 	blame := func() error {
 		n.ensureLoaded(d)
-		d.l.quarantine(from, reason)
+		d.l.quarantine(from, from, reason, true)
 		return fmt.Errorf("%w: the data crashed the worker twice", crdt.ErrWorkerDied)
 	}
 	probe := d.id + "/probe"
@@ -401,8 +403,10 @@ func (n *Node) fromPeer(d *sessionDoc, from peer.ID, op func(id string) error) e
 			}
 			// Without inc, the peer's bytes are fine: inc was the poison.
 			n.removeIncrementLocked(d, inc)
-			if culprit, perr := peer.Decode(inc.From); perr == nil {
-				d.l.quarantine(culprit, reason)
+			if carrier, perr := peer.Decode(inc.From); perr == nil {
+				if author := d.l.blameOf(inc); author != n.id {
+					d.l.quarantine(author, carrier, reason, true)
+				}
 			}
 			n.recoverLocked()
 			return err

@@ -77,12 +77,14 @@ type live struct {
 	refusals      []Refusal
 	refusalCount  int
 	// The documents (docs.go, docsync.go, rules.go).
-	docs       map[crdt.Kind]*sessionDoc
-	links      map[peer.ID]*link       // document exchange, by peer
-	quar       map[peer.ID]Quarantine  // peers whose document data is refused
-	docVersion int                     // counts document changes, for followers
-	waitSnap   map[crdt.Kind]time.Time // snapshots asked for, since
-	gotContent bool                    // shared content came from a peer
+	docs          map[crdt.Kind]*sessionDoc
+	links         map[peer.ID]*link       // document exchange, by peer
+	quar          map[peer.ID]Quarantine  // participants whose document data is refused (quarantine.go)
+	refusers      map[peer.ID]RefusedBy   // nodes that refuse this node's document data
+	crashedBefore map[peer.ID]bool        // participants whose data crashed the worker once
+	docVersion    int                     // counts document changes, for followers
+	waitSnap      map[crdt.Kind]time.Time // snapshots asked for, since
+	gotContent    bool                    // shared content came from a peer
 	// Presence and the call (media.go).
 	cursors     map[peer.ID]Cursor     // where the participants' carets are
 	call        *call                  // audio and video, once started
@@ -233,13 +235,16 @@ func (l *live) publish(typ msgType, v any) error {
 // whoever missed a record (pubsub does not resend to peers that arrive late)
 // has it within a heartbeat; "left" when it leaves.
 type presence struct {
-	State   string         `json:"state"` // "here", "left", "cursor" or "media"
+	State   string         `json:"state"` // "here", "left", "cursor", "media", "quarantine" or "lifted"
 	Records []signedRecord `json:"records,omitempty"`
 	// Revocations is, with "here", the company's latest revocation list
 	// this node knows, signed.
 	Revocations string      `json:"revocations,omitempty"`
 	Cursor      *Cursor     `json:"cursor,omitempty"`
 	Media       *MediaState `json:"media,omitempty"`
+	// Quarantine is, with "quarantine" and "lifted", whose document data
+	// the sender refuses now, or again takes.
+	Quarantine *quarantineNotice `json:"quarantine,omitempty"`
 }
 
 // Cursor is where a participant's caret and selection are, in code points
@@ -273,6 +278,7 @@ func (l *live) heartbeatLoop() {
 		if !alone {
 			l.sendHere()
 		}
+		l.liftExpired()
 	}
 }
 
@@ -319,6 +325,8 @@ func (l *live) readLoop() {
 				if p.Media != nil {
 					l.setMediaState(author, *p.Media)
 				}
+			case "quarantine", "lifted":
+				l.noticeQuarantine(author, p.State, p.Quarantine)
 			}
 		case msgRecord:
 			var sr signedRecord
@@ -968,50 +976,6 @@ func (l *live) recordAttendance(p *participant, joined bool) {
 	if err != nil {
 		l.log.Error("saving attendance", "err", err)
 	}
-}
-
-// Quarantine is a peer whose document data this node refuses for the rest of
-// a session, because it crashed the Automerge worker.
-type Quarantine struct {
-	Peer   string    `json:"peer"`
-	Name   string    `json:"name"`
-	Reason string    `json:"reason"`
-	At     time.Time `json:"at"`
-}
-
-// quarantine refuses a peer's document data from now on.
-func (l *live) quarantine(id peer.ID, reason string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if _, ok := l.quar[id]; ok || id == l.n.id {
-		return
-	}
-	name := id.ShortString()
-	if p, ok := l.peers[id]; ok {
-		name = p.name
-	}
-	l.quar[id] = Quarantine{Peer: id.String(), Name: name, Reason: reason, At: l.n.now().UTC()}
-	l.log.Warn("quarantined a peer's document data", "peer", id, "name", name, "reason", reason)
-	l.notify()
-}
-
-// quarantined returns why a peer is quarantined, or "".
-func (l *live) quarantined(id peer.ID) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.quar[id].Reason
-}
-
-// quarantines lists the quarantined peers.
-func (l *live) quarantines() []Quarantine {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := make([]Quarantine, 0, len(l.quar))
-	for _, q := range l.quar {
-		out = append(out, q)
-	}
-	slices.SortFunc(out, func(a, b Quarantine) int { return a.At.Compare(b.At) })
-	return out
 }
 
 // setCursor records where a participant's caret is.

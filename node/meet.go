@@ -166,15 +166,17 @@ func (n *Node) openLive(inv *invite.Invite, role, name, cred string, since time.
 	keys := inv.Keys()
 	l = &live{
 		n: n, inv: inv, keys: keys, tag: shortHash(keys.Topic), role: role, name: name, since: since, cred: cred,
-		log:        n.log.With("session", inv.SessionID),
-		peers:      make(map[peer.ID]*participant),
-		candidates: make(map[peer.ID]bool),
-		pending:    make(map[peer.ID]bool),
-		backoff:    make(map[peer.ID]time.Time),
-		changed:    make(chan struct{}),
-		docs:       make(map[crdt.Kind]*sessionDoc),
-		links:      make(map[peer.ID]*link),
-		quar:       make(map[peer.ID]Quarantine),
+		log:           n.log.With("session", inv.SessionID),
+		peers:         make(map[peer.ID]*participant),
+		candidates:    make(map[peer.ID]bool),
+		pending:       make(map[peer.ID]bool),
+		backoff:       make(map[peer.ID]time.Time),
+		changed:       make(chan struct{}),
+		docs:          make(map[crdt.Kind]*sessionDoc),
+		links:         make(map[peer.ID]*link),
+		quar:          make(map[peer.ID]Quarantine),
+		refusers:      make(map[peer.ID]RefusedBy),
+		crashedBefore: make(map[peer.ID]bool),
 
 		revokedEmails: make(map[string]bool),
 	}

@@ -133,7 +133,7 @@ func (l *live) broke(from peer.ID, err error) error {
 		what = fmt.Sprintf("%s (passed on by %s)", what, l.nameOf(from))
 	}
 	l.refuse(culprit, "", "sent a change that "+what+"; it was refused")
-	l.quarantine(culprit, "sent a change that "+rule.What)
+	l.quarantine(culprit, from, "sent a change that "+rule.What, false)
 	return err
 }
 

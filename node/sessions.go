@@ -81,6 +81,9 @@ type Session struct {
 	// interviewers).
 	Refusals []Refusal `json:"refusals,omitempty"`
 	Refused  int       `json:"refused,omitempty"`
+	// RefusedBy are the nodes that refuse this node's document data (its
+	// user's edits reach them no more), as they said: shown in its room.
+	RefusedBy []RefusedBy `json:"refused_by,omitempty"`
 }
 
 // NewSessions asks for an interview: one session per block.
@@ -383,6 +386,7 @@ func (n *Node) sessionView(r store.Session) Session {
 			s.Quarantined = l.quarantines()
 			s.Refusals, s.Refused = l.refusalsList()
 		}
+		s.RefusedBy = l.refusedByList()
 		l.mu.Lock()
 		start, ended := l.state.start, l.state.end
 		l.mu.Unlock()

@@ -34,6 +34,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("POST /api/v1/sessions/{id}/leave", s.sessionAction((*node.Node).LeaveSession))
 	mux.HandleFunc("POST /api/v1/sessions/{id}/release-seat", s.sessionAction((*node.Node).ReleaseSeat))
 	mux.HandleFunc("POST /api/v1/sessions/{id}/email", s.inviteEmail)
+	mux.HandleFunc("POST /api/v1/sessions/{id}/quarantine/{peer}/lift", s.liftQuarantine)
 	mux.HandleFunc("POST /api/v1/join", s.join)
 	mux.HandleFunc("POST /api/v1/inspect", s.inspect)
 	mux.HandleFunc("GET /api/v1/sessions/{id}/live", s.live)
@@ -198,6 +199,11 @@ func (s *Server) sessionAction(act func(*node.Node, context.Context, string) (no
 		v, err := act(s.node, r.Context(), r.PathValue("id"))
 		reply(w, v, err)
 	}
+}
+
+func (s *Server) liftQuarantine(w http.ResponseWriter, r *http.Request) {
+	v, err := s.node.LiftQuarantine(r.Context(), r.PathValue("id"), r.PathValue("peer"))
+	reply(w, v, err)
 }
 
 // EmailRequest is the body of POST /api/v1/sessions/{id}/email.

@@ -190,12 +190,22 @@ export async function room(main, id, info) {
     clear(refusals);
     const rs = role === "candidate" ? [] : session.refusals || [];
     const qs = role === "candidate" ? [] : session.quarantined || [];
-    refusals.hidden = !rs.length && !qs.length;
+    const by = session.refused_by || [];
+    refusals.hidden = !rs.length && !qs.length && !by.length;
     if (refusals.hidden) return;
     refusals.append(h("h2", {}, "Refused"));
     const list = h("ul", {});
+    for (const r of by) {
+      list.append(h("li", { class: "refused-by" }, `${r.name}'s node refuses your edits: it says your node ${r.reason}. What you type now does not reach them; ${role === "interviewer" ? "another interviewer" : "an interviewer"} can let your edits in again.`));
+    }
     for (const q of qs) {
-      list.append(h("li", { class: "quarantine" }, `${q.name}'s document data is refused for this session: their node ${q.reason}.`));
+      const until = q.until ? ` It is taken again at ${fmtTime(q.until)}.` : "";
+      const carrier = q.carrier ? " (passed on by another node)" : "";
+      list.append(h("li", { class: "quarantine" }, `${q.name}'s edits are refused: their node ${q.reason}${carrier}.${until} `,
+        role === "interviewer" ? h("button", {
+          type: "button", class: "lift", dataset: { peer: q.peer },
+          onclick: () => act("Let in again", `quarantine/${encodeURIComponent(q.peer)}/lift`),
+        }, "Take their edits again") : null));
     }
     for (const r of rs.slice(-5)) {
       list.append(h("li", {}, `${r.name}'s node ${r.what}${r.count > 1 ? ` (${r.count} times, last at ${fmtTime(r.at)})` : ` (${fmtTime(r.at)})`}.`));
