@@ -108,6 +108,7 @@ func TestKillNine(t *testing.T) {
 		return r.code == 0 && r.stdout == want
 	})
 	waitFor(t, 20*time.Second, func() bool { return parley(t, sam, "code", id).stdout == want })
+	waitFor(t, 20*time.Second, func() bool { return parley(t, co, "code", id).stdout == want })
 
 	// The timeline names who typed what; --at shows the code of a moment.
 	var tl []struct {
