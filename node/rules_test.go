@@ -106,6 +106,23 @@ func TestDocumentRules(t *testing.T) {
 				t.Fatalf("refusals on %s: %+v", n.ID().ShortString(), sv.Refusals)
 			}
 		}
+		// The candidate's own node is told who refuses its edits, and why.
+		waitFor(t, 10*time.Second, "the candidate's node knows", func() bool {
+			sv, _ := cand.Session(ctx, s.ID)
+			return len(sv.RefusedBy) == 2 && strings.Contains(sv.RefusedBy[0].Reason, "question")
+		})
+		// An interviewer lifts it: the exchange starts afresh, the
+		// candidate's node sends its change again, and it is refused again.
+		if _, err := i1.LiftQuarantine(ctx, s.ID, cand.ID().String()); err != nil {
+			t.Fatal(err)
+		}
+		if sv, _ := i1.Session(ctx, s.ID); len(sv.Quarantined) != 0 {
+			t.Fatalf("still quarantined after the lift: %+v", sv.Quarantined)
+		}
+		waitFor(t, 10*time.Second, "quarantined again for the same change", func() bool { return quarantinedOn(t, i1, s.ID, cand, "question") })
+		if _, err := cand.LiftQuarantine(ctx, s.ID, i1.ID().String()); err == nil {
+			t.Fatal("the candidate lifted a quarantine")
+		}
 	})
 
 	t.Run("file list", func(t *testing.T) {
