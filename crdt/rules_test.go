@@ -319,3 +319,67 @@ func TestCheckCalls(t *testing.T) {
 		t.Errorf("Error() = %q", got)
 	}
 }
+
+// keystroke is a one-keystroke change by the candidate: a character typed
+// into a file, as crdt's splice edit makes it.
+func keystroke(b *testing.B) []byte {
+	d, err := newDoc(DocID("bench", Shared), Shared, "5aff")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := d.apply([]Edit{{Op: "add", Name: "main.go", Text: "package main\n", Lang: "go"}}, testTime); err != nil {
+		b.Fatal(err)
+	}
+	if err := d.am.SetActorID("2222222222222222bbbbbbbbbbbbbbbb"); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := d.apply([]Edit{{Op: "splice", Target: "file:main.go", Pos: 13, Text: "x"}}, testTime); err != nil {
+		b.Fatal(err)
+	}
+	all, err := d.am.Changes()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return all[len(all)-1].Save()
+}
+
+// BenchmarkCheckKeystroke decodes and checks a one-keystroke change, as a
+// node does for each of a peer's keystrokes.
+func BenchmarkCheckKeystroke(b *testing.B) {
+	for _, bb := range []struct {
+		name string
+		id   string
+		raw  []byte
+	}{
+		{"go", DocID("bench", Shared), keystroke(b)},
+		{"js", "js/shared", jsHex(b, "splice")},
+	} {
+		b.Run(bb.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(bb.raw)))
+			for b.Loop() {
+				cs, err := DecodeChanges(bb.raw)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := CheckChange(Shared, bb.id, RoleCandidate, cs[0]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCheck is the check alone.
+func BenchmarkCheck(b *testing.B) {
+	cs, err := DecodeChanges(keystroke(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := CheckChange(Shared, DocID("bench", Shared), RoleCandidate, cs[0]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
