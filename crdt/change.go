@@ -214,7 +214,22 @@ const (
 // Doc.SaveIncremental and Change.Save produce), compressed or not. A saved
 // document is refused.
 func DecodeChanges(b []byte) ([]*Change, error) {
-	var d decoder
+	d := newDecoder()
+	return d.changes(b)
+}
+
+// decoder decodes within the limits of one call.
+type decoder struct {
+	maxOps  int // operations in one change
+	ops     int // operations left to decode
+	inflate int // bytes left to inflate
+}
+
+func newDecoder() decoder {
+	return decoder{maxOps: maxChangeOps, ops: maxCallOps, inflate: maxInflated}
+}
+
+func (d *decoder) changes(b []byte) ([]*Change, error) {
 	var out []*Change
 	for off := 0; off < len(b); {
 		c, n, err := d.chunk(b[off:], true)
@@ -225,12 +240,6 @@ func DecodeChanges(b []byte) ([]*Change, error) {
 		off += n
 	}
 	return out, nil
-}
-
-// decoder keeps the budgets of one call.
-type decoder struct {
-	ops      int // operations decoded so far
-	inflated int // bytes inflated so far
 }
 
 // chunk decodes the change chunk at the start of b and returns it and its
@@ -260,7 +269,7 @@ func (d *decoder) chunk(b []byte, compressed bool) (*Change, int, error) {
 		// shortest form, the one Automerge writes when it hashes).
 		hash = sha256.Sum256(b[8:r.off])
 	case typ == chunkCompressed && compressed:
-		if data, err = d.inflate(data); err != nil {
+		if data, err = d.inflated(data); err != nil {
 			return nil, 0, err
 		}
 		h := sha256.New()
@@ -295,21 +304,21 @@ func uleb(b []byte, v uint64) []byte {
 	return append(b, byte(v))
 }
 
-// inflate decompresses a compressed chunk's body, within the call's budget.
-func (d *decoder) inflate(z []byte) ([]byte, error) {
-	budget := maxInflated - d.inflated
+// inflated decompresses a compressed chunk's body, within the call's
+// budget.
+func (d *decoder) inflated(z []byte) ([]byte, error) {
 	src := bytes.NewReader(z)
-	out, err := io.ReadAll(io.LimitReader(flate.NewReader(src), int64(budget)+1))
+	out, err := io.ReadAll(io.LimitReader(flate.NewReader(src), int64(d.inflate)+1))
 	if err != nil {
 		return nil, fmt.Errorf("inflate compressed change: %w", err)
 	}
-	if len(out) > budget {
-		return nil, fmt.Errorf("compressed changes inflate to over %d bytes", maxInflated)
+	if len(out) > d.inflate {
+		return nil, fmt.Errorf("compressed change inflates to over the %d bytes left to inflate", d.inflate)
 	}
 	if src.Len() != 0 {
 		return nil, fmt.Errorf("%d bytes after the compressed change", src.Len())
 	}
-	d.inflated += len(out)
+	d.inflate -= len(out)
 	return out, nil
 }
 
@@ -656,16 +665,16 @@ func (d *decoder) readOps(c *Change, cols *opColumns, actors []string) error {
 		return fmt.Errorf("column predecessor count: %w", err)
 	}
 	switch {
-	case n > maxChangeOps:
-		return fmt.Errorf("%d operations, over the limit of %d", n, maxChangeOps)
-	case d.ops+int(n) > maxCallOps:
-		return fmt.Errorf("over %d operations in all", maxCallOps)
+	case n > uint64(d.maxOps):
+		return fmt.Errorf("%d operations, over the limit of %d", n, d.maxOps)
+	case n > uint64(d.ops):
+		return fmt.Errorf("%d operations, over the %d left of %d in one call", n, d.ops, maxCallOps)
 	case npred > maxChangePreds:
 		return fmt.Errorf("%d predecessors, over the limit of %d", npred, maxChangePreds)
 	case n > 0 && c.StartOp+n-1 > maxCounter:
 		return fmt.Errorf("%d operations from %d: counters over %d", n, c.StartOp, uint64(maxCounter))
 	}
-	d.ops += int(n)
+	d.ops -= int(n)
 	if n > 0 {
 		c.Ops = make([]Op, n)
 	}
