@@ -24,17 +24,16 @@ import (
 
 // Limits on what DecodeChanges and DecodeSyncMessage accept.
 const (
-	maxChangeOps   = 1 << 20  // operations in one change
-	maxChangePreds = 2 << 20  // predecessors of one change's operations, all told
-	maxCallOps     = 2 << 20  // operations in one call, over all its changes
-	maxInflated    = 64 << 20 // bytes one call may inflate
-	maxDeps        = 1024     // dependencies of one change
-	maxActors      = 1024     // actors one change names
-	maxActorBytes  = 64       // bytes of an actor ID
-	maxMessage     = 64 << 10 // bytes of a change's message
-	maxColumns     = 64       // op columns of one change
-	maxValueBytes  = 16 << 20 // bytes of one value
-	maxCounter     = math.MaxUint32
+	maxChangeOps  = 1 << 20  // operations in one change, and twice as many predecessors
+	maxCallOps    = 2 << 20  // operations in one call, over all its changes
+	maxInflated   = 64 << 20 // bytes one call may inflate
+	maxDeps       = 1024     // dependencies of one change
+	maxActors     = 1024     // actors one change names
+	maxActorBytes = 64       // bytes of an actor ID
+	maxMessage    = 64 << 10 // bytes of a change's message
+	maxColumns    = 64       // op columns of one change
+	maxValueBytes = 16 << 20 // bytes of one value
+	maxCounter    = math.MaxUint32
 )
 
 // ChangeHash names a change: the SHA-256 of its chunk, uncompressed.
@@ -669,8 +668,8 @@ func (d *decoder) readOps(c *Change, cols *opColumns, actors []string) error {
 		return fmt.Errorf("%d operations, over the limit of %d", n, d.maxOps)
 	case n > uint64(d.ops):
 		return fmt.Errorf("%d operations, over the %d left of %d in one call", n, d.ops, maxCallOps)
-	case npred > maxChangePreds:
-		return fmt.Errorf("%d predecessors, over the limit of %d", npred, maxChangePreds)
+	case npred > 2*uint64(d.maxOps):
+		return fmt.Errorf("%d predecessors, over the limit of %d", npred, 2*d.maxOps)
 	case n > 0 && c.StartOp+n-1 > maxCounter:
 		return fmt.Errorf("%d operations from %d: counters over %d", n, c.StartOp, uint64(maxCounter))
 	}

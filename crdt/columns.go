@@ -21,7 +21,7 @@ var (
 
 // maxRun bounds the values one run of a column may claim: no column holds
 // more values than a change holds predecessors.
-const maxRun = maxChangePreds
+const maxRun = 2 * maxChangeOps
 
 // reader reads numbers and byte strings from b, keeping its place.
 type reader struct {
