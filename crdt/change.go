@@ -655,11 +655,11 @@ func (d *decoder) readOps(c *Change, cols *opColumns, actors []string) error {
 	o := newOpDecoders(cols)
 	// Size everything up front: the action column says how many ops there
 	// are, the predecessor counts how many predecessors.
-	n, _, err := o.action.sum(readUint)
+	n, _, err := countAndSum(cols.action)
 	if err != nil {
 		return fmt.Errorf("column action: %w", err)
 	}
-	_, npred, err := o.predNum.sum(readUint)
+	_, npred, err := countAndSum(cols.pred)
 	if err != nil {
 		return fmt.Errorf("column predecessor count: %w", err)
 	}

@@ -265,6 +265,7 @@ func TestCheckOps(t *testing.T) {
 		{"set a language", Shared, put(id, langs, "a.go", ActSet, str("go")), "", language},
 		{"delete a language", Shared, put(id, langs, "a.go", ActDel, Value{}), "", language},
 		{"insert a language", Shared, Op{ID: id, Obj: langs, MapKey: true, Key: "a.go", Insert: true, Action: ActSet, Value: str("go")}, language, language},
+		{"a language for no file name", Shared, put(id, langs, "a/b", ActSet, str("go")), language + `: sets "a/b" to "go"`, language},
 		{"a number as language", Shared, put(id, langs, "a.go", ActSet, Value{Kind: ValueUint, Uint: 1}), language + `: sets "a.go" to the number 1`, language},
 
 		{"set the active file", Shared, put(id, root, "active", ActSet, str("a.go")), "", "changes the active file"},
@@ -312,6 +313,9 @@ func TestCheckCalls(t *testing.T) {
 		if err == nil || errors.As(err, &re) || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("CheckChange(%q, %v): %v, want %q", tt.kind, tt.role, err, tt.want)
 		}
+	}
+	if err := CheckChange(Shared, "s/shared", RoleStaff, nil); err == nil {
+		t.Error("no change passes")
 	}
 	// An empty change (a merge) is nothing to refuse.
 	checkWant(t, Shared, "s/shared", RoleCandidate, c, "")
