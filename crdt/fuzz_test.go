@@ -12,16 +12,18 @@ import (
 )
 
 // The seed corpora (testdata/fuzz/Fuzz*) hold real changes and sync
-// messages made by automerge-go; the JS vectors and the crashers are added
-// here.
+// messages made by automerge-go; the JS vectors and the crashers (from
+// shared/data, beside the repository) are added here.
 
 var jsVectors = []string{
 	"genesis-shared", "staff-add", "staff-question", "staff-language-text", "splice", "splice-emoji",
 	"updatetext", "default-time", "paste", "genesis-private", "staff-notes",
 }
 
+// addCrashers adds the inputs that abort the Automerge core (see
+// crashers), sync messages or not, if there are any.
 func addCrashers(f *testing.F, sync bool) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "crashers", "*.hex"))
+	files, _ := filepath.Glob(filepath.Join("..", "..", "shared", "data", "automerge-crashers", "*.hex"))
 	for _, name := range files {
 		s, err := os.ReadFile(name)
 		if err != nil {
