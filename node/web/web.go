@@ -10,6 +10,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -31,6 +32,10 @@ type Config struct {
 	Token string
 	// Logger receives the server's log. If nil, slog.Default() is used.
 	Logger *slog.Logger
+	// PingInterval is how often the node pings the session page's
+	// WebSocket; a socket from which nothing at all (no message, no pong)
+	// was read for a whole interval after a ping is closed. If zero, 30 s.
+	PingInterval time.Duration
 }
 
 // Server is a node's local HTTP server.
@@ -38,6 +43,7 @@ type Server struct {
 	node  *node.Node
 	token string
 	log   *slog.Logger
+	ping  time.Duration // Config.PingInterval
 	srv   *http.Server
 	hosts map[string]bool // Host headers accepted
 	url   string
@@ -53,7 +59,7 @@ func NewToken() string {
 
 // NewServer returns a server for n that will serve on l (see Listen).
 func NewServer(n *node.Node, l net.Listener, cfg Config) *Server {
-	s := &Server{node: n, token: cfg.Token, log: cfg.Logger, lis: l}
+	s := &Server{node: n, token: cfg.Token, log: cfg.Logger, ping: cmp.Or(cfg.PingInterval, 30*time.Second), lis: l}
 	if s.token == "" {
 		s.token = NewToken()
 	}
