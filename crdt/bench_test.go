@@ -12,7 +12,7 @@ import (
 func loadTrace(b *testing.B, name string) *trace.Trace {
 	tr, err := trace.Load(name)
 	if err != nil {
-		b.Skipf("trace %s: %v", name, err)
+		b.Fatal(err)
 	}
 	return tr
 }

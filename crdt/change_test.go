@@ -1038,13 +1038,13 @@ func must2[T any](v T, err error) T {
 func TestDecodeRefusesCrashers(t *testing.T) {
 	for _, c := range crashers(t) {
 		var err error
-		if c.bytes[0] == syncV1 {
-			_, err = DecodeSyncMessage(c.bytes)
+		if c.Bytes[0] == syncV1 {
+			_, err = DecodeSyncMessage(c.Bytes)
 		} else {
-			_, err = DecodeChanges(c.bytes)
+			_, err = DecodeChanges(c.Bytes)
 		}
 		if err == nil {
-			t.Errorf("%s: accepted", c.name)
+			t.Errorf("%s: accepted", c.Name)
 		}
 	}
 }

@@ -2,13 +2,13 @@ package crdt
 
 import (
 	"bytes"
-	"encoding/hex"
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"parley/internal/crasher"
 )
 
 func TestMain(m *testing.M) {
@@ -109,31 +109,13 @@ func syncPair(t *testing.T, w *Worker, a, b string) {
 	t.Fatal("sync did not settle")
 }
 
-// crasher is one input of ../shared/data/automerge-crashers.
-type crasher struct {
-	name  string
-	bytes []byte
-}
-
-func crashers(t testing.TB) []crasher {
-	dir := filepath.Join("..", "..", "shared", "data", "automerge-crashers")
-	files, _ := filepath.Glob(filepath.Join(dir, "*.hex"))
-	if len(files) == 0 {
-		t.Skipf("no crashers in %s", dir)
+func crashers(t testing.TB) []crasher.Input {
+	t.Helper()
+	ins, err := crasher.All()
+	if err != nil {
+		t.Fatal(err)
 	}
-	var out []crasher
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := hex.DecodeString(strings.TrimSpace(string(raw)))
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		out = append(out, crasher{strings.TrimSuffix(filepath.Base(f), ".hex"), b})
-	}
-	return out
+	return ins
 }
 
 // Every crasher, in every way bytes reach the worker, leaves the worker
@@ -158,13 +140,13 @@ func TestCrashers(t *testing.T) {
 			var err error
 			switch path {
 			case "load":
-				err = w.Load("x/"+path, "x/"+path, Shared, "bbbb", c.bytes)
+				err = w.Load("x/"+path, "x/"+path, Shared, "bbbb", c.Bytes)
 				if err == nil {
 					_, err = w.View("x/" + path)
 				}
 				w.CloseDoc("x/" + path)
 			case "apply":
-				_, err = w.Apply("s/shared", c.bytes, nil)
+				_, err = w.Apply("s/shared", c.Bytes, nil)
 				if err == nil {
 					_, err = w.View("s/shared")
 				}
@@ -172,7 +154,7 @@ func TestCrashers(t *testing.T) {
 					_, err = w.SaveIncremental("s/shared")
 				}
 			case "sync":
-				_, err = w.SyncReceive("s/shared", "mallory", c.bytes, nil)
+				_, err = w.SyncReceive("s/shared", "mallory", c.Bytes, nil)
 				if err == nil {
 					_, err = w.SyncGenerate("s/shared", "mallory")
 				}
@@ -184,7 +166,7 @@ func TestCrashers(t *testing.T) {
 			}
 			// Accepted or refused cleanly: either way the worker answers.
 			if _, herr := w.Heads("s/shared"); herr != nil && !errors.Is(herr, ErrWorkerDied) && !strings.Contains(herr.Error(), "no open document") {
-				t.Fatalf("%s via %s: worker broken after %v: %v", c.name, path, err, herr)
+				t.Fatalf("%s via %s: worker broken after %v: %v", c.Name, path, err, herr)
 			}
 		}
 	}

@@ -3,9 +3,6 @@ package node
 import (
 	"bufio"
 	"context"
-	"encoding/hex"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,22 +11,17 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"parley/crdt"
+	"parley/internal/crasher"
 )
 
 func crasherFiles(t testing.TB) map[string][]byte {
-	dir := filepath.Join("..", "..", "shared", "data", "automerge-crashers")
-	files, _ := filepath.Glob(filepath.Join(dir, "*.hex"))
-	if len(files) == 0 {
-		t.Skipf("no crashers in %s", dir)
+	ins, err := crasher.All()
+	if err != nil {
+		t.Fatal(err)
 	}
 	out := map[string][]byte{}
-	for _, f := range files {
-		raw, _ := os.ReadFile(f)
-		b, err := hex.DecodeString(strings.TrimSpace(string(raw)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[strings.TrimSuffix(filepath.Base(f), ".hex")] = b
+	for _, in := range ins {
+		out[in.Name] = in.Bytes
 	}
 	return out
 }
