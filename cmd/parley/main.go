@@ -36,9 +36,9 @@ type cli struct {
 	// confirm; a script is warned and goes on).
 	interactive bool
 	ctx         context.Context
-	stdout io.Writer
-	stderr io.Writer
-	getenv func(string) string
+	stdout      io.Writer
+	stderr      io.Writer
+	getenv      func(string) string
 
 	// Global flags, accepted before the command and by every command.
 	dataDir      string
