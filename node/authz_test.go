@@ -140,3 +140,70 @@ func i1CredToken(t *testing.T, i *Node, tm *team) string {
 	}
 	return c.Token
 }
+
+// What a candidate's node learns about the interviewers is what the product
+// shows the candidate: their names, not their emails. The interviewers and
+// the company node still learn each other's.
+func TestCandidateLearnsNames(t *testing.T) {
+	tm := startTeam(t, 2)
+	i1, i2 := tm.interviewers[0], tm.interviewers[1]
+	cand := startNode(t, nodeOpts{})
+	s := tm.create(t, NewSessions{})
+	join(t, i1, s.Link, "Ana")
+	join(t, i2, s.Link, "Bob")
+	join(t, cand, s.Link, "Sam")
+	waitRoster(t, s.ID, []string{"Ana/interviewer", "Bob/interviewer", "Sam/candidate"}, tm.company, i1, i2, cand)
+	if _, err := i1.StartSession(context.Background(), s.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, s.ID, StatusLive, cand)
+	lc, err := cand.lookupLive(s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc.mu.Lock()
+	var creds []string
+	for _, sr := range lc.state.records() {
+		creds = append(creds, sr.Credential)
+	}
+	for _, p := range lc.peers {
+		if p.email != "" {
+			t.Errorf("the candidate's node knows %s's email %s", p.name, p.email)
+		}
+	}
+	lc.mu.Unlock()
+	stored, err := cand.db.Session(s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, raw := range stored.Records {
+		var sr signedRecord
+		if err := decodeStrict(raw, &sr); err != nil {
+			t.Fatal(err)
+		}
+		creds = append(creds, sr.Credential)
+	}
+	if len(creds) == 0 {
+		t.Fatal("no records to check")
+	}
+	for _, tok := range creds {
+		if tok == "" {
+			continue // signed by the company key
+		}
+		c, err := invite.ParseCredential(tok)
+		if err != nil || !c.Public() || strings.Contains(tok, ".") {
+			t.Errorf("a record the candidate's node holds carries a whole credential: %v", err)
+		}
+	}
+	// The interviewers know each other's emails (for the recorder), from
+	// the document streams.
+	l1, err := i1.lookupLive(s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "Ana's node learns Bob's email", func() bool {
+		l1.mu.Lock()
+		defer l1.mu.Unlock()
+		return l1.peers[i2.ID()] != nil && l1.peers[i2.ID()].email == "i2@acme.test"
+	})
+}

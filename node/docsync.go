@@ -250,7 +250,16 @@ func (k *link) run() {
 			s = nil
 			return err
 		}
+		// The records first thing: they say what may follow.
 		sentVer = -1
+		if ver, st := l.stateFor(sentVer, k.peer); st != nil {
+			if err := writeDocFrame(s, docFrame{typ: frameRecords, kind: crdt.Shared, data: st}); err != nil {
+				s.Reset()
+				s = nil
+				return err
+			}
+			sentVer = ver
+		}
 		// An empty document asks for a snapshot. (The sync states were
 		// reset when the peer was admitted; a stream opened again after a
 		// break resets ours, so that we send again what may be lost.)

@@ -559,7 +559,10 @@ func (l *live) finish(id peer.ID, res admitResult, err error) error {
 		l.mu.Unlock()
 		return fmt.Errorf("peer %s is gone", id)
 	}
-	_, known := l.peers[id] // both sides' handshakes may finish at once
+	old, known := l.peers[id] // both sides' handshakes may finish at once
+	if known && old.credID == p.credID && p.email == "" {
+		p.email = old.email // learnt from its document stream
+	}
 	l.peers[id] = p
 	if p.role == RoleCandidate {
 		l.candidates[id] = true
