@@ -84,8 +84,6 @@ func TestBackdatedRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cur, err := tm.company.db.Credential(tm.company.companyPublic())
-	_ = cur
 	valid := i1CredToken(t, i1, tm)
 	tests := []struct {
 		name string
@@ -112,9 +110,27 @@ func TestBackdatedRecords(t *testing.T) {
 			t.Fatalf("%s: not counted as a refusal", tt.name)
 		}
 	}
+	// The same through the topic, from the interviewer's (modified) node:
+	// every node refuses it.
+	r := record{Kind: recordEnd, Session: s.ID, Reason: "ended", By: i1.ID().String(), ByName: "Mallory", At: now.Add(-150 * time.Minute)}
+	sr, err := signRecord(r, nil, i1.key, expired)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cbefore := l.refusalsList()
+	if err := liveOf(i1, s.ID).publish(msgRecord, sr); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the company node refuses the record from the topic", func() bool {
+		_, n := l.refusalsList()
+		return n > cbefore
+	})
+	if status(t, tm.company, s.ID) == StatusEnded || status(t, cand, s.ID) == StatusEnded {
+		t.Fatal("a backdated end from the topic ended the session")
+	}
 	// The same end with a credential valid now counts.
-	r := record{Kind: recordEnd, Session: s.ID, Reason: "ended", By: i1.ID().String(), ByName: "Ana", At: now}
-	sr, err := signRecord(r, nil, i1.key, valid)
+	r = record{Kind: recordEnd, Session: s.ID, Reason: "ended", By: i1.ID().String(), ByName: "Ana", At: now}
+	sr, err = signRecord(r, nil, i1.key, valid)
 	if err != nil {
 		t.Fatal(err)
 	}
