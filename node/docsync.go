@@ -271,7 +271,11 @@ func (k *link) run() {
 			if reopened {
 				l.n.syncReset(d, k.peer)
 			}
-			if l.n.docEmpty(d) && (kind == crdt.Shared || l.isStaff(k.peer)) {
+			// Snapshots are asked of interviewers and the company node: a
+			// candidate's whole document would have to be judged change by
+			// change (the sync rounds bring it that way if nobody else has
+			// it).
+			if l.n.docEmpty(d) && l.isStaff(k.peer) {
 				writeDocFrame(s, docFrame{typ: frameNeed, kind: kind, data: []byte{0}})
 			}
 		}
@@ -653,6 +657,14 @@ func (n *Node) applySnapshot(d *sessionDoc, from peer.ID, saved []byte) (bool, e
 		var g *crdt.Guard
 		if d.l != nil {
 			g = d.l.guardFor(from, d.kind)
+			if g.SenderRole == crdt.RoleStaff && !g.Final {
+				// An interviewer's or the company node's own document, whose
+				// every change it judged when it came: judging the whole
+				// history again would cost a late joiner seconds (a change
+				// at a time; BenchmarkGuardSnapshot). A candidate's, and
+				// anything after the end, is judged.
+				g = nil
+			}
 		}
 		var res crdt.Result
 		err := n.fromPeer(d, from, func(id string) error {
