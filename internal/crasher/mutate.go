@@ -95,6 +95,7 @@ func (m *Mutator) chunk(c chunk) (chunk, string) {
 	}
 	name := map[byte]string{chunkChange: "change", chunkDocument: "document"}[c.typ]
 	var what string
+	b := []byte(nil)
 	switch p := m.r.IntN(20); {
 	case p < 13:
 		what = m.columnValue(bd)
@@ -102,11 +103,13 @@ func (m *Mutator) chunk(c chunk) (chunk, string) {
 		what = m.header(bd)
 	case p < 19:
 		what = m.columnSpec(bd)
-	default:
-		b, what := m.flip(bd.encode())
-		return chunk{c.typ, b}, name + " " + what
+	default: // anywhere in the body
+		b, what = m.flip(bd.encode())
 	}
-	return chunk{c.typ, bd.encode()}, name + " " + what
+	if b == nil {
+		b = bd.encode()
+	}
+	return chunk{c.typ, b}, name + " " + what
 }
 
 // flip changes one byte.
