@@ -27,10 +27,15 @@ func TestMain(m *testing.M) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	waitWithin(t, 15*time.Second, what, cond)
+}
+
+func waitWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 15s", what)
+			t.Fatalf("%s: not within %v", what, d)
 		}
 		<-time.After(10 * time.Millisecond)
 	}
@@ -344,7 +349,7 @@ func TestLivePage(t *testing.T) {
 // the node has still to handle. A page that goes quiet, answering pings,
 // keeps it too.
 func TestLiveBusyPageStays(t *testing.T) {
-	const every = 200 * time.Millisecond
+	const every = 300 * time.Millisecond
 	ctx := context.Background()
 	company, web := upWith(t, node.InitOptions{Org: "Acme Inc"}, Config{PingInterval: every})
 	ss, err := company.CreateSessions(ctx, node.NewSessions{Candidate: "Sam", Title: "Loop"})
@@ -386,7 +391,9 @@ func TestLiveBusyPageStays(t *testing.T) {
 		}
 	}
 	t.Logf("%d keystrokes in %v across %d pings", keys, time.Since(start).Round(time.Millisecond), p.pings.Load()-pings)
-	waitFor(t, "the node has every keystroke", func() bool {
+	// The node catches up: at once, or (with -race, on a busy machine) in
+	// many seconds.
+	waitWithin(t, time.Minute, "the node has every keystroke", func() bool {
 		text, _, _ := company.Code(ctx, id, "main.go")
 		return text == want
 	})
