@@ -206,7 +206,7 @@ func TestMutantsInWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Load("b/shared", Shared, "bbbb", saved); err != nil {
+	if err := w.Load("b/shared", "b/shared", Shared, "bbbb", saved); err != nil {
 		t.Fatal(err)
 	}
 	var changes, syncs [][]byte
@@ -224,10 +224,10 @@ func TestMutantsInWorker(t *testing.T) {
 	for range 4 {
 		if msg, _ := w.SyncGenerate("b/shared", "s"); msg != nil {
 			syncs = append(syncs, msg)
-			w.SyncReceive("s/shared", "b", msg)
+			w.SyncReceive("s/shared", "b", msg, nil)
 		}
 		if msg, _ := w.SyncGenerate("s/shared", "b"); msg != nil {
-			w.SyncReceive("b/shared", "s", msg)
+			w.SyncReceive("b/shared", "s", msg, nil)
 		}
 	}
 	w.CloseDoc("s/shared")
@@ -248,13 +248,13 @@ func TestMutantsInWorker(t *testing.T) {
 			b, what = m.SyncMessage(syncs[i%len(syncs)])
 		}
 		if i%3 == 2 {
-			_, _, err = w.SyncReceive("s/shared", "mallory", b)
+			_, err = w.SyncReceive("s/shared", "mallory", b, nil)
 			if err == nil {
 				_, err = w.SyncGenerate("s/shared", "mallory")
 			}
 			w.SyncReset("s/shared", "mallory")
 		} else {
-			_, _, err = w.Apply("s/shared", b)
+			_, err = w.Apply("s/shared", b, nil)
 			if err == nil {
 				_, err = w.View("s/shared")
 			}

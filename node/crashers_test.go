@@ -271,15 +271,10 @@ func TestCrashersInSession(t *testing.T) {
 	attacks = append(attacks, mutantAttacks(t, saved, *mutantCount, *mutantSeed)...)
 
 	targets := []*Node{victim, company}
-	// The other target took Mallory's bytes too; some do not kill a worker
-	// until a later operation, and that node may pass them on (and remove
-	// them when its own worker dies on them). It is blamed then: its data
-	// crashes this worker, and the quarantine stops it doing so round after
-	// round. Nobody else is. (Issue 15 wants the blame on the author, not
-	// the carrier; then this goes.)
-	relayed := func(target *Node, name string) bool {
-		return target == victim && name == "Acme Inc" || target == company && name == "Ana"
-	}
+	// Blame follows the author: the other target took Mallory's bytes too,
+	// and may pass them on; it is never blamed for them, nor anyone else
+	// but Mallory.
+	relayed := func(target *Node, name string) bool { return false }
 	// lift checks whom a target quarantined (after what) and lifts it, so
 	// that the next input reaches the worker too: a death that comes after
 	// the test looked (in a later sync round) leaves Mallory quarantined,

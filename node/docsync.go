@@ -667,7 +667,7 @@ func (n *Node) applySnapshot(d *sessionDoc, from peer.ID, saved []byte) (bool, e
 			}
 		}
 		var res crdt.Result
-		err := n.fromPeer(d, from, func(id string) error {
+		err := n.fromPeer(d, from, saved, func(id string) error {
 			var err error
 			res, err = n.worker.Replace(id, saved, g)
 			return err
@@ -734,7 +734,7 @@ func (n *Node) syncExchange(d *sessionDoc, from peer.ID, msg []byte) (bool, []by
 	var res crdt.Result
 	var reply []byte
 	queued := false
-	err := n.fromPeer(d, from, func(id string) error {
+	err := n.fromPeer(d, from, msg, func(id string) error {
 		var err error
 		res, err = n.worker.SyncReceive(id, from.String(), msg, g)
 		if errors.Is(err, crdt.ErrQueued) {
