@@ -16,11 +16,13 @@ import (
 	"parley/node/store"
 )
 
-// Session defaults.
+// Session defaults and limits.
 const (
 	DefaultDuration        = time.Hour
 	DefaultLinkValidity    = 7 * 24 * time.Hour
 	DefaultMaxInterviewers = 3
+	MinDuration            = time.Minute    // of a block
+	MaxDuration            = 24 * time.Hour // of a block
 )
 
 // Session statuses as users see them. A pending session whose link expired
@@ -51,6 +53,8 @@ type Session struct {
 	Conference      string    `json:"conference,omitempty"`
 	Recorder        string    `json:"recorder,omitempty"`
 	Criteria        []string  `json:"criteria,omitempty"`
+	Language        string    `json:"language,omitempty"` // the starter file's (see Languages)
+	Zone            string    `json:"zone,omitempty"`     // the recruiter's time zone, on the company node
 	Created         time.Time `json:"created"`
 	StartedAt       time.Time `json:"started_at,omitzero"`
 	StartedBy       string    `json:"started_by,omitempty"` // who started it, as this node saw the start
@@ -116,6 +120,14 @@ type NewSessions struct {
 	// Criteria are what the feedback rates, 1 to 4 each; the node's
 	// defaults (Settings.Criteria, else DefaultCriteria) if empty.
 	Criteria []string `json:"criteria,omitempty"`
+	// Language is the programming language the sessions start in (one of
+	// Languages): each starts with one file in it, main.EXT, as CoderPad's
+	// pads do. If empty, a session starts with no file (the command line
+	// and the web form default to DefaultLanguage).
+	Language string `json:"language,omitempty"`
+	// Zone is the recruiter's time zone, an IANA name ("Europe/Paris"):
+	// invite emails give times in it and in UTC. If empty, in UTC only.
+	Zone string `json:"zone,omitempty"`
 }
 
 // DefaultCriteria are the feedback criteria of a company node that set none.
@@ -143,8 +155,8 @@ func (n *Node) CreateSessions(ctx context.Context, req NewSessions) ([]Session, 
 		return nil, fmt.Errorf("a session needs the candidate's name (--candidate)")
 	case req.Title == "":
 		return nil, fmt.Errorf("a session needs a title (--title)")
-	case req.Duration < time.Minute || req.Duration > 24*time.Hour:
-		return nil, fmt.Errorf("duration %s is out of range: between 1 minute and 24 hours", FormatLongDuration(req.Duration))
+	case req.Duration < MinDuration || req.Duration > MaxDuration:
+		return nil, fmt.Errorf("duration %s is out of range: between %s and %s", FormatLongDuration(req.Duration), FormatLongDuration(MinDuration), FormatLongDuration(MaxDuration))
 	case req.Validity <= 0:
 		return nil, fmt.Errorf("link validity %s is not positive", FormatLongDuration(req.Validity))
 	case req.Blocks < 1 || req.Blocks > invite.MaxBlocks:
@@ -153,6 +165,16 @@ func (n *Node) CreateSessions(ctx context.Context, req NewSessions) ([]Session, 
 		return nil, fmt.Errorf("maximum interviewers %d is out of range: between 1 and %d", req.MaxInterviewers, invite.MaxInterviewers)
 	case !req.Starts.Add(time.Duration(req.Blocks-1) * req.Duration).Add(req.Validity).After(now):
 		return nil, fmt.Errorf("the link would already have expired: it starts %s and stays valid for %s; give a later --starts or a longer --expires", invite.FormatTime(req.Starts), FormatLongDuration(req.Validity))
+	}
+	if req.Language != "" {
+		if _, ok := LanguageOf(req.Language); !ok {
+			return nil, fmt.Errorf("language %q: a session starts in one of %s", req.Language, languageIDs())
+		}
+	}
+	if req.Zone != "" {
+		if _, err := time.LoadLocation(req.Zone); err != nil || req.Zone == "Local" {
+			return nil, fmt.Errorf("time zone %q is not one this node knows: give an IANA name such as Europe/Paris or America/New_York", req.Zone)
+		}
 	}
 	if req.CandidateEmail != "" {
 		if err := checkAddress(req.CandidateEmail); err != nil {
@@ -245,6 +267,7 @@ func (n *Node) CreateSessions(ctx context.Context, req NewSessions) ([]Session, 
 			Recorder:        req.Recorder,
 			Criteria:        criteria,
 			Revoked:         revoked,
+			Language:        req.Language,
 		}
 		if turnURL != "" {
 			inv.TURN = turnURL
@@ -259,7 +282,8 @@ func (n *Node) CreateSessions(ctx context.Context, req NewSessions) ([]Session, 
 			CandidateEmail: req.CandidateEmail, Block: b, Blocks: req.Blocks, Starts: starts,
 			Duration: req.Duration, Expires: inv.ValidUntil, Interviewers: interviewers,
 			MaxInterviewers: req.MaxInterviewers, Conference: req.Conference, Recorder: req.Recorder,
-			Criteria: criteria, Created: now, State: store.StatePending, Company: true, Role: RoleCompany, Name: n.settings.Org,
+			Criteria: criteria, Language: req.Language, Zone: req.Zone,
+			Created: now, State: store.StatePending, Company: true, Role: RoleCompany, Name: n.settings.Org,
 		})
 	}
 	if err := n.db.CreateSessions(records); err != nil {
@@ -361,7 +385,8 @@ func (n *Node) sessionView(r store.Session) Session {
 		Candidate: r.Candidate, CandidateEmail: r.CandidateEmail, Block: r.Block, Blocks: r.Blocks,
 		Starts: r.Starts, Duration: FormatDuration(r.Duration), Expires: r.Expires,
 		Interviewers: append([]string{}, r.Interviewers...), MaxInterviewers: r.MaxInterviewers,
-		Conference: r.Conference, Recorder: r.Recorder, Criteria: r.Criteria, Created: r.Created, StartedAt: r.StartedAt,
+		Conference: r.Conference, Recorder: r.Recorder, Criteria: r.Criteria, Language: r.Language, Zone: r.Zone,
+		Created: r.Created, StartedAt: r.StartedAt,
 		EndedAt: r.EndedAt, EndedBy: r.EndedBy, EndReason: r.EndReason, Role: r.Role,
 		Participants: []Participant{}, Attendance: r.Attendance,
 	}
