@@ -561,29 +561,76 @@ func (n *Node) CancelSession(ctx context.Context, id string) (Session, error) {
 	return n.sessionView(r), nil
 }
 
-// InviteEmail renders the invite email of a session from a text/template
-// (invite.DefaultEmailTemplate if tmpl is empty).
+// InviteEmail renders the invite email of a session to its candidate from a
+// text/template (invite.DefaultEmailTemplate if tmpl is empty).
 func (n *Node) InviteEmail(ctx context.Context, id, tmpl string) (InviteEmail, error) {
-	s, err := n.Session(ctx, id)
+	return n.renderEmail(ctx, id, cmp.Or(tmpl, invite.DefaultEmailTemplate), false)
+}
+
+// InterviewerEmail renders the email to a session's interviewers from a
+// text/template (invite.InterviewerEmailTemplate if tmpl is empty); its To
+// lists their addresses.
+func (n *Node) InterviewerEmail(ctx context.Context, id, tmpl string) (InviteEmail, error) {
+	return n.renderEmail(ctx, id, cmp.Or(tmpl, invite.InterviewerEmailTemplate), true)
+}
+
+func (n *Node) renderEmail(ctx context.Context, id, tmpl string, interviewers bool) (InviteEmail, error) {
+	r, err := n.lookupSession(id)
 	if err != nil {
 		return InviteEmail{}, err
 	}
-	t, err := invite.ParseEmailTemplate(cmp.Or(tmpl, invite.DefaultEmailTemplate))
+	s := n.sessionView(r)
+	t, err := invite.ParseEmailTemplate(tmpl)
 	if err != nil {
 		return InviteEmail{}, err
 	}
-	dur, _ := time.ParseDuration(s.Duration)
-	e, err := invite.RenderEmail(t, invite.EmailFields{
+	f := invite.EmailFields{
 		Link: s.Link, Candidate: s.Candidate, Title: s.Title, Org: n.settings.Org,
-		Starts: invite.Time{Time: s.Starts}, Duration: invite.Duration(dur),
-		Block: s.Block, Blocks: s.Blocks, Conference: s.Conference,
-	})
-	return InviteEmail{Subject: e.Subject, Body: e.Body, To: s.CandidateEmail}, err
+		Starts: invite.Time{Time: s.Starts}, Duration: invite.Duration(r.Duration),
+		Block: s.Block, Blocks: s.Blocks, Conference: s.Conference, InBrowser: n.settings.PublicURL != "",
+	}
+	if r.Zone != "" {
+		if loc, err := time.LoadLocation(r.Zone); err == nil {
+			f.Starts.Zone = loc
+		}
+	}
+	if l, ok := LanguageOf(r.Language); ok {
+		f.Language, f.File = l.Name, l.File
+	}
+	var to []string
+	for _, email := range r.Interviewers {
+		name := email
+		if m, err := n.db.Member(email); err == nil {
+			name = m.Name
+		}
+		f.Interviewers = append(f.Interviewers, name)
+		if email == r.Recorder {
+			f.Recorder = name
+		}
+		to = append(to, email)
+	}
+	if f.Recorder == "" && r.Recorder != "" {
+		f.Recorder = r.Recorder
+		if m, err := n.db.Member(r.Recorder); err == nil {
+			f.Recorder = m.Name
+		}
+	}
+	e, err := invite.RenderEmail(t, f)
+	if err != nil {
+		return InviteEmail{}, err
+	}
+	out := InviteEmail{Subject: e.Subject, Body: e.Body, To: s.CandidateEmail}
+	if interviewers {
+		out.To = strings.Join(to, ", ")
+	}
+	return out, nil
 }
 
 // InviteEmail is a rendered invite email.
 type InviteEmail struct {
 	Subject string `json:"subject"`
 	Body    string `json:"body"`
-	To      string `json:"to,omitempty"` // the candidate's email, if known
+	// To is the candidate's email, if known; for the interviewers' email,
+	// their addresses, comma-separated.
+	To string `json:"to,omitempty"`
 }

@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	_ "time/tzdata" // time zones for invite emails, on machines without a zoneinfo database
 
 	"parley/crdt"
 	"parley/node"
@@ -36,9 +37,9 @@ type cli struct {
 	// confirm; a script is warned and goes on).
 	interactive bool
 	ctx         context.Context
-	stdout io.Writer
-	stderr io.Writer
-	getenv func(string) string
+	stdout      io.Writer
+	stderr      io.Writer
+	getenv      func(string) string
 
 	// Global flags, accepted before the command and by every command.
 	dataDir      string

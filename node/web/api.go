@@ -203,14 +203,27 @@ func (s *Server) sessionAction(act func(*node.Node, context.Context, string) (no
 // EmailRequest is the body of POST /api/v1/sessions/{id}/email.
 type EmailRequest struct {
 	Template string `json:"template,omitempty"`
+	// For is whom the email is for: "candidate" (the default) or
+	// "interviewers".
+	For string `json:"for,omitempty"`
 }
 
 func (s *Server) inviteEmail(w http.ResponseWriter, r *http.Request) {
 	var req EmailRequest
-	if decode(w, r, &req) {
-		e, err := s.node.InviteEmail(r.Context(), r.PathValue("id"), req.Template)
-		reply(w, e, err)
+	if !decode(w, r, &req) {
+		return
 	}
+	render := s.node.InviteEmail
+	switch req.For {
+	case "", "candidate":
+	case "interviewers":
+		render = s.node.InterviewerEmail
+	default:
+		writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("an email is for the candidate or the interviewers, not %q", req.For))
+		return
+	}
+	e, err := render(r.Context(), r.PathValue("id"), req.Template)
+	reply(w, e, err)
 }
 
 // JoinRequest is the body of POST /api/v1/join.
