@@ -63,6 +63,8 @@ type page struct {
 	syncs map[crdt.Kind]*automerge.SyncState
 	texts []wsOut
 	actor string // the node's actor prefix, from its hello
+	// closed is how the node closed the socket, once it did.
+	closed error
 }
 
 func openPage(t *testing.T, s *Server, session string) *page {
@@ -84,6 +86,9 @@ func openPage(t *testing.T, s *Server, session string) *page {
 		for {
 			typ, data, err := c.Read(context.Background())
 			if err != nil {
+				p.mu.Lock()
+				p.closed = err
+				p.mu.Unlock()
 				return
 			}
 			p.mu.Lock()
@@ -270,6 +275,33 @@ func TestLivePage(t *testing.T) {
 		text, _, _ := ana.Code(ctx, id, "main.go")
 		return strings.HasPrefix(text, "x// ✓")
 	})
+
+	// The end: every page is told, with the session, and its socket closes
+	// at once with 1000 ("do not reconnect"), not when its node leaves the
+	// session some seconds later.
+	if _, err := ana.EndSession(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	ended := time.Now()
+	for name, p := range map[string]*page{"ana": anaPage, "sam": samPage} {
+		waitFor(t, name+"'s page is told the interview ended", func() bool {
+			_, ok := p.last("state", func(m wsOut) bool {
+				return m.Session != nil && m.Session.Status == node.StatusEnded && strings.Contains(m.Error, "this interview has ended (by Ana")
+			})
+			return ok
+		})
+		waitFor(t, name+"'s socket closes", func() bool {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return p.closed != nil
+		})
+		if st := websocket.CloseStatus(p.closed); st != websocket.StatusNormalClosure {
+			t.Fatalf("%s's socket closed with %v (%v), want 1000", name, st, p.closed)
+		}
+	}
+	if d := time.Since(ended); d > 5*time.Second {
+		t.Fatalf("the sockets closed %v after the end: the page waited for its node to leave", d)
+	}
 	_ = fmt.Sprint
 }
 
