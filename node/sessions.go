@@ -130,6 +130,45 @@ type NewSessions struct {
 	Zone string `json:"zone,omitempty"`
 }
 
+// Limits are what CreateSessions and AddMember accept and their defaults,
+// for forms that say so before a request fails: the web app's New interview
+// and Team pages, which then offer what the command line does. Durations
+// are nanoseconds in JSON, as in requests.
+type Limits struct {
+	MinDuration     time.Duration `json:"min_duration"` // of a block
+	MaxDuration     time.Duration `json:"max_duration"`
+	MaxBlocks       int           `json:"max_blocks"`
+	MaxInterviewers int           `json:"max_interviewers"`
+	MaxCriteria     int           `json:"max_criteria"`
+	MaxCriterionLen int           `json:"max_criterion_len"`
+	Languages       []Language    `json:"languages"`
+	Roles           []string      `json:"roles"` // of a team member
+	Defaults        struct {
+		Duration           time.Duration `json:"duration"`
+		Validity           time.Duration `json:"validity"`
+		MaxInterviewers    int           `json:"max_interviewers"`
+		Criteria           []string      `json:"criteria"` // this node's
+		Language           string        `json:"language"`
+		CredentialLifetime time.Duration `json:"credential_lifetime"`
+	} `json:"defaults"`
+}
+
+// Limits returns what session creation and team additions accept here.
+func (n *Node) Limits() Limits {
+	l := Limits{
+		MinDuration: MinDuration, MaxDuration: MaxDuration, MaxBlocks: invite.MaxBlocks,
+		MaxInterviewers: invite.MaxInterviewers, MaxCriteria: invite.MaxCriteria, MaxCriterionLen: invite.MaxCriterionLen,
+		Languages: Languages, Roles: []string{string(invite.RoleInterviewer), string(invite.RoleAdmin)},
+	}
+	l.Defaults.Duration, l.Defaults.Validity, l.Defaults.MaxInterviewers = DefaultDuration, DefaultLinkValidity, DefaultMaxInterviewers
+	l.Defaults.Criteria = n.settings.Criteria
+	if len(l.Defaults.Criteria) == 0 {
+		l.Defaults.Criteria = DefaultCriteria
+	}
+	l.Defaults.Language, l.Defaults.CredentialLifetime = DefaultLanguage, DefaultCredentialLifetime
+	return l
+}
+
 // DefaultCriteria are the feedback criteria of a company node that set none.
 var DefaultCriteria = []string{"Problem solving", "Code quality", "Communication"}
 
@@ -389,6 +428,12 @@ func (n *Node) sessionView(r store.Session) Session {
 		Created: r.Created, StartedAt: r.StartedAt,
 		EndedAt: r.EndedAt, EndedBy: r.EndedBy, EndReason: r.EndReason, Role: r.Role,
 		Participants: []Participant{}, Attendance: r.Attendance,
+	}
+	// This node took part too, though it records only the others it saw
+	// come and go.
+	me := n.id.String()
+	if r.Role != RoleCompany && r.Role != "" && !r.Since.IsZero() && !slices.ContainsFunc(r.Attendance, func(a store.Attendance) bool { return a.Peer == me }) {
+		s.Attendance = append([]store.Attendance{{Peer: me, Name: r.Name, Role: r.Role, Joined: r.Since}}, r.Attendance...)
 	}
 	if r.Company {
 		if f, err := n.db.Feedback(r.ID); err == nil {

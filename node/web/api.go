@@ -21,6 +21,7 @@ const maxBody = 1 << 20
 func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/info", s.info)
+	mux.HandleFunc("GET /api/v1/limits", s.limits)
 	mux.HandleFunc("GET /api/v1/team", s.team)
 	mux.HandleFunc("POST /api/v1/team", s.addMember)
 	mux.HandleFunc("POST /api/v1/team/accept", s.acceptCredential)
@@ -138,6 +139,10 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 	i, err := s.node.Info(r.Context())
 	reply(w, i, err)
+}
+
+func (s *Server) limits(w http.ResponseWriter, r *http.Request) {
+	reply(w, s.node.Limits(), nil)
 }
 
 func (s *Server) team(w http.ResponseWriter, r *http.Request) {
