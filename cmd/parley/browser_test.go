@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"os"
@@ -16,6 +17,8 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	p2pcrypto "github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"parley/crdt"
 )
@@ -40,10 +43,10 @@ func chromium(t *testing.T) string {
 // cookies and storage), headless, with the flags that work on this kind of
 // machine (DESIGN.md).
 type tab struct {
-	t      *testing.T
-	name   string
-	ctx    context.Context
-	shots  int
+	t     *testing.T
+	name  string
+	ctx   context.Context
+	shots int
 }
 
 func newTab(t *testing.T, name string) *tab {
@@ -293,6 +296,10 @@ func TestBrowserInterview(t *testing.T) {
 		cand.eval(`document.querySelector("#errors").textContent`, &e)
 		t.Fatalf("the candidate's lobby shows an error: %s", e)
 	}
+	// The company node's page watches: read-only, and says why.
+	admin.run("open the room on the company node", chromedp.Navigate(base(d.CompanyURL)+"/s/"+sessionOf(t, d, token)))
+	admin.waitJS("the company's room is read-only", `!document.querySelector("#company-note").hidden &&
+		document.querySelector(".editor .cm-content") && document.querySelector(".editor .cm-content").getAttribute("contenteditable") === "false"`)
 	ana.run("start", chromedp.Click(`#start`, chromedp.ByQuery))
 	cand.waitJS("the editor opens for the candidate", `window.parleyRoom.text() === "def greet():\n    return \"héllo\"\n"`)
 	ana.waitJS("the timer runs", `/^\d+:\d\d elapsed · (59|60):\d\d left$/.test(document.querySelector("#timer").textContent)`)
@@ -446,6 +453,33 @@ func TestBrowserInterview(t *testing.T) {
 	}
 	ana.run("play at 32x", chromedp.SetValue(`#replay-speed`, "32", chromedp.ByQuery), chromedp.Click(`#replay-play`, chromedp.ByQuery))
 	ana.waitJS("the replay plays to the end", `!window.parleyReplay.playing() && window.parleyReplay.text() === `+jsString(final))
+
+	// The Team page offers what `parley team add` does: a role and an
+	// expiry.
+	_, key, err := p2pcrypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bo, _ := peer.IDFromPublicKey(key)
+	admin.run("the team page", chromedp.Navigate(base(d.CompanyURL)+"/team"), chromedp.WaitVisible(`select[name=role]`, chromedp.ByQuery))
+	admin.waitJS("the team form's defaults", `document.querySelector("input[name=lifetime]").value === "90" && document.querySelector("select[name=lifetime_unit]").value === "days"`)
+	admin.run("add an admin for 30 days",
+		chromedp.SendKeys(`input[name=name]`, "Bo Chen", chromedp.ByQuery),
+		chromedp.SendKeys(`input[name=email]`, "bo@demo.test", chromedp.ByQuery),
+		chromedp.SendKeys(`input[name=peer]`, bo.String(), chromedp.ByQuery),
+		chromedp.SetValue(`select[name=role]`, "admin", chromedp.ByQuery),
+		chromedp.SetValue(`input[name=lifetime]`, "30", chromedp.ByQuery),
+		chromedp.Click(`form button[type=submit].primary`, chromedp.ByQuery))
+	admin.waitJS("the member is added", `document.querySelector("textarea.token")`)
+	team, err := d.Company.Team(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range team {
+		if m.Email == "bo@demo.test" && (m.Role != "admin" || m.Expires.Sub(m.Issued) != 30*24*time.Hour) {
+			t.Fatalf("the team page added %+v", m)
+		}
+	}
 
 	// The link now explains itself: ended; and garbage is named as such.
 	cand.run("open the ended link", chromedp.Navigate(base(d.CandidateURL)+"/join#"+token))
