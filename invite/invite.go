@@ -74,6 +74,11 @@ type Invite struct {
 	// and only with TURN.
 	TURNUser       string
 	TURNCredential string
+
+	// Language is the programming language the session starts with (see
+	// CheckLanguage): its first file is main.EXT in it. Empty: the session
+	// starts with no file (links made before the field existed).
+	Language string
 }
 
 // Invite field numbers. Never reuse a number; add new ones at the end.
@@ -99,6 +104,7 @@ const (
 	fInvTURNUser
 	fInvTURNCredential
 	fInvCriteria
+	fInvLanguage
 )
 
 var inviteFields = map[protowire.Number]protowire.Type{
@@ -109,6 +115,7 @@ var inviteFields = map[protowire.Number]protowire.Type{
 	fInvBootstrap: protowire.BytesType, fInvTURN: protowire.BytesType, fInvConference: protowire.BytesType,
 	fInvMaxInterviewers: protowire.VarintType, fInvRecorder: protowire.BytesType, fInvRevoked: protowire.BytesType,
 	fInvTURNUser: protowire.BytesType, fInvTURNCredential: protowire.BytesType, fInvCriteria: protowire.BytesType,
+	fInvLanguage: protowire.BytesType,
 }
 
 var inviteRepeated = map[protowire.Number]bool{fInvBootstrap: true, fInvRevoked: true, fInvCriteria: true}
@@ -201,6 +208,7 @@ func (inv *Invite) encode() []byte {
 	for _, c := range inv.Criteria {
 		e.string(fInvCriteria, c)
 	}
+	e.string(fInvLanguage, inv.Language)
 	return e.b
 }
 
@@ -243,6 +251,11 @@ func (inv *Invite) validate() error {
 	if err := CheckCriteria(inv.Criteria); err != nil {
 		return err
 	}
+	if inv.Language != "" {
+		if err := CheckLanguage(inv.Language); err != nil {
+			return err
+		}
+	}
 	if inv.Conference != "" {
 		if err := CheckConferenceURL(inv.Conference); err != nil {
 			return err
@@ -277,6 +290,23 @@ func CheckCriteria(cs []string) error {
 			return fmt.Errorf("feedback criterion %q is given twice", c)
 		}
 		seen[strings.ToLower(c)] = true
+	}
+	return nil
+}
+
+// MaxLanguageLen bounds a language name (the shared document allows no
+// longer one).
+const MaxLanguageLen = 32
+
+// CheckLanguage reports whether s can name a session's language: 1 to
+// MaxLanguageLen lowercase letters, digits, '+', '#' or '-'. Which languages
+// a company offers is its node's choice; a link from a newer version may
+// name one this version does not know, which its editor shows as text.
+func CheckLanguage(s string) error {
+	if s == "" || len(s) > MaxLanguageLen || strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '+' || r == '#' || r == '-')
+	}) >= 0 {
+		return fmt.Errorf("language %q is not a language name (lowercase letters, digits, +, # or -; at most %d)", s, MaxLanguageLen)
 	}
 	return nil
 }
@@ -420,6 +450,8 @@ func decodeInvite(b []byte) (*Invite, error) {
 			var c string
 			c, err = f.str("feedback criterion")
 			inv.Criteria = append(inv.Criteria, c)
+		case fInvLanguage:
+			inv.Language, err = f.str("language")
 		}
 		if err != nil {
 			return nil, err

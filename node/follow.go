@@ -41,6 +41,11 @@ func (n *Node) Follow(ctx context.Context, id string) (*Follower, error) {
 	if err != nil {
 		return nil, err
 	}
+	// An interviewer's page may be the first to open the shared document:
+	// it starts with its starter file, not an empty room (see addStarter).
+	if err := n.addStarter(l); err != nil {
+		l.log.Warn("adding the starter file", "err", err)
+	}
 	f := &Follower{n: n, l: l, id: fmt.Sprintf("local-client-%d", followers.Add(1))}
 	for _, k := range docKinds(l.role) {
 		if d, err := l.doc(k); err == nil {

@@ -242,6 +242,13 @@ func (n *Node) openLive(inv *invite.Invite, role, name, cred string, since time.
 	n.mu.Unlock()
 	l.run()
 	l.log.Info("joined", "role", role, "name", name)
+	if role == RoleCompany {
+		// The company node opens a session's document first: it gets its
+		// starter file here (interviewers' pages add it otherwise).
+		if err := n.addStarter(l); err != nil {
+			l.log.Warn("adding the starter file", "err", err)
+		}
+	}
 	return l, nil
 }
 
@@ -418,7 +425,8 @@ func sessionFromInvite(inv *invite.Invite, link string) store.Session {
 	return store.Session{
 		ID: inv.SessionID, Token: tok, Title: inv.Title, Candidate: inv.Candidate, Block: inv.Block, Blocks: inv.Blocks,
 		Starts: inv.Starts, Duration: inv.Duration, Expires: inv.ValidUntil, MaxInterviewers: inv.MaxInterviewers,
-		Conference: inv.Conference, Recorder: inv.Recorder, Criteria: inv.Criteria, Created: inv.ValidFrom, State: store.StatePending,
+		Conference: inv.Conference, Recorder: inv.Recorder, Criteria: inv.Criteria, Language: inv.Language,
+		Created: inv.ValidFrom, State: store.StatePending,
 	}
 }
 

@@ -26,6 +26,7 @@ type backend interface {
 	Session(ctx context.Context, id string) (node.Session, error)
 	CancelSession(ctx context.Context, id string) (node.Session, error)
 	InviteEmail(ctx context.Context, id, tmpl string) (node.InviteEmail, error)
+	InterviewerEmail(ctx context.Context, id, tmpl string) (node.InviteEmail, error)
 	Join(ctx context.Context, link, name string) (node.JoinResult, error)
 	StartSession(ctx context.Context, id string) (node.Session, error)
 	EndSession(ctx context.Context, id string) (node.Session, error)

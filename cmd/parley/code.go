@@ -182,7 +182,13 @@ inserted and deleted. With --at, prints the code as it was at that moment
 		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintf(tw, "TIME\tPARTICIPANT\tFILE\tINSERTED\tDELETED\n")
 		for _, e := range tl {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\n", e.Time.UTC().Format("2006-01-02 15:04:05.000"), editor(e), oneLine(e.File), e.Inserted, e.Deleted)
+			when, who := e.Time.UTC().Format("2006-01-02 15:04:05.000"), editor(e)
+			if e.Time.Year() < 2000 {
+				// The session's starter file: made by every node alike, at
+				// time zero, by nobody (see node/starter.go).
+				when, who = "(the start)", "(starter file)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\n", when, who, oneLine(e.File), e.Inserted, e.Deleted)
 		}
 		return tw.Flush()
 	})

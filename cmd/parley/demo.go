@@ -189,7 +189,7 @@ func startDemo(ctx context.Context, log *slog.Logger) (_ *demo, err error) {
 	}
 	ss, err := d.Company.CreateSessions(ctx, node.NewSessions{
 		Candidate: demoCandidate, Title: demoTitle, Duration: time.Hour,
-		Interviewers: []string{demoInterviewerMail},
+		Interviewers: []string{demoInterviewerMail}, Language: node.DefaultLanguage,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating the interview: %w", err)

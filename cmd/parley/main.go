@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	_ "time/tzdata" // time zones for invite emails, on machines without a zoneinfo database
 
 	"parley/crdt"
 	"parley/node"

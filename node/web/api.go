@@ -21,6 +21,7 @@ const maxBody = 1 << 20
 func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/info", s.info)
+	mux.HandleFunc("GET /api/v1/limits", s.limits)
 	mux.HandleFunc("GET /api/v1/team", s.team)
 	mux.HandleFunc("POST /api/v1/team", s.addMember)
 	mux.HandleFunc("POST /api/v1/team/accept", s.acceptCredential)
@@ -141,6 +142,10 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 	reply(w, i, err)
 }
 
+func (s *Server) limits(w http.ResponseWriter, r *http.Request) {
+	reply(w, s.node.Limits(), nil)
+}
+
 func (s *Server) team(w http.ResponseWriter, r *http.Request) {
 	t, err := s.node.Team(r.Context())
 	if t == nil {
@@ -209,14 +214,27 @@ func (s *Server) liftQuarantine(w http.ResponseWriter, r *http.Request) {
 // EmailRequest is the body of POST /api/v1/sessions/{id}/email.
 type EmailRequest struct {
 	Template string `json:"template,omitempty"`
+	// For is whom the email is for: "candidate" (the default) or
+	// "interviewers".
+	For string `json:"for,omitempty"`
 }
 
 func (s *Server) inviteEmail(w http.ResponseWriter, r *http.Request) {
 	var req EmailRequest
-	if decode(w, r, &req) {
-		e, err := s.node.InviteEmail(r.Context(), r.PathValue("id"), req.Template)
-		reply(w, e, err)
+	if !decode(w, r, &req) {
+		return
 	}
+	render := s.node.InviteEmail
+	switch req.For {
+	case "", "candidate":
+	case "interviewers":
+		render = s.node.InterviewerEmail
+	default:
+		writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("an email is for the candidate or the interviewers, not %q", req.For))
+		return
+	}
+	e, err := render(r.Context(), r.PathValue("id"), req.Template)
+	reply(w, e, err)
 }
 
 // JoinRequest is the body of POST /api/v1/join.

@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"parley/crdt"
+	"parley/invite"
 	"parley/node"
 )
 
@@ -221,10 +222,17 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		}
 		return write(websocket.MessageBinary, append([]byte{docCode(kind)}, msg...))
 	}
+	// state sends the session's state; once the session has ended, it
+	// says so and reports errEnded: the documents no longer change, and
+	// the page closes its editors and shows the final code.
+	errEnded := errors.New("the session ended")
 	state := func() error {
 		st, err := f.State(ctx)
 		if err != nil {
 			return err
+		}
+		if st.Session.Status == node.StatusEnded {
+			return errors.Join(writeJSON(wsOut{Type: "state", Session: &st.Session, Error: endedText(st.Session)}), errEnded)
 		}
 		out := wsOut{Type: "state", Session: &st.Session, Cursors: []wsCursor{}, Media: st.Media}
 		texts := map[string]string{}
@@ -263,7 +271,17 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// ended closes the socket at once once the session ended: 1000 tells
+	// the page not to reconnect. (The node itself stays in the session a
+	// few seconds more, so that the end reaches everyone; the page has no
+	// use for those.)
+	ended := func(err error) {
+		if errors.Is(err, errEnded) {
+			c.Close(websocket.StatusNormalClosure, "the interview has ended")
+		}
+	}
 	if err := state(); err != nil {
+		ended(err)
 		return
 	}
 	for {
@@ -296,10 +314,31 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 			if err := state(); err != nil {
+				ended(err)
 				return
 			}
 		}
 	}
+}
+
+// endedText is the state message's error once a session ended: "this
+// interview has ended (ended by Ana Li at 2026-11-25 15:02 UTC)".
+func endedText(s node.Session) string {
+	what := "this interview has ended"
+	if s.EndReason == "canceled" {
+		what = "this interview was cancelled"
+	}
+	var by []string
+	if s.EndedBy != "" {
+		by = append(by, "by "+s.EndedBy)
+	}
+	if !s.EndedAt.IsZero() {
+		by = append(by, "at "+invite.FormatTime(s.EndedAt))
+	}
+	if len(by) > 0 {
+		what += " (" + strings.Join(by, " ") + ")"
+	}
+	return what
 }
 
 // fromPage handles one message from the page.

@@ -341,6 +341,32 @@ func TestLivePage(t *testing.T) {
 		text, _, _ := ana.Code(ctx, id, "main.go")
 		return strings.HasPrefix(text, "x// ✓")
 	})
+
+	// The end: every page is told, with the session, and its socket closes
+	// at once with 1000 ("do not reconnect"), not when its node leaves the
+	// session some seconds later.
+	if _, err := ana.EndSession(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	ended := time.Now()
+	for name, p := range map[string]*page{"ana": anaPage, "sam": samPage} {
+		waitFor(t, name+"'s page is told the interview ended", func() bool {
+			_, ok := p.last("state", func(m wsOut) bool {
+				return m.Session != nil && m.Session.Status == node.StatusEnded && strings.Contains(m.Error, "this interview has ended (by Ana")
+			})
+			return ok
+		})
+		waitFor(t, name+"'s socket closes", func() bool {
+			gone, _ := p.closed()
+			return gone
+		})
+		if _, err := p.closed(); websocket.CloseStatus(err) != websocket.StatusNormalClosure {
+			t.Fatalf("%s's socket closed with %v (%v), want 1000", name, websocket.CloseStatus(err), err)
+		}
+	}
+	if d := time.Since(ended); d > 5*time.Second {
+		t.Fatalf("the sockets closed %v after the end: the page waited for its node to leave", d)
+	}
 	_ = fmt.Sprint
 }
 

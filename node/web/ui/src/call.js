@@ -6,10 +6,11 @@
 import { h, clear, colorOf } from "./dom.js";
 
 export class Call {
-  constructor(el, channel, { onError }) {
+  constructor(el, channel, { onError, colorFor = colorOf }) {
     this.el = el;
     this.channel = channel;
     this.onError = onError;
+    this.colorFor = colorFor; // a participant's color in the room
     this.local = null; // MediaStream of camera and microphone
     this.pc = null;
     this.streams = {}; // slot -> MediaStream
@@ -168,10 +169,10 @@ export class Call {
     this.camButton.textContent = this.cam ? "Turn camera off" : "Turn camera on";
     this.camButton.setAttribute("aria-pressed", String(!this.cam));
     const want = [];
-    if (this.local) want.push({ key: "self", name: "You", stream: this.local, mic: this.mic, cam: this.cam, self: true, color: colorOf(this.me) });
+    if (this.local) want.push({ key: "self", name: "You", stream: this.local, mic: this.mic, cam: this.cam, self: true, color: this.colorFor(this.me) });
     for (const s of this.slots) {
       if (s.peer === this.me || s.slot < 0) continue;
-      want.push({ key: "slot-" + s.slot, peer: s.peer, name: this.names[s.peer] || "…", stream: this.streams[s.slot], mic: s.mic, cam: s.cam, color: colorOf(s.peer) });
+      want.push({ key: "slot-" + s.slot, peer: s.peer, name: this.names[s.peer] || "…", stream: this.streams[s.slot], mic: s.mic, cam: s.cam, color: this.colorFor(s.peer) });
     }
     const keep = new Set(want.map((w) => w.key));
     for (const t of [...this.tiles.children]) if (!keep.has(t.dataset.key)) t.remove();

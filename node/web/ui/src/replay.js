@@ -8,7 +8,7 @@ import { EditorView, Decoration } from "@codemirror/view";
 import { EditorState, StateEffect, StateField } from "@codemirror/state";
 import * as A from "@automerge/automerge";
 import { get } from "./api.js";
-import { h, clear, fmtTime, colorOf } from "./dom.js";
+import { h, clear, fmtTime, colorsFor } from "./dom.js";
 import { initWasm } from "./sync.js";
 
 const IDLE = 3000; // ms without a change that "skip idle" jumps over
@@ -74,6 +74,11 @@ export async function replay(main, id) {
   const codeEl = h("div", { class: "replay-code", id: "replay-code" });
   const track = h("div", { class: "replay-track", "aria-hidden": "true" });
   const legend = h("ul", { class: "replay-legend", "aria-label": "Participants" });
+  // Distinct colors, in the order people first wrote.
+  const firsts = new Map();
+  for (const s of steps) if (!firsts.has(who(s.actor).peer)) firsts.set(who(s.actor).peer, new Date(s.time).toISOString());
+  const colors = colorsFor([...firsts].map(([peer, since]) => ({ peer, since })));
+  const colorOf = (peer) => colors[peer];
   const seen = new Set();
   for (const s of steps) {
     const w = who(s.actor);

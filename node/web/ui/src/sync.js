@@ -175,8 +175,14 @@ export class Channel {
     };
     ws.onclose = (ev) => {
       if (this.closed) return;
+      if (ev.code === 1000) {
+        // The node left the session (it ended, or this node left): there
+        // is nothing to reconnect to.
+        this.closed = true;
+        this.on.onStatus?.("closed", ev.reason);
+        return;
+      }
       this.on.onStatus?.("disconnected", ev.reason);
-      if (ev.code === 1000) return; // the node left the session
       setTimeout(() => !this.closed && this.connect(), this.retry);
       this.retry = Math.min(this.retry * 2, 5000);
     };
