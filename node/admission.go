@@ -101,6 +101,7 @@ const (
 	refuseBadIntro          = "bad_intro"
 	refuseBadCredential     = "bad_credential" // a team credential that does not hold
 	refuseRevoked           = "revoked"        // a team credential the company revoked
+	refuseNotNamed          = "not_named"      // a team member the session does not name
 )
 
 // RefusedError is a refusal by another node of the session.

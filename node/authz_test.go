@@ -223,3 +223,38 @@ func TestCandidateLearnsNames(t *testing.T) {
 		return l1.peers[i2.ID()] != nil && l1.peers[i2.ID()].email == "i2@acme.test"
 	})
 }
+
+// A session that names its interviewers lets in only them as interviewers:
+// another team member is refused (not let in as the candidate), by every
+// node, the candidate's included, and cannot sign the session's records.
+func TestNamedInterviewers(t *testing.T) {
+	tm := startTeam(t, 2)
+	i1, i2 := tm.interviewers[0], tm.interviewers[1]
+	cand := startNode(t, nodeOpts{})
+	s := tm.create(t, NewSessions{Interviewers: []string{"i1@acme.test"}})
+	join(t, i1, s.Link, "Ana")
+	join(t, cand, s.Link, "Sam")
+	waitRoster(t, s.ID, []string{"Ana/interviewer", "Sam/candidate"}, tm.company, i1, cand)
+	_, err := i2.Join(context.Background(), s.Link, "Bob")
+	if !errors.Is(err, ErrNotNamed) {
+		t.Fatalf("Bob's join: %v", err)
+	}
+	// Bob's modified node presents its credential anyway: every node refuses.
+	inv := liveOf(i1, s.ID).inv
+	tok := i1CredToken(t, i2, tm)
+	for _, n := range []*Node{tm.company, i1, cand} {
+		l := liveOf(n, s.ID)
+		if _, _, err := l.roleOf(i2.ID(), intro{Name: "Bob", Credential: invite.PublicCredential(tok)}, nil); !errors.Is(err, ErrNotNamed) {
+			t.Errorf("%s: Bob's credential: %v", n.ID().ShortString(), err)
+		}
+	}
+	// Nor does a record Bob signs count.
+	r := record{Kind: recordEnd, Session: s.ID, Reason: "ended", By: i2.ID().String(), ByName: "Bob", At: time.Now().UTC()}
+	sr, err := signRecord(r, nil, i2.key, invite.PublicCredential(tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := verifyRecord(sr, inv, func(invite.CredentialID) bool { return false }, time.Now()); err == nil {
+		t.Fatal("a record by an interviewer the session does not name verified")
+	}
+}

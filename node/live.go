@@ -645,6 +645,8 @@ func (l *live) judge(remote peer.ID, in intro, st admitState, transcript []byte)
 		switch {
 		case errors.Is(err, invite.ErrRevoked):
 			code = refuseRevoked
+		case errors.Is(err, ErrNotNamed):
+			code = refuseNotNamed
 		case in.Credential != "":
 			code = refuseBadCredential
 		}

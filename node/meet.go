@@ -416,6 +416,9 @@ func (n *Node) roleFor(inv *invite.Invite) (role, cred, name string, err error) 
 	if err := c.Check(invite.CredentialCheck{Company: inv.CompanyKey, Peer: n.id, Now: n.now(), Revoked: inv.IsRevoked}); err != nil {
 		return "", "", "", fmt.Errorf("your %s team credential cannot be used: %w", c.Org, err)
 	}
+	if !inv.Names(c.ID) {
+		return "", "", "", fmt.Errorf("you are on the %s team, but this interview names its interviewers and you are not one of them; ask the admin to add you (parley session create --interviewer %s): %w", c.Org, c.Email, ErrNotNamed)
+	}
 	return RoleInterviewer, sc.Token, c.Name, nil
 }
 

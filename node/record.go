@@ -161,6 +161,9 @@ func checkRecord(sr signedRecord, inv *invite.Invite, revoked func(invite.Creden
 	if err := c.Check(check); err != nil {
 		return r, fmt.Errorf("record author is not an interviewer: %w", err)
 	}
+	if !inv.Names(c.ID) {
+		return r, fmt.Errorf("record author %s is not one of the interviewers this interview names", c.Name)
+	}
 	pub, err := by.ExtractPublicKey()
 	if err != nil {
 		return r, fmt.Errorf("record author: %v", err)

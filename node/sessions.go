@@ -232,6 +232,17 @@ func (n *Node) CreateSessions(ctx context.Context, req NewSessions) ([]Session, 
 	if err != nil {
 		return nil, err
 	}
+	// The link names them by credential: only they are let in as
+	// interviewers, by every node (the candidate's too, which must not
+	// learn their emails).
+	var named []invite.CredentialID
+	for _, e := range interviewers {
+		m, err := n.db.Member(e)
+		if err != nil {
+			return nil, err
+		}
+		named = append(named, m.Credential)
+	}
 	if len(interviewers) > req.MaxInterviewers {
 		return nil, fmt.Errorf("%d interviewers named, but a session allows at most %d (raise it with --max-interviewers)", len(interviewers), req.MaxInterviewers)
 	}
@@ -310,6 +321,7 @@ func (n *Node) CreateSessions(ctx context.Context, req NewSessions) ([]Session, 
 			Criteria:        criteria,
 			Revoked:         revoked,
 			Language:        req.Language,
+			Interviewers:    named,
 		}
 		if turnURL != "" {
 			inv.TURN = turnURL

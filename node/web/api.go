@@ -83,6 +83,7 @@ var errorCodes = []struct {
 	{node.ErrSessionEnded, http.StatusConflict, "ended"},
 	{node.ErrNotCompany, http.StatusForbidden, "not_company"},
 	{node.ErrNotInterviewer, http.StatusForbidden, "not_interviewer"},
+	{node.ErrNotNamed, http.StatusForbidden, "not_named"},
 	{node.ErrNotJoined, http.StatusConflict, "not_joined"},
 	{node.ErrNotRunning, http.StatusServiceUnavailable, "not_running"},
 	{node.ErrNoDoc, http.StatusNotFound, "no_document"},
