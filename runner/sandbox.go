@@ -148,7 +148,9 @@ func (r *Runner) exec(ctx context.Context, s *spec, out func(Output)) (Result, e
 		}
 		args = append(args, "--dir", "/cache", bind, fd(dir), goCache)
 	}
-	args = append(args, "--chdir", workDir, "--json-status-fd", fd(statusW), "--")
+	// The root (bwrap's own tmpfs, holding the mount points) is made
+	// read-only last: a run writes to /work and /tmp only, both bounded.
+	args = append(args, "--remount-ro", "/", "--chdir", workDir, "--json-status-fd", fd(statusW), "--")
 
 	// The outer limits are the first step's; a compile step's script
 	// lowers them for the run step (lowering needs no privilege).
