@@ -114,6 +114,8 @@ type Config struct {
 	File string
 	// Limits override the defaults (and the file's), field by field.
 	Limits Limits
+	// Languages, if set, are the only languages offered (of those found).
+	Languages []string
 	// Bwrap is the bubblewrap binary. If empty, /usr/bin/bwrap, else bwrap
 	// in the system directories.
 	Bwrap string
@@ -167,6 +169,13 @@ func Detect(ctx context.Context, cfg Config) (*Runner, error) {
 	if cfg.File != "" {
 		if err := readConfigFile(cfg.File, &fileLim, langs); err != nil {
 			return nil, err
+		}
+	}
+	if len(cfg.Languages) > 0 {
+		for name := range langs {
+			if !slices.Contains(cfg.Languages, name) {
+				delete(langs, name)
+			}
 		}
 	}
 	r.limits = overlay(overlay(Limits{}, fileLim), cfg.Limits).withDefaults()
