@@ -87,6 +87,8 @@ type live struct {
 	cursors     map[peer.ID]Cursor     // where the participants' carets are
 	call        *call                  // audio and video, once started
 	mediaStates map[peer.ID]MediaState // microphones and cameras, on or off
+	// Running code (run.go, runboard.go): runs, runners, what this node runs.
+	runs *runBoard
 	// Counters.
 	dropped   atomic.Int64 // envelopes dropped: strangers, bad seals, replays
 	sentBytes atomic.Int64 // document bytes sent to peers (frames, about)
@@ -237,9 +239,10 @@ type presence struct {
 	Records []signedRecord `json:"records,omitempty"`
 	// Revocations is, with "here", the company's latest revocation list
 	// this node knows, signed.
-	Revocations string      `json:"revocations,omitempty"`
-	Cursor      *Cursor     `json:"cursor,omitempty"`
-	Media       *MediaState `json:"media,omitempty"`
+	Revocations string       `json:"revocations,omitempty"`
+	Runner      *runnerOffer `json:"runner,omitempty"` // here: what this node runs, if it is a runner
+	Cursor      *Cursor      `json:"cursor,omitempty"`
+	Media       *MediaState  `json:"media,omitempty"`
 }
 
 // Cursor is where a participant's caret and selection are, in code points
@@ -279,7 +282,7 @@ func (l *live) heartbeatLoop() {
 // sendHere publishes this node's presence and records.
 func (l *live) sendHere() {
 	l.mu.Lock()
-	p := presence{State: "here", Records: l.state.records(), Revocations: l.revToken}
+	p := presence{State: "here", Records: l.state.records(), Revocations: l.revToken, Runner: l.offer()}
 	l.mu.Unlock()
 	if err := l.publish(msgPresence, p); err != nil && l.ctx.Err() == nil {
 		l.log.Debug("presence not sent", "err", err)
@@ -311,6 +314,7 @@ func (l *live) readLoop() {
 			case "here":
 				l.mergeRevocations(p.Revocations)
 				l.mergeRecords(p.Records, author)
+				l.noteOffer(author, p.Runner)
 			case "cursor":
 				if p.Cursor.valid() {
 					l.setCursor(author, *p.Cursor)

@@ -81,6 +81,9 @@ type Session struct {
 	// interviewers).
 	Refusals []Refusal `json:"refusals,omitempty"`
 	Refused  int       `json:"refused,omitempty"`
+	// Execution says whether and where the session's code can run (see
+	// StartRun), while this node takes part.
+	Execution *Execution `json:"execution,omitempty"`
 }
 
 // NewSessions asks for an interview: one session per block.
@@ -379,6 +382,7 @@ func (n *Node) sessionView(r store.Session) Session {
 	n.mu.Unlock()
 	if l != nil {
 		s.Participants = l.participants()
+		s.Execution = l.execution()
 		if l.role != RoleCandidate {
 			s.Quarantined = l.quarantines()
 			s.Refusals, s.Refused = l.refusalsList()
