@@ -873,3 +873,40 @@ func (n *Node) Runs(ctx context.Context, id string) ([]CodeRun, error) {
 func (n *Node) SetRunning(ctx context.Context, id string, on bool) (Session, error) {
 	return n.act(ctx, id, record{Kind: recordRun, Session: id, Off: !on})
 }
+
+// RunCode starts a run of a session's code (StartRun) and follows it to its
+// end (WatchRun). When ctx ends first, it stops the run.
+func (n *Node) RunCode(ctx context.Context, id string, req RunRequest, events func(RunEvent)) (CodeRun, error) {
+	r, err := n.StartRun(ctx, id, req)
+	if err != nil {
+		return r, err
+	}
+	v, err := n.WatchRun(ctx, id, r.ID, events)
+	if ctx.Err() != nil && v.State == RunRunning {
+		sctx, cancel := context.WithTimeout(context.Background(), runOpenWait)
+		defer cancel()
+		if err := n.StopRun(sctx, id, r.ID); err != nil {
+			n.log.Info("stopping a run", "run", r.ID, "err", err)
+		}
+	}
+	return v, err
+}
+
+// RunsChanged returns a channel closed at the next change of the session's
+// runs: one started, printed, ended.
+func (f *Follower) RunsChanged() <-chan struct{} { return f.l.runs.wait() }
+
+// RunEvents returns what happened to the session's runs since the last
+// call; the first call starts from the runs this node keeps for the
+// session.
+func (f *Follower) RunEvents() []RunEvent {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.l.runEvents(&f.runs, "")
+}
+
+// StartRun starts a run of the session's code as this node's user (see
+// Node.StartRun).
+func (f *Follower) StartRun(ctx context.Context, req RunRequest) (CodeRun, error) {
+	return f.n.StartRun(ctx, f.l.inv.SessionID, req)
+}
