@@ -171,7 +171,8 @@ type RunnerInfo struct {
 
 // RunRequest asks for a run of a session's code as it is now.
 type RunRequest struct {
-	// Main is the file to run. If empty, the session's active file.
+	// Main is the file to run. If empty, the session's active file (or
+	// its only one).
 	Main string `json:"main,omitempty"`
 	// Lang is its language. If empty, the session's language for the
 	// file, else one guessed from its name.
@@ -345,6 +346,11 @@ func (n *Node) StartRun(ctx context.Context, id string, req RunRequest) (CodeRun
 		return CodeRun{}, err
 	}
 	main := cmpOrString(req.Main, v.Active)
+	if main == "" && len(v.Files) == 1 {
+		for name := range v.Files {
+			main = name
+		}
+	}
 	if _, ok := v.Files[main]; !ok || main == "" {
 		return CodeRun{}, fmt.Errorf("the session has no file %q to run (its files: %s)", main, strings.Join(slices.Sorted(maps.Keys(v.Files)), ", "))
 	}
