@@ -23,6 +23,7 @@ type tally struct {
 	tasks int           // processes and threads
 	cpu   time.Duration // user and system time
 	rss   int64         // resident bytes
+	hwm   int64         // the most resident bytes of one process so far (VmHWM)
 }
 
 // scan finds the processes of uid in the PID namespace ns.
@@ -61,11 +62,31 @@ func scan(uid uint32, ns uint64) tally {
 		threads, _ := strconv.Atoi(f[17])
 		rss, _ := strconv.ParseInt(f[21], 10, 64)
 		t.pids = append(t.pids, pid)
+		t.hwm = max(t.hwm, vmHWM(dir))
 		t.cpu += time.Duration(utime+stime) * clockTick
 		t.tasks += max(threads, 1)
 		t.rss += rss * pageSize
 	}
 	return t
+}
+
+// vmHWM returns a process's peak resident memory, from /proc/PID/status.
+func vmHWM(dir string) int64 {
+	b, err := os.ReadFile(dir + "/status")
+	if err != nil {
+		return 0
+	}
+	_, rest, ok := bytes.Cut(b, []byte("\nVmHWM:"))
+	if !ok {
+		return 0
+	}
+	line, _, _ := bytes.Cut(rest, []byte("\n"))
+	f := bytes.Fields(line) // "1234 kB"
+	if len(f) == 0 {
+		return 0
+	}
+	kb, _ := strconv.ParseInt(string(f[0]), 10, 64)
+	return kb << 10
 }
 
 // statFields returns the fields of /proc/PID/stat after the command name

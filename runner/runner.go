@@ -473,7 +473,9 @@ type Result struct {
 	Compile time.Duration `json:"compile,omitempty"`
 	// CPU is the user and system time of every process of the job.
 	CPU time.Duration `json:"cpu"`
-	// PeakMemory is the most resident memory seen, in bytes.
+	// PeakMemory is the most resident memory seen in the step it ended
+	// in, in bytes: every process together, or one process's own peak,
+	// whichever is more (the sandbox is looked at every few milliseconds).
 	PeakMemory int64 `json:"peak_memory"`
 	// Output is how many bytes of output were passed on.
 	Output int64 `json:"output"`

@@ -37,7 +37,10 @@ type spec struct {
 const (
 	workDir  = "/work"
 	goCache  = "/cache/go"
-	tick     = 50 * time.Millisecond
+	// The sandbox is looked at every tick, more often at first, so that
+	// a short run's memory is seen too.
+	tick      = 50 * time.Millisecond
+	firstTick = 2 * time.Millisecond
 	drainFor = 2 * time.Second
 )
 
@@ -257,7 +260,8 @@ func (r *Runner) exec(ctx context.Context, s *spec, out func(Output)) (Result, e
 	stepStart := start
 	wall := time.NewTimer(lim.Wall)
 	defer wall.Stop()
-	ticker := time.NewTicker(tick)
+	every := firstTick
+	ticker := time.NewTimer(every)
 	defer ticker.Stop()
 	var (
 		ns        uint64
@@ -333,15 +337,17 @@ func (r *Runner) exec(ctx context.Context, s *spec, out func(Output)) (Result, e
 			if code == 0 && !killed {
 				compileOK = true
 				res.Stage, lim, stepStart = StageRun, s.limits, now
-				cpuSeen = 0
+				cpuSeen, peak = 0, 0
 				wall.Reset(lim.Wall)
 			}
 		case <-ticker.C:
+			every = min(every*2, tick)
+			ticker.Reset(every)
 			if ns == 0 || killed {
 				continue
 			}
 			t := scan(s.uid, ns)
-			peak = max(peak, t.rss)
+			peak = max(peak, t.rss, t.hwm)
 			cpuSeen = max(cpuSeen, t.cpu)
 			switch {
 			case t.rss > lim.Memory:
@@ -381,9 +387,8 @@ func (r *Runner) exec(ctx context.Context, s *spec, out func(Output)) (Result, e
 	res.Output = sent
 	ps := cmd.ProcessState
 	res.CPU = max(ps.UserTime()+ps.SystemTime(), cpuSeen)
-	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-		peak = max(peak, ru.Maxrss<<10)
-	}
+	// Not the rusage's maxrss: it counts this process's own memory, which
+	// the child had before it became prlimit.
 	res.PeakMemory = peak
 	if !started && !killed {
 		return res, fmt.Errorf("runner: the sandbox did not start (bwrap exited with %d)%s", ps.ExitCode(), firstLine(bwrapErr))

@@ -1,7 +1,8 @@
 // The interview room: the shared editor (CodeMirror bound to the session
 // document through @automerge/automerge-codemirror), files as tabs, the
-// others' carets, who is here, the lobby, Start / Leave / End, and for the
-// interviewers the private notes and the feedback form.
+// others' carets, who is here, the lobby, Start / Leave / End, Run and its
+// output, and for the interviewers the private notes and the feedback
+// form.
 import { basicSetup } from "codemirror";
 import { EditorView } from "@codemirror/view";
 import { Compartment, EditorState } from "@codemirror/state";
@@ -18,6 +19,7 @@ import { Channel, initWasm } from "./sync.js";
 import { remoteCursors, setRemoteCursors } from "./cursors.js";
 import { Call } from "./call.js";
 import { feedbackPanel } from "./feedback.js";
+import { runPanel } from "./run.js";
 
 const LANGS = {
   python: ["Python", () => python()],
@@ -95,6 +97,12 @@ export async function room(main, id, info) {
   const showError = (msg) => {
     clear(errors).append(errorBox(new Error(msg)));
     setTimeout(() => clear(errors), 8000);
+  };
+  const runs = runPanel(id, showError);
+  work.append(runs.el);
+  const drawRun = () => {
+    const doc = channel?.doc("shared").doc;
+    runs.update(session, current, current && doc ? languageOf(doc, current) : null, role);
   };
   const act = async (what, path) => {
     try {
@@ -183,6 +191,7 @@ export async function room(main, id, info) {
     work.hidden = inLobby();
     notes.hidden = !docs.includes("private") && !notesEl.querySelector("#final-notes");
     view?.dispatch({ effects: editable.reconfigure(readOnly()) });
+    drawRun();
     question?.dispatch({ effects: question.editableCompartment.reconfigure(readOnly(role !== "interviewer")) });
   }
 
@@ -248,6 +257,7 @@ export async function room(main, id, info) {
     view.fileLanguage = language;
     drawCursors();
     drawTabs();
+    drawRun();
   }
   function drawTabs() {
     const doc = channel.doc("shared").doc;
@@ -275,6 +285,7 @@ export async function room(main, id, info) {
       view.fileLanguage = l;
       langPick.value = l;
       view.dispatch({ effects: lang.reconfigure(LANGS[l][1]()) });
+      drawRun();
     }
     if (!question && doc.question !== undefined) {
       const c = new Compartment();
@@ -333,7 +344,11 @@ export async function room(main, id, info) {
       if (docs.includes("private")) channel.doc("private").listeners.add(onPrivate);
       drawSession();
       if (call) call.started = false; // a new socket: a new leg
+      runs.reset(); // the new socket brings the runs again
       drawCall();
+    },
+    onRun(ev) {
+      runs.event(ev);
     },
     onState(m) {
       if (m.error) {
@@ -367,6 +382,7 @@ export async function room(main, id, info) {
   drawSession();
   if (ended) {
     channel.close();
+    get(`/sessions/${id}/runs`).then((l) => runs.load(l)).catch(() => {});
     try {
       const v = await get(`/sessions/${id}/doc/shared`);
       const fs = Object.keys(v.files || {});
