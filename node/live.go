@@ -565,6 +565,7 @@ func (l *live) finish(id peer.ID, res admitResult, err error) error {
 	l.notify()
 	l.mu.Unlock()
 	l.n.p2p.host.ConnManager().Protect(id, l.tag)
+	l.noteOffer(id, res.intro.Runner)
 	l.openLink(id)
 	l.pokeLink(id)
 	l.startMedia()
@@ -596,7 +597,7 @@ func (l *live) refusedBy(r *RefusedError) {
 
 // introduce returns this node's intro for a handshake transcript.
 func (l *live) introduce(transcript []byte) intro {
-	in := intro{Name: l.name, Since: l.since}
+	in := intro{Name: l.name, Since: l.since, Runner: l.offer()}
 	switch l.role {
 	case RoleCompany:
 		in.CompanySig = signCompany(l.n.company, transcript, l.n.id)

@@ -916,3 +916,26 @@ func (f *Follower) RunEvents() []RunEvent {
 func (f *Follower) StartRun(ctx context.Context, req RunRequest) (CodeRun, error) {
 	return f.n.StartRun(ctx, f.l.inv.SessionID, req)
 }
+
+// TimelineRun is a run in a session's timeline.
+type TimelineRun struct {
+	ID     string     `json:"id"`
+	Runner string     `json:"runner"`
+	State  string     `json:"state"`
+	Result *RunResult `json:"result,omitempty"`
+	Error  string     `json:"error,omitempty"`
+}
+
+// runEntries are a session's runs as timeline entries, at their starts.
+func (n *Node) runEntries(ctx context.Context, id string) []TimelineEntry {
+	runs, err := n.Runs(ctx, id)
+	if err != nil {
+		return nil
+	}
+	var out []TimelineEntry
+	for _, r := range runs {
+		out = append(out, TimelineEntry{Time: r.Started, Participant: r.By, Peer: r.ByPeer, File: r.Main,
+			Run: &TimelineRun{ID: r.ID, Runner: r.Runner, State: r.State, Result: r.Result, Error: r.Error}})
+	}
+	return out
+}

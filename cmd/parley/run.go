@@ -124,3 +124,16 @@ func runOutcome(r node.CodeRun) error {
 	}
 	return exitError{code: exitRunLimit, msg: "the sandbox stopped the program: " + what + note}
 }
+
+// runSummary says in a few words how a run ended, for the timeline.
+func runSummary(r *node.TimelineRun) string {
+	switch {
+	case r.State == node.RunRunning:
+		return "run: running"
+	case r.Result == nil:
+		return "run: failed: " + oneLine(r.Error)
+	case r.Result.Reason != "":
+		return fmt.Sprintf("run: stopped (%s) after %d ms", oneLine(r.Result.Reason), r.Result.WallMS)
+	}
+	return fmt.Sprintf("run: exit %d, %d ms", r.Result.Exit, r.Result.WallMS)
+}

@@ -69,4 +69,9 @@ func TestRunCommand(t *testing.T) {
 	if !strings.Contains(r.stderr, "parley: the sandbox stopped the program: it ran out of time") {
 		t.Fatalf("a loop: exit %d, stderr %q", r.code, r.stderr)
 	}
+	// The runs are in the session's timeline, on every node that saw them.
+	waitFor(t, 10*time.Second, func() bool {
+		tl := ok(t, co, "replay", id).stdout
+		return strings.Contains(tl, "main.py  run: exit 3") && strings.Contains(tl, "run: stopped (time)")
+	})
 }
