@@ -193,10 +193,10 @@ func TestRunCode(t *testing.T) {
 		}
 	}
 	// Kept in the store with the signed result, for replay.
-	stored, err := i1.db.Runs(s.ID)
-	if err != nil || len(stored) != 1 || len(stored[0].Signed) == 0 {
-		t.Fatalf("stored runs: %+v %v", stored, err)
-	}
+	waitFor(t, 10*time.Second, "the interviewer's node stores the run", func() bool {
+		stored, err := i1.db.Runs(s.ID)
+		return err == nil && len(stored) == 1 && len(stored[0].Signed) > 0
+	})
 }
 
 // TestRunSessionsAtOnce: runs from two sessions at the same time, on the
