@@ -80,6 +80,9 @@ type intro struct {
 	Since      time.Time `json:"since"`                 // when it joined the session
 	Credential string    `json:"credential,omitempty"`  // team credential: an interviewer
 	CompanySig []byte    `json:"company_sig,omitempty"` // company key over the transcript: the company node
+	// Runner is what the node runs for the session, if it is a runner
+	// (see run.go); believed of the company node and interviewers only.
+	Runner *runnerOffer `json:"runner,omitempty"`
 }
 
 // admitState is what a node knows of a session's control state.

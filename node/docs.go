@@ -715,6 +715,9 @@ type TimelineEntry struct {
 	File        string    `json:"file"`
 	Inserted    int       `json:"inserted"`
 	Deleted     int       `json:"deleted"`
+	// Run, if set, says this entry is a run of the code, started then by
+	// Participant, of File (see run.go).
+	Run *TimelineRun `json:"run,omitempty"`
 }
 
 // Timeline lists who changed which file when, oldest first.
@@ -745,6 +748,8 @@ func (n *Node) Timeline(ctx context.Context, id string) ([]TimelineEntry, error)
 			out = append(out, TimelineEntry{Time: c.Time, Participant: names[p], Peer: p.String(), File: file, Inserted: e.Ins, Deleted: e.Del})
 		}
 	}
+	out = append(out, n.runEntries(ctx, id)...)
+	slices.SortStableFunc(out, func(a, b TimelineEntry) int { return a.Time.Compare(b.Time) })
 	return out, nil
 }
 

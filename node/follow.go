@@ -31,6 +31,7 @@ type Follower struct {
 	timer   *time.Timer // publishes pending
 	closed  bool
 	leg     *media.Leg // the call's leg to the page, once asked for
+	runs    runCursor  // how far the page has followed the session's runs
 }
 
 var followers atomic.Int64

@@ -90,6 +90,8 @@ type live struct {
 	cursors     map[peer.ID]Cursor     // where the participants' carets are
 	call        *call                  // audio and video, once started
 	mediaStates map[peer.ID]MediaState // microphones and cameras, on or off
+	// Running code (run.go, runboard.go): runs, runners, what this node runs.
+	runs *runBoard
 	// Counters.
 	dropped   atomic.Int64 // envelopes dropped: strangers, bad seals, replays
 	sentBytes atomic.Int64 // document bytes sent to peers (frames, about)
@@ -240,9 +242,10 @@ type presence struct {
 	Records []signedRecord `json:"records,omitempty"`
 	// Revocations is, with "here", the company's latest revocation list
 	// this node knows, signed.
-	Revocations string      `json:"revocations,omitempty"`
-	Cursor      *Cursor     `json:"cursor,omitempty"`
-	Media       *MediaState `json:"media,omitempty"`
+	Revocations string       `json:"revocations,omitempty"`
+	Runner      *runnerOffer `json:"runner,omitempty"` // here: what this node runs, if it is a runner
+	Cursor      *Cursor      `json:"cursor,omitempty"`
+	Media       *MediaState  `json:"media,omitempty"`
 	// Quarantine is, with "quarantine" and "lifted", whose document data
 	// the sender refuses now, or again takes.
 	Quarantine *quarantineNotice `json:"quarantine,omitempty"`
@@ -286,7 +289,7 @@ func (l *live) heartbeatLoop() {
 // sendHere publishes this node's presence and records.
 func (l *live) sendHere() {
 	l.mu.Lock()
-	p := presence{State: "here", Records: l.state.records(), Revocations: l.revToken}
+	p := presence{State: "here", Records: l.state.records(), Revocations: l.revToken, Runner: l.offer()}
 	l.mu.Unlock()
 	if err := l.publish(msgPresence, p); err != nil && l.ctx.Err() == nil {
 		l.log.Debug("presence not sent", "err", err)
@@ -318,6 +321,7 @@ func (l *live) readLoop() {
 			case "here":
 				l.mergeRevocations(p.Revocations)
 				l.mergeRecords(p.Records, author)
+				l.noteOffer(author, p.Runner)
 			case "cursor":
 				if p.Cursor.valid() {
 					l.setCursor(author, *p.Cursor)
@@ -573,6 +577,7 @@ func (l *live) finish(id peer.ID, res admitResult, err error) error {
 	l.notify()
 	l.mu.Unlock()
 	l.n.p2p.host.ConnManager().Protect(id, l.tag)
+	l.noteOffer(id, res.intro.Runner)
 	l.openLink(id)
 	l.pokeLink(id)
 	l.startMedia()
@@ -604,7 +609,7 @@ func (l *live) refusedBy(r *RefusedError) {
 
 // introduce returns this node's intro for a handshake transcript.
 func (l *live) introduce(transcript []byte) intro {
-	in := intro{Name: l.name, Since: l.since}
+	in := intro{Name: l.name, Since: l.since, Runner: l.offer()}
 	switch l.role {
 	case RoleCompany:
 		in.CompanySig = signCompany(l.n.company, transcript, l.n.id)

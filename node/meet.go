@@ -64,6 +64,7 @@ func (n *Node) Start(ctx context.Context) error {
 	p.host.SetStreamHandler(SyncProtocol, n.handleSync)
 	p.host.SetStreamHandler(MediaProtocol, n.handleMedia)
 	p.host.SetStreamHandler(ArchiveProtocol, n.handleArchive)
+	p.host.SetStreamHandler(RunProtocol, n.handleRun)
 	sub, err := p.host.EventBus().Subscribe(new(event.EvtLocalAddressesUpdated))
 	if err != nil {
 		return err
@@ -84,6 +85,13 @@ func (n *Node) Start(ctx context.Context) error {
 		n.wg.Go(n.announceCompany)
 	}
 	n.wg.Go(n.outboxLoop)
+	if rn := n.cfg.Runner; rn != nil {
+		n.wg.Go(func() {
+			if err := rn.Warm(n.runCtx); err != nil && n.runCtx.Err() == nil {
+				n.log.Warn("runner: Go runs will compile the standard library each time", "err", err)
+			}
+		})
+	}
 	n.wg.Go(n.rejoin)
 	n.log.Info("node started", "peer", n.id, "addrs", p.host.Addrs())
 	return nil
@@ -178,6 +186,7 @@ func (n *Node) openLive(inv *invite.Invite, role, name, cred string, since time.
 		refusers:      make(map[peer.ID]RefusedBy),
 		crashedBefore: make(map[peer.ID]bool),
 		poison:        make(map[string]bool),
+		runs:          newRunBoard(),
 
 		revokedEmails: make(map[string]bool),
 	}

@@ -88,6 +88,9 @@ type Session struct {
 	// RefusedBy are the nodes that refuse this node's document data (its
 	// user's edits reach them no more), as they said: shown in its room.
 	RefusedBy []RefusedBy `json:"refused_by,omitempty"`
+	// Execution says whether and where the session's code can run (see
+	// StartRun), while this node takes part.
+	Execution *Execution `json:"execution,omitempty"`
 }
 
 // NewSessions asks for an interview: one session per block.
@@ -464,6 +467,7 @@ func (n *Node) sessionView(r store.Session) Session {
 	n.mu.Unlock()
 	if l != nil {
 		s.Participants = l.participants()
+		s.Execution = l.execution()
 		if l.role != RoleCandidate {
 			s.Quarantined = l.quarantines()
 			s.Refusals, s.Refused = l.refusalsList()

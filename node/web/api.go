@@ -54,6 +54,10 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /api/v1/sessions/{id}/history", s.history)
 	mux.HandleFunc("GET /api/v1/sessions/{id}/doc/{kind}", s.doc)
 	mux.HandleFunc("POST /api/v1/sessions/{id}/doc/{kind}", s.edit)
+	mux.HandleFunc("POST /api/v1/sessions/{id}/run", s.run)
+	mux.HandleFunc("GET /api/v1/sessions/{id}/runs", s.runs)
+	mux.HandleFunc("POST /api/v1/sessions/{id}/runs/{run}/stop", s.stopRun)
+	mux.HandleFunc("PUT /api/v1/sessions/{id}/running", s.setRunning)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no API route %s %s", r.Method, r.URL.Path))
 	})
@@ -88,6 +92,8 @@ var errorCodes = []struct {
 	{node.ErrNotRunning, http.StatusServiceUnavailable, "not_running"},
 	{node.ErrNoDoc, http.StatusNotFound, "no_document"},
 	{node.ErrRecorded, http.StatusConflict, "recorded"},
+	{node.ErrRunOff, http.StatusConflict, "run_off"},
+	{node.ErrNoRunner, http.StatusConflict, "no_runner"},
 	{invite.ErrExpired, http.StatusBadRequest, "expired"},
 	{invite.ErrNotYetValid, http.StatusBadRequest, "not_yet_valid"},
 	{invite.ErrBadSignature, http.StatusBadRequest, "bad_signature"},
@@ -125,7 +131,12 @@ func reply(w http.ResponseWriter, v any, err error) {
 
 // decode reads a bounded, strictly parsed JSON body into v.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	return decodeN(w, r, v, maxBody)
+}
+
+// decodeN is decode with a body of at most limit bytes.
+func decodeN(w http.ResponseWriter, r *http.Request, v any, limit int64) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		writeError(w, http.StatusBadRequest, "bad_request", "bad request body: "+err.Error())

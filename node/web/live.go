@@ -27,8 +27,9 @@ import (
 //     copies of the documents and the node's: a first byte naming the
 //     document (0 shared, 1 private), then the sync message;
 //   - text frames carry JSON messages typed by "type": from the node,
-//     "hello" and "state" (the session, who is present, their carets);
-//     from the page, "cursor".
+//     "hello" and "state" (the session, who is present, their carets),
+//     and "run" (a run of the code started, printed, ended); from the
+//     page, "cursor".
 //
 // Positions on the WebSocket count UTF-16 code units, as the browser does;
 // the node converts them to and from code points, which Automerge and the
@@ -76,6 +77,7 @@ type wsOut struct {
 	Media   []node.MediaSlot `json:"media,omitempty"`
 	SDP     string           `json:"sdp,omitempty"` // media-offer
 	Error   string           `json:"error,omitempty"`
+	Run     *node.RunEvent   `json:"run,omitempty"`
 	// Reset, with an error, says the page's copy of the document holds a
 	// change its node refused: the page drops it and syncs afresh.
 	Reset string `json:"reset,omitempty"`
@@ -258,6 +260,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 	// Taken before the state is read and kept until it fires, so that no
 	// change is missed, even one made while a message is handled.
 	changed := f.Changed()
+	runsChanged := f.RunsChanged()
 	info, _ := s.node.Info(ctx)
 	st, err := f.State(ctx)
 	if err != nil {
@@ -284,6 +287,17 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		ended(err)
 		return
 	}
+	runs := func() error {
+		for _, ev := range f.RunEvents() {
+			if err := writeJSON(wsOut{Type: "run", Run: &ev}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := runs(); err != nil {
+		return
+	}
 	for {
 		select {
 		case <-done:
@@ -305,6 +319,11 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 				if writeJSON(out) != nil {
 					return
 				}
+			}
+		case <-runsChanged:
+			runsChanged = f.RunsChanged()
+			if err := runs(); err != nil {
+				return
 			}
 		case <-changed:
 			changed = f.Changed()

@@ -1,7 +1,8 @@
 // The interview room: the shared editor (CodeMirror bound to the session
 // document through @automerge/automerge-codemirror), files as tabs, the
-// others' carets, who is here, the lobby, Start / Leave / End, and for the
-// interviewers the private notes and the feedback form.
+// others' carets, who is here, the lobby, Start / Leave / End, Run and its
+// output, and for the interviewers the private notes and the feedback
+// form.
 import { basicSetup } from "codemirror";
 import { EditorView, placeholder } from "@codemirror/view";
 import { Compartment, EditorState } from "@codemirror/state";
@@ -18,6 +19,7 @@ import { Channel, initWasm } from "./sync.js";
 import { remoteCursors, setRemoteCursors } from "./cursors.js";
 import { Call } from "./call.js";
 import { feedbackPanel } from "./feedback.js";
+import { runPanel } from "./run.js";
 
 const LANGS = {
   python: ["Python", () => python()],
@@ -123,6 +125,12 @@ export async function room(main, id, info) {
     clear(errors).append(errorBox(new Error(msg)));
     setTimeout(() => clear(errors), 8000);
   };
+  const runs = runPanel(id, showError);
+  work.append(runs.el);
+  const drawRun = () => {
+    const doc = channel?.doc("shared").doc;
+    runs.update(session, current, current && doc ? languageOf(doc, current) : null, role);
+  };
   const act = async (what, path) => {
     try {
       session = await post(`/sessions/${id}/${path}`);
@@ -212,6 +220,7 @@ export async function room(main, id, info) {
     langLabel.hidden = ended;
     if (ended) closeNewFile();
     view?.dispatch({ effects: editable.reconfigure(readOnly()) });
+    drawRun();
     questionView?.dispatch({ effects: questionView.editableCompartment.reconfigure(readOnly(role !== "interviewer")) });
     notesView?.dispatch({ effects: notesView.editableCompartment.reconfigure(readOnly(role !== "interviewer")) });
     if (ended && !finalShown) showFinal();
@@ -335,6 +344,7 @@ export async function room(main, id, info) {
     view.fileLanguage = language;
     drawCursors();
     drawTabs();
+    drawRun();
   }
   function drawTabs() {
     const doc = channel.doc("shared").doc;
@@ -363,6 +373,7 @@ export async function room(main, id, info) {
       view.fileLanguage = l;
       langPick.value = l;
       view.dispatch({ effects: lang.reconfigure(LANGS[l][1]()) });
+      drawRun();
     }
     if (!questionView && !finalShown && doc.question !== undefined) {
       const c = new Compartment();
@@ -492,7 +503,11 @@ export async function room(main, id, info) {
       if (docs.includes("private")) channel.doc("private").listeners.add(onPrivate);
       drawSession();
       if (call) call.started = false; // a new socket: a new leg
+      runs.reset(); // the new socket brings the runs again
       drawCall();
+    },
+    onRun(ev) {
+      runs.event(ev);
     },
     onState(m) {
       if (m.error) {
@@ -531,5 +546,8 @@ export async function room(main, id, info) {
     colorsFor, // how the room colors people
   };
   drawSession();
-  if (ended) channel.close();
+  if (ended) {
+    channel.close();
+    get(`/sessions/${id}/runs`).then((l) => runs.load(l)).catch(() => {});
+  }
 }
