@@ -31,7 +31,7 @@ go through it.
 
 It prints the web app's address with the token. A browser's first visit
 trades the token for a cookie that lasts 30 days, across restarts on the
-same address; `+"`parley open`"+` prints a fresh address for another browser.`,
+same address; ` + "`parley open`" + ` prints a fresh address for another browser.`,
 	})
 	listen := fs.String("listen", "127.0.0.1:7420", "loopback `ADDRESS` of the local API and web app (port 0 picks a free one)")
 	var p2pListen listFlag
