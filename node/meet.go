@@ -251,13 +251,6 @@ func (n *Node) openLive(inv *invite.Invite, role, name, cred string, since time.
 	n.mu.Unlock()
 	l.run()
 	l.log.Info("joined", "role", role, "name", name)
-	if role == RoleCompany {
-		// The company node opens a session's document first: it gets its
-		// starter file here (interviewers' pages add it otherwise).
-		if err := n.addStarter(l); err != nil {
-			l.log.Warn("adding the starter file", "err", err)
-		}
-	}
 	return l, nil
 }
 

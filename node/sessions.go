@@ -346,6 +346,13 @@ func (n *Node) CreateSessions(ctx context.Context, req NewSessions) ([]Session, 
 	if err := n.db.CreateSessions(records); err != nil {
 		return nil, err
 	}
+	if req.Language != "" {
+		for _, r := range records {
+			if err := n.storeStarter(r.ID, req.Language); err != nil {
+				n.log.Warn("storing the starter file; interviewers' pages add it", "session", r.ID, "err", err)
+			}
+		}
+	}
 	n.mu.Lock()
 	running := n.p2p != nil
 	n.mu.Unlock()

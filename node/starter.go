@@ -1,8 +1,6 @@
 package node
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"strings"
 	"time"
 
@@ -12,20 +10,27 @@ import (
 // A session starts with one file in its language, main.EXT, as CoderPad's
 // pads do: the candidate meets something to type in, never "No files yet".
 // The language travels in the link (invite.Invite.Language), so every node
-// knows it; the node that first opens the shared document with no file in
-// it (the company node when it joins, else the first interviewer's page)
-// adds the file.
+// knows it.
 //
-// Two nodes may do so at once (an interviewer's page opens before the
-// company node's copy arrived). So the starter file is made as the
-// document's genesis is (crdt's genesisActor): by a fixed actor derived
-// from the session ID, at time zero, on the genesis and nothing else, so
-// that every node makes the very same change, byte for byte, with the same
-// hash. Automerge keeps one copy of a change it already has: however many
-// nodes add the starter file, the session has one main.EXT, never two
-// conflicting ones, and nobody's typing lands in a copy that loses. Made at
-// time zero, it is part of the document's beginning for the replay and
-// `parley replay`, like the genesis: nobody typed it.
+// The company node makes the file when it creates the session, before
+// anyone else can have the document. An interviewer's page that opens a
+// document with no file (the company node was not running since) makes it
+// too. So two nodes may make it apart, and a user may make a file of the
+// same name on a node that has not received it yet (`parley code --load
+// main.py` right after joining). Both are harmless by construction:
+//
+//   - the starter file is made as the document's genesis is (crdt's
+//     genesisActor): by a fixed actor, at time zero, on the genesis and
+//     nothing else, so every node makes the very same change, byte for byte,
+//     with the same hash, and Automerge keeps it once;
+//   - that actor is the lowest there is (all zero bytes), and its change
+//     comes right after the genesis: when someone's own file of the same
+//     name meets it, theirs wins (Automerge keeps the value of the greatest
+//     operation, by counter, then actor), so the starter never hides a file
+//     someone made.
+//
+// Made at time zero, it is part of the document's beginning for the replay
+// and `parley replay`, like the genesis: nobody typed it.
 
 // Language is a programming language a session may start in.
 type Language struct {
@@ -79,19 +84,32 @@ func starterFile(lang string) string {
 	return "main.txt"
 }
 
-// starterActor is the Automerge actor of a session's starter change: the
-// same on every node, and no participant's (see actorOf) nor the genesis's.
-func starterActor(session string) string {
-	sum := sha256.Sum256([]byte("parley/1 starter\x00" + session))
-	return hex.EncodeToString(sum[:16])
+// starterActor is the Automerge actor of every session's starter change:
+// no participant's (see actorOf) nor a genesis's, and lower than any.
+const starterActor = "00000000000000000000000000000000"
+
+// storeStarter stores the starter file of a new session's shared document,
+// on the company node, whether or not it runs: the document opens with it.
+func (n *Node) storeStarter(session, lang string) error {
+	n.docMu.Lock()
+	defer n.docMu.Unlock()
+	of := crdt.DocID(session, crdt.Shared)
+	d := &sessionDoc{session: session, kind: crdt.Shared, id: of + "@new"}
+	if err := n.worker.NewCopy(d.id, of, crdt.Shared, n.actor()); err != nil {
+		return n.workerFailed(err)
+	}
+	defer n.worker.CloseDoc(d.id)
+	d.gen = n.worker.Generation()
+	_, err := n.addStarterLocked(d, lang, nil)
+	return err
 }
 
 // addStarter gives a session's shared document its starter file when the
-// link names a language and the document has no file: on the company node
-// and interviewers' nodes (the candidate changes no file list), never after
-// the end. Adding it where some node already did changes nothing.
+// link names a language and the document has no file: on interviewers'
+// nodes (the candidate changes no file list), never after the end. Adding
+// it where some node already did changes nothing.
 func (n *Node) addStarter(l *live) error {
-	if l.role == RoleCandidate || l.inv.Language == "" {
+	if l.role != RoleInterviewer || l.inv.Language == "" {
 		return nil
 	}
 	d, err := l.doc(crdt.Shared)
@@ -148,7 +166,7 @@ func (n *Node) addStarterLocked(d *sessionDoc, lang string, g *crdt.Guard) ([]by
 func (n *Node) starterChange(session, lang string) ([]byte, error) {
 	of := crdt.DocID(session, crdt.Shared)
 	tmp := of + "@starter"
-	if err := n.worker.NewCopy(tmp, of, crdt.Shared, starterActor(session)); err != nil {
+	if err := n.worker.NewCopy(tmp, of, crdt.Shared, starterActor); err != nil {
 		return nil, n.workerFailed(err)
 	}
 	defer n.worker.CloseDoc(tmp)

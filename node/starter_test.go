@@ -68,32 +68,10 @@ func TestStarterFile(t *testing.T) {
 // one history, not two conflicting files.
 func TestStarterFileAtOnce(t *testing.T) {
 	ctx := context.Background()
-	relay := startRelay(t)
-	// The company node creates the session while it is not running, so
-	// that an interviewer opens the document first.
-	dir := filepath.Join(t.TempDir(), "company")
-	if _, err := Init(dir, InitOptions{Org: "Acme Inc", Bootstrap: relay.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
-	company, err := New(Config{Dir: dir, Logger: testLogger(t), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { company.Close() })
-	i1 := startNode(t, nodeOpts{cfg: Config{JoinWait: 100 * time.Millisecond}})
-	res, err := company.AddMember(ctx, NewMember{Name: "Ana", Email: "ana@acme.test", Peer: i1.ID().String()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := i1.AcceptCredential(ctx, res.Member.Token); err != nil {
-		t.Fatal(err)
-	}
-	ss, err := company.CreateSessions(ctx, NewSessions{Candidate: "Sam", Title: "Loop", Language: "go"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := ss[0].ID
-	if r := join(t, i1, ss[0].Link, ""); !r.Alone {
+	// The company node made it when it created the session, while it was
+	// not running; the interviewer's page opens first.
+	company, i1, id := offlineCompany(t, "go")
+	if r := join(t, i1, linkOf(t, company, id), ""); !r.Alone {
 		t.Fatal("the interviewer found someone: the company node is not running")
 	}
 	f, err := i1.Follow(ctx, id)
@@ -104,8 +82,7 @@ func TestStarterFileAtOnce(t *testing.T) {
 	if v := view(t, i1, id, crdt.Shared); v.Active != "main.go" {
 		t.Fatalf("the interviewer's page opened %+v", v)
 	}
-	// Now the company node comes up, and makes its own before it meets
-	// the interviewer.
+	// Now the company node comes up, with its own.
 	if err := company.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -141,6 +118,67 @@ func TestStarterFileAtOnce(t *testing.T) {
 	if a, b := starter(company), starter(i1); !bytes.Equal(a, b) {
 		t.Fatal("two nodes made different starter changes")
 	}
+}
+
+// A file someone makes with the starter file's name on a node that has not
+// received it yet (`parley code --load main.go` right after joining) wins
+// over the starter file when the two meet: the starter hides nobody's file.
+func TestStarterFileLosesToYours(t *testing.T) {
+	ctx := context.Background()
+	company, i1, id := offlineCompany(t, "go")
+	join(t, i1, linkOf(t, company, id), "")
+	edit(t, i1, id, crdt.Shared, crdt.Edit{Op: "add", Name: "main.go", Text: "package main // MINE\n"})
+	if err := company.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "the two copies meet", func() bool {
+		a, b := heads(t, company, id), heads(t, i1, id)
+		return len(a) > 0 && slices.Equal(a, b) && len(roster(t, company, id)) == 1
+	})
+	for _, n := range []*Node{company, i1} {
+		if v := view(t, n, id, crdt.Shared); len(v.Files) != 1 || v.Files["main.go"] != "package main // MINE\n" {
+			t.Fatalf("%s has %+v", n.ID().ShortString(), v)
+		}
+	}
+}
+
+// offlineCompany makes a company node that creates a session in lang while
+// it is not running, and an interviewer's node (running, on its team).
+func offlineCompany(t *testing.T, lang string) (company, i1 *Node, id string) {
+	t.Helper()
+	ctx := context.Background()
+	relay := startRelay(t)
+	dir := filepath.Join(t.TempDir(), "company")
+	if _, err := Init(dir, InitOptions{Org: "Acme Inc", Bootstrap: relay.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	company, err := New(Config{Dir: dir, Logger: testLogger(t), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { company.Close() })
+	i1 = startNode(t, nodeOpts{cfg: Config{JoinWait: 100 * time.Millisecond}})
+	res, err := company.AddMember(ctx, NewMember{Name: "Ana", Email: "ana@acme.test", Peer: i1.ID().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := i1.AcceptCredential(ctx, res.Member.Token); err != nil {
+		t.Fatal(err)
+	}
+	ss, err := company.CreateSessions(ctx, NewSessions{Candidate: "Sam", Title: "Loop", Language: lang})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return company, i1, ss[0].ID
+}
+
+func linkOf(t *testing.T, n *Node, id string) string {
+	t.Helper()
+	s, err := n.Session(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Link
 }
 
 // heads returns a node's heads of a session's shared document; none while
