@@ -430,7 +430,7 @@ func (r *Runner) Limits() []Limit {
 	return []Limit{
 		{"wall time", l.Wall.String(), "timer; the sandbox's PID namespace is killed"},
 		{"CPU time", l.CPU.String(), "RLIMIT_CPU per process, and the sum over the run's processes from /proc"},
-		{"memory", fmt.Sprintf("%d MiB", l.Memory>>20), "RLIMIT_AS per process (plus headroom for Java and Node.js, which bound their heap to the limit), and resident memory summed from /proc"},
+		{"memory", fmt.Sprintf("%d MiB", l.Memory>>20), "RLIMIT_AS per process (plus headroom for Java, Node.js and Go, whose runtimes reserve address space; Java and Node.js bound their heaps to the limit), and resident memory summed from /proc"},
 		{"processes", fmt.Sprint(l.Processes), procs},
 		{"open files", fmt.Sprint(l.OpenFiles), "RLIMIT_NOFILE"},
 		{"file size", fmt.Sprintf("%d MiB", l.FileSize>>20), "RLIMIT_FSIZE"},
