@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
@@ -40,8 +41,8 @@ type Leg struct {
 type outTrack struct {
 	track *webrtc.TrackLocalStaticRTP
 
-	mu      sync.Mutex
-	dropped uint16 // padding-only packets dropped, by which later ones are renumbered
+	mu sync.Mutex
+	rw rewriter
 }
 
 // NewLeg makes a leg that sends slots pairs of tracks; its tracks and
@@ -72,7 +73,7 @@ func (a *API) NewLeg(slots int, h Handler) (*Leg, error) {
 				pc.Close()
 				return nil, fmt.Errorf("media: %w", err)
 			}
-			pair[k] = &outTrack{track: tr}
+			pair[k] = &outTrack{track: tr, rw: rewriter{clock: codec.ClockRate, vp8: k == Video}}
 			go l.readRTCP(tx.Sender(), slot)
 		}
 		l.out = append(l.out, pair)
@@ -138,7 +139,10 @@ func (l *Leg) RequestKeyframe() {
 }
 
 // WriteRTP sends a packet of a kind in a slot: header extensions stripped,
-// padding-only packets dropped and the sequence closed over them.
+// padding-only packets dropped and the sequence closed over them, and the
+// sequence numbers, timestamps and VP8 picture IDs kept continuous when the
+// packets start coming from another source (see rewriter). p is not
+// modified.
 func (l *Leg) WriteRTP(slot int, kind Kind, p *rtp.Packet) error {
 	if slot < 0 || slot >= len(l.out) {
 		return fmt.Errorf("media: no slot %d", slot)
@@ -146,15 +150,11 @@ func (l *Leg) WriteRTP(slot int, kind Kind, p *rtp.Packet) error {
 	o := l.out[slot][kind]
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if len(p.Payload) == 0 {
-		o.dropped++
+	h, payload, ok := o.rw.rewrite(p, time.Now())
+	if !ok {
 		return nil
 	}
-	h := p.Header
-	h.Extension, h.Extensions, h.ExtensionProfile = false, nil, 0
-	h.Padding, h.PaddingSize = false, 0
-	h.SequenceNumber -= o.dropped
-	err := o.track.WriteRTP(&rtp.Packet{Header: h, Payload: p.Payload})
+	err := o.track.WriteRTP(&rtp.Packet{Header: h, Payload: payload})
 	if errors.Is(err, io.ErrClosedPipe) {
 		return nil // nobody bound yet
 	}
