@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -23,42 +23,72 @@ type flow struct {
 	Packets float64 `json:"packets"` // inbound-rtp audio packetsReceived
 }
 
-// flowProbe reads the flows of a page, by the peer whose they are.
-const flowProbe = `(async () => {
-	const c = window.parleyCall, out = {};
-	if (!c || !c.pc) return out;
-	const bySlot = {};
-	for (const s of c.slots) if (s.slot >= 0 && s.peer !== c.me) bySlot[s.slot] = s.peer;
-	const mids = {};
-	for (const t of c.pc.getTransceivers()) if (t.receiver.track) mids[t.receiver.track.id] = t.mid;
-	const report = await c.pc.getStats();
-	report.forEach((r) => {
-		if (r.type !== "inbound-rtp") return;
-		const peer = bySlot[Math.floor(Number(r.mid ?? mids[r.trackIdentifier]) / 2)];
-		if (!peer) return;
-		const o = (out[peer] ||= {frames: 0, decoded: 0, audio: 0, packets: 0});
-		if (r.kind === "video") o.decoded = r.framesDecoded || 0;
-		else {
-			o.audio = (r.totalSamplesReceived || 0) - (r.concealedSamples || 0);
-			o.packets = r.packetsReceived || 0;
+// flowRecorder runs in every document of a tab, from its start: every 50
+// ms it notes (in window.flowLog) what the page received so far from each
+// other participant, by peer, with the time. Times are the page's, so a
+// busy test process does not blur them.
+const flowRecorder = `(() => {
+	const probe = async () => {
+		const c = window.parleyCall, out = {};
+		if (!c || !c.pc) return out;
+		const bySlot = {};
+		for (const s of c.slots) if (s.slot >= 0 && s.peer !== c.me) bySlot[s.slot] = s.peer;
+		const mids = {};
+		for (const t of c.pc.getTransceivers()) if (t.receiver.track) mids[t.receiver.track.id] = t.mid;
+		const report = await c.pc.getStats();
+		report.forEach((r) => {
+			if (r.type !== "inbound-rtp") return;
+			const peer = bySlot[Math.floor(Number(r.mid ?? mids[r.trackIdentifier]) / 2)];
+			if (!peer) return;
+			const o = (out[peer] ||= {frames: 0, decoded: 0, audio: 0, packets: 0});
+			if (r.kind === "video") o.decoded = r.framesDecoded || 0;
+			else {
+				o.audio = (r.totalSamplesReceived || 0) - (r.concealedSamples || 0);
+				o.packets = r.packetsReceived || 0;
+			}
+		});
+		for (const f of document.querySelectorAll("figure.tile")) {
+			const o = out[f.dataset.peer];
+			if (o) o.frames = f.querySelector("video").getVideoPlaybackQuality().totalVideoFrames;
 		}
-	});
-	for (const f of document.querySelectorAll("figure.tile")) {
-		const o = out[f.dataset.peer];
-		if (o) o.frames = f.querySelector("video").getVideoPlaybackQuality().totalVideoFrames;
-	}
-	return out;
+		return out;
+	};
+	window.flowLog = [];
+	let busy = false;
+	setInterval(async () => {
+		if (busy) return;
+		busy = true;
+		try {
+			const f = await probe();
+			window.flowLog.push({t: Date.now(), f});
+			if (window.flowLog.length > 4000) window.flowLog.splice(0, 2000);
+		} finally {
+			busy = false;
+		}
+	}, 50);
 })()`
 
-// flows reads what the page received, by peer; nothing while the page
-// loads.
-func (tb *tab) flows() map[string]flow {
-	ctx, cancel := context.WithTimeout(tb.ctx, 2*time.Second)
+// flowSample is what a page had received at a time (Unix milliseconds).
+type flowSample struct {
+	T int64           `json:"t"`
+	F map[string]flow `json:"f"`
+}
+
+// record makes every document of the tab keep a flow log.
+func (tb *tab) record() {
+	tb.t.Helper()
+	tb.run("record the flows", chromedp.ActionFunc(func(ctx context.Context) error {
+		_, err := page.AddScriptToEvaluateOnNewDocument(flowRecorder).Do(ctx)
+		return err
+	}))
+}
+
+// flowLog returns the page's samples since a time; none while it loads.
+func (tb *tab) flowLog(since time.Time) []flowSample {
+	ctx, cancel := context.WithTimeout(tb.ctx, 5*time.Second)
 	defer cancel()
-	var out map[string]flow
-	if err := chromedp.Run(ctx, chromedp.Evaluate(flowProbe, &out, func(p *runtime.EvaluateParams) *runtime.EvaluateParams {
-		return p.WithAwaitPromise(true)
-	})); err != nil {
+	var out []flowSample
+	if err := chromedp.Run(ctx, chromedp.Evaluate(fmt.Sprintf(`(window.flowLog || []).filter(s => s.t >= %d)`, since.UnixMilli()), &out)); err != nil {
 		return nil
 	}
 	return out
@@ -81,28 +111,62 @@ type watcher struct {
 	tb   *tab
 	peer string // whose
 	base flow   // what it had when the other side went away
-	at   flow   // what it had when it first flowed again
 	took time.Duration
+	// When video and audio first came, each (for the log).
+	video, audio time.Duration
 }
 
-// waitFlowing waits until every watcher's page receives fresh video and
-// audio beyond its baseline, and goes on flowing (as much again as a
-// second more brings), and returns how long each took from since.
+func (w *watcher) String() string {
+	return fmt.Sprintf("%v (video %v, audio %v)", w.took, w.video, w.audio)
+}
+
+// baseline is what the watcher's page had received from the peer at a
+// time: its last sample before then.
+func (w *watcher) baseline(at time.Time) {
+	w.base = flow{}
+	for _, s := range w.tb.flowLog(at.Add(-2 * time.Second)) {
+		if s.T <= at.UnixMilli() {
+			w.base = s.F[w.peer]
+		}
+	}
+}
+
+// waitFlowing waits until every watcher's page received fresh video and
+// audio beyond its baseline, and went on receiving (as much again), and
+// notes how long each took from since, by the pages' own clocks.
 func waitFlowing(t *testing.T, since time.Time, limit time.Duration, ws ...*watcher) {
 	t.Helper()
-	deadline := since.Add(limit)
+	deadline := time.Now().Add(limit)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		done := true
 		for _, w := range ws {
-			got := w.tb.flows()[w.peer]
-			switch {
-			case w.took == 0 && got.beyond(w.base):
-				w.took, w.at = time.Since(since), got
+			if w.took > 0 {
+				continue
+			}
+			var first *flowSample
+			w.video, w.audio = 0, 0
+			for _, s := range w.tb.flowLog(since) {
+				at := time.Duration(s.T-since.UnixMilli()) * time.Millisecond
+				if f := s.F[w.peer]; w.video == 0 && f.Frames >= w.base.Frames+flowFrames && f.Decoded >= w.base.Decoded+flowFrames {
+					w.video = at
+				}
+				if f := s.F[w.peer]; w.audio == 0 && f.Audio >= w.base.Audio+flowAudio {
+					w.audio = at
+				}
+				switch {
+				case first == nil && s.F[w.peer].beyond(w.base):
+					first = &s
+				case first != nil && s.F[w.peer].beyond(first.F[w.peer]):
+					w.took = time.Duration(first.T-since.UnixMilli()) * time.Millisecond
+				}
+				if w.took > 0 {
+					break
+				}
+			}
+			if w.took == 0 {
 				done = false
-			case w.took == 0:
-				done = false
-			case !got.beyond(w.at):
-				done = false // it must go on
 			}
 		}
 		if done {
@@ -111,12 +175,17 @@ func waitFlowing(t *testing.T, since time.Time, limit time.Duration, ws ...*watc
 		if time.Now().After(deadline) {
 			var msg []string
 			for _, w := range ws {
-				msg = append(msg, fmt.Sprintf("%s from %.8s: had %+v, has %+v, first flowed after %v", w.tb.name, w.peer, w.base, w.tb.flows()[w.peer], w.took))
+				log := w.tb.flowLog(since)
+				var last flow
+				if len(log) > 0 {
+					last = log[len(log)-1].F[w.peer]
+				}
+				msg = append(msg, fmt.Sprintf("%s from %.8s: had %+v, has %+v (%d samples), took %v", w.tb.name, w.peer, w.base, last, len(log), w.took))
 				w.tb.shot("not-flowing")
 			}
 			t.Fatalf("the call did not come back within %v:\n%s", limit, strings.Join(msg, "\n"))
 		}
-		time.Sleep(50 * time.Millisecond) // polling a page, not synchronising
+		<-tick.C
 	}
 }
 
@@ -139,6 +208,8 @@ func TestBrowserCallReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	ana, sam := newTab(t, "ana"), newTab(t, "sam")
+	ana.record()
+	sam.record()
 	anaID, samID := d.Interviewer.ID().String(), d.Candidate.ID().String()
 	ana.run("open the room", chromedp.Navigate(d.InterviewerURL))
 	sam.run("open the room", chromedp.Navigate(d.CandidateURL))
@@ -152,10 +223,14 @@ func TestBrowserCallReload(t *testing.T) {
 		}
 		start := time.Now()
 		who.run("reload", chromedp.Reload())
-		// The old page is gone: what the other page has now is the baseline.
-		seen, heard := &watcher{tb: other, peer: whoID, base: other.flows()[whoID]}, &watcher{tb: who, peer: otherID}
+		// The old page is gone (its call with it): what the other page had
+		// then is the baseline.
+		seen, heard := &watcher{tb: other, peer: whoID}, &watcher{tb: who, peer: otherID}
+		seen.baseline(time.Now())
 		waitFlowing(t, start, 15*time.Second, seen, heard)
-		t.Logf("reload %d of %s: %s flowed again after %v, %s after %v", i%5+1, who.name, other.name, seen.took.Round(time.Millisecond), who.name, heard.took.Round(time.Millisecond))
+		var steps any
+		who.eval(`({origin: Math.round(performance.timeOrigin) - `+fmt.Sprint(start.UnixMilli())+`, start: Math.round(window.parleyCall.startedAt), marks: window.parleyCall.marks, first: window.parleyCall.firstFrames, nav: Math.round(performance.getEntriesByType("navigation")[0].domContentLoadedEventEnd), res: performance.getEntriesByType("resource").map(e => e.name.split("/").pop().slice(0, 12) + "@" + Math.round(e.startTime) + "-" + Math.round(e.responseEnd)).join(" ")})`, &steps)
+		t.Logf("reload %d of %s: %s flowed again after %v, %s after %v (%v)", i%5+1, who.name, other.name, seen, who.name, heard, steps)
 		worst = max(worst, seen.took, heard.took)
 	}
 	t.Logf("worst recovery: %v", worst.Round(time.Millisecond))

@@ -27,9 +27,13 @@ export class Call {
     el.append(h("h2", {}, "Call"), this.tiles, h("div", { class: "call-controls" }, this.micButton, this.camButton, this.devices, this.blocked));
   }
 
-  // preview asks for the camera and microphone and shows them here.
-  async preview() {
-    if (this.local) return;
+  // preview asks for the camera and microphone, once, and shows them here.
+  preview() {
+    this.previewed ||= this.openDevices();
+    return this.previewed;
+  }
+
+  async openDevices() {
     try {
       this.local = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
     } catch (e) {
@@ -225,6 +229,7 @@ export class Call {
     this.pc = null;
     for (const t of this.local?.getTracks() || []) t.stop();
     this.local = null;
+    this.previewed = null;
     this.started = false;
     clear(this.tiles);
   }

@@ -39,7 +39,9 @@ function languageOf(doc, file) {
 
 
 export async function room(main, id, info) {
-  await initWasm();
+  // Automerge's WebAssembly compiles while the session loads and the
+  // camera starts: a reload mid-call comes back sooner.
+  const wasm = initWasm();
   let session = await get("/sessions/" + encodeURIComponent(id));
   id = session.id;
   document.title = `${session.title}: Parley`;
@@ -108,6 +110,15 @@ export async function room(main, id, info) {
   const inLobby = () => role === "candidate" && session.status !== "live" && session.status !== "ended";
   let call = null;
   const builtInCall = () => !session.conference && role !== "company";
+  const ensureCall = () => {
+    if (!call) {
+      // The channel is only used once the call starts, after its hello.
+      call = new Call(callEl, { sendJSON: (m) => channel.sendJSON(m) }, { onError: showError });
+      window.parleyCall = call;
+    }
+    callEl.hidden = false;
+    return call;
+  };
   const drawCall = (slots) => {
     if (!builtInCall()) return;
     if (ended) {
@@ -115,11 +126,7 @@ export async function room(main, id, info) {
       callEl.hidden = true;
       return;
     }
-    if (!call) {
-      call = new Call(callEl, channel, { onError: showError });
-      window.parleyCall = call;
-    }
-    callEl.hidden = false;
+    ensureCall();
     if (slots) call.update(slots, session.participants, me);
     // Before the start, a preview only; the call itself once it started.
     if (session.status === "live") call.start();
@@ -321,6 +328,10 @@ export async function room(main, id, info) {
     }
   });
 
+  // The camera and microphone start while the WebAssembly compiles; the
+  // call itself once the channel's hello says so.
+  if (builtInCall() && !ended) ensureCall().preview();
+  await wasm;
   const channel = new Channel(id, {
     onHello(m) {
       me = m.you?.peer || me;

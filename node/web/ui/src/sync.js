@@ -118,6 +118,16 @@ export class Channel {
     this.ws = null;
     this.closed = false;
     this.retry = 500;
+    this.timer = null;
+    // Back online: try at once rather than after the back-off (the call
+    // comes back with the socket).
+    this.onOnline = () => {
+      if (this.closed || !this.timer) return;
+      clearTimeout(this.timer);
+      this.timer = null;
+      this.connect();
+    };
+    window.addEventListener("online", this.onOnline);
     this.connect();
   }
 
@@ -177,8 +187,13 @@ export class Channel {
       if (this.closed) return;
       this.on.onStatus?.("disconnected", ev.reason);
       if (ev.code === 1000) return; // the node left the session
-      setTimeout(() => !this.closed && this.connect(), this.retry);
-      this.retry = Math.min(this.retry * 2, 5000);
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        if (!this.closed) this.connect();
+      }, this.retry);
+      // The node is this machine's (or the company's gateway): trying
+      // every two seconds costs little, and a call waits no longer.
+      this.retry = Math.min(this.retry * 2, 2000);
     };
   }
 
@@ -196,6 +211,8 @@ export class Channel {
 
   close() {
     this.closed = true;
+    clearTimeout(this.timer);
+    window.removeEventListener("online", this.onOnline);
     this.ws?.close();
   }
 }
