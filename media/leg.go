@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -35,6 +36,8 @@ type Leg struct {
 
 	mu        sync.Mutex
 	videoSSRC uint32 // of the video received, for keyframe requests
+
+	lastIn atomic.Int64 // when the other side's last RTP or RTCP arrived, Unix nanoseconds
 }
 
 // outTrack is what a leg sends of one kind in one slot.
@@ -95,6 +98,7 @@ func (l *Leg) readRTCP(s *webrtc.RTPSender, slot int) {
 		if err != nil {
 			return
 		}
+		l.lastIn.Store(time.Now().UnixNano())
 		for _, p := range pkts {
 			switch p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
@@ -122,6 +126,7 @@ func (l *Leg) readTrack(t *webrtc.TrackRemote) {
 		if err != nil {
 			return
 		}
+		l.lastIn.Store(time.Now().UnixNano())
 		if l.h.Packet != nil {
 			l.h.Packet(kind, p)
 		}
@@ -207,6 +212,21 @@ func (l *Leg) setLocal(ctx context.Context, d webrtc.SessionDescription) (string
 // whether or not the other side sends anything.
 func (l *Leg) Connected() bool {
 	return l.pc.ConnectionState() == webrtc.PeerConnectionStateConnected
+}
+
+// Negotiated reports whether the offer and answer are both applied: the
+// other side has the leg too.
+func (l *Leg) Negotiated() bool {
+	return l.pc.CurrentRemoteDescription() != nil
+}
+
+// LastReceived is when the other side's last packet (RTP or RTCP)
+// arrived, or the zero time.
+func (l *Leg) LastReceived() time.Time {
+	if n := l.lastIn.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // Close ends the leg.

@@ -222,10 +222,7 @@ func (f *Follower) State(ctx context.Context) (FollowState, error) {
 // MediaOffer opens the call's leg to the page (replacing an earlier one)
 // and returns the node's offer; the interview must have started.
 func (f *Follower) MediaOffer(ctx context.Context) (string, error) {
-	f.l.mu.Lock()
-	started := f.l.gateOpen
-	f.l.mu.Unlock()
-	if !started {
+	if !f.l.started() {
 		return "", fmt.Errorf("the call starts when an interviewer starts the interview")
 	}
 	c, err := f.l.ensureCall()

@@ -308,3 +308,34 @@ func TestMediaPageReplaced(t *testing.T) {
 	theirs.continuous(media.Video)
 	theirs.continuous(media.Audio)
 }
+
+// A node restarted mid-call (each side's in turn: one offers the peer
+// connection between them, the other answers) is back in the call as soon
+// as its page is: the other node replaces its dead connection rather than
+// waiting for it to time out, and the other page receives one continuous
+// stream throughout.
+func TestMediaNodeRestart(t *testing.T) {
+	i1, cand, s := liveCall(t)
+	pages := map[*Node]*page{i1: openPage(t, i1, s.ID), cand: openPage(t, cand, s.ID)}
+	for _, p := range pages {
+		flowing(t, p, 10*time.Second, "the call flows")
+	}
+	nodes := []*Node{i1, cand}
+	for i := range nodes {
+		n, other := nodes[i], nodes[1-i]
+		pages[n].close()
+		dir := n.Dir()
+		n.Close()
+		n = startNode(t, nodeOpts{dir: dir})
+		nodes[i] = n
+		waitRoster(t, s.ID, []string{"Sam/candidate", "Interviewer 1/interviewer"}, n, other)
+		back := time.Now()
+		pages[n] = openPage(t, n, s.ID)
+		flowing(t, pages[other], 10*time.Second, "the other page receives the restarted node's")
+		flowing(t, pages[n], 10*time.Second, "the restarted node's page receives the other's")
+		t.Logf("restart of the %s's node (the %s side): flowing both ways %v after it was back in the session", map[bool]string{true: "interviewer", false: "candidate"}[i == 0],
+			map[bool]string{true: "offering", false: "answering"}[n.ID() < other.ID()], time.Since(back).Round(time.Millisecond))
+		pages[other].continuous(media.Video)
+		pages[other].continuous(media.Audio)
+	}
+}
