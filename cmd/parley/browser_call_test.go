@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
@@ -189,11 +190,10 @@ func waitFlowing(t *testing.T, since time.Time, limit time.Duration, ws ...*watc
 	}
 }
 
-// A reload of either side's room mid-call: each side sees and hears the
-// other again within moments, every time (issue 15 item 4: an interviewer's
-// reload used to freeze the candidate's view of her for a minute and more).
-// Each side reloads five times in a row.
-func TestBrowserCallReload(t *testing.T) {
+// callPair starts a demo interview with both pages in the call, seeing and
+// hearing each other, each recording what it receives.
+func callPair(t *testing.T) (d *demo, ana, sam *tab, anaID, samID string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("browser tests skipped in -short mode")
 	}
@@ -207,14 +207,28 @@ func TestBrowserCallReload(t *testing.T) {
 	if _, err := d.Interviewer.StartSession(ctx, d.Session); err != nil {
 		t.Fatal(err)
 	}
-	ana, sam := newTab(t, "ana"), newTab(t, "sam")
+	ana, sam = newTab(t, "ana"), newTab(t, "sam")
 	ana.record()
 	sam.record()
-	anaID, samID := d.Interviewer.ID().String(), d.Candidate.ID().String()
+	anaID, samID = d.Interviewer.ID().String(), d.Candidate.ID().String()
 	ana.run("open the room", chromedp.Navigate(d.InterviewerURL))
 	sam.run("open the room", chromedp.Navigate(d.CandidateURL))
 	waitFlowing(t, time.Now(), 30*time.Second, &watcher{tb: ana, peer: samID}, &watcher{tb: sam, peer: anaID})
+	return d, ana, sam, anaID, samID
+}
 
+// recoveryLimit is how long a test waits for the call to come back before
+// it fails. The aim is 3 s (issue 15); this machine's other work can slow
+// a page's load to twice that, and what the tests catch is a call that
+// does not come back for a minute.
+const recoveryLimit = 10 * time.Second
+
+// A reload of either side's room mid-call: each side sees and hears the
+// other again within moments, every time (issue 15 item 4: an interviewer's
+// reload used to freeze the candidate's view of her for a minute and more).
+// Each side reloads five times in a row.
+func TestBrowserCallReload(t *testing.T) {
+	_, ana, sam, anaID, samID := callPair(t)
 	var worst time.Duration
 	for i := range 10 {
 		who, other, whoID, otherID := ana, sam, anaID, samID
@@ -227,11 +241,48 @@ func TestBrowserCallReload(t *testing.T) {
 		// then is the baseline.
 		seen, heard := &watcher{tb: other, peer: whoID}, &watcher{tb: who, peer: otherID}
 		seen.baseline(time.Now())
-		waitFlowing(t, start, 15*time.Second, seen, heard)
+		waitFlowing(t, start, recoveryLimit, seen, heard)
 		var steps any
-		who.eval(`({origin: Math.round(performance.timeOrigin) - `+fmt.Sprint(start.UnixMilli())+`, start: Math.round(window.parleyCall.startedAt), marks: window.parleyCall.marks, first: window.parleyCall.firstFrames, nav: Math.round(performance.getEntriesByType("navigation")[0].domContentLoadedEventEnd), res: performance.getEntriesByType("resource").map(e => e.name.split("/").pop().slice(0, 12) + "@" + Math.round(e.startTime) + "-" + Math.round(e.responseEnd)).join(" ")})`, &steps)
-		t.Logf("reload %d of %s: %s flowed again after %v, %s after %v (%v)", i%5+1, who.name, other.name, seen, who.name, heard, steps)
+		who.eval(`({start: Math.round(window.parleyCall.startedAt), marks: window.parleyCall.marks, loaded: Math.round(performance.getEntriesByType("navigation")[0].domContentLoadedEventEnd)})`, &steps)
+		t.Logf("reload %d of %s: %s sees and hears again after %v, %s after %v (the page, in ms from the navigation: %v)", i%5+1, who.name, other.name, seen, who.name, heard, steps)
 		worst = max(worst, seen.took, heard.took)
 	}
 	t.Logf("worst recovery: %v", worst.Round(time.Millisecond))
+}
+
+// A page that loses its network for 10 s (its socket to the node and its
+// call's connection drop; the socket cannot reconnect meanwhile) is back
+// in the call moments after the network returns, on either side.
+func TestBrowserCallNetworkDrop(t *testing.T) {
+	_, ana, sam, anaID, samID := callPair(t)
+	for i, who := range []*tab{ana, sam} {
+		other, whoID, otherID := sam, anaID, samID
+		if i == 1 {
+			other, whoID, otherID = ana, samID, anaID
+		}
+		who.run("go offline", network.Enable(), network.EmulateNetworkConditions(true, 0, -1, -1))
+		who.eval(`window.parleyChannel.ws.close(); window.parleyCall.pc.close(); true`, nil)
+		who.waitJS("the page says it lost its node", `document.querySelector(".conn").textContent.includes("Reconnecting")`)
+		// The network stays down for 10 s; meanwhile the socket keeps
+		// failing to reconnect.
+		down := time.After(10 * time.Second)
+	outage:
+		for {
+			select {
+			case <-down:
+				break outage
+			case <-time.After(500 * time.Millisecond):
+				if who.isTrue(`window.parleyChannel.ws.readyState === WebSocket.OPEN`) {
+					t.Fatalf("%s: the socket reconnected while the network was down", who.name)
+				}
+			}
+		}
+		// The page's call starts afresh, from nothing received.
+		seen, heard := &watcher{tb: other, peer: whoID}, &watcher{tb: who, peer: otherID}
+		seen.baseline(time.Now())
+		back := time.Now()
+		who.run("go online", network.EmulateNetworkConditions(false, 0, -1, -1))
+		waitFlowing(t, back, recoveryLimit, seen, heard)
+		t.Logf("%s's network back: %s sees and hears again after %v, %s after %v", who.name, other.name, seen, who.name, heard)
+	}
 }

@@ -92,6 +92,19 @@ export class Call {
     // Ask for the node's offer while the camera starts.
     this.previewing = this.preview().then(() => this.mark?.("preview"));
     this.channel.sendJSON({ type: "media-start" });
+    this.watch(5000);
+  }
+
+  // watch starts the call afresh unless its leg is connected within ms:
+  // the node refused to start it yet (it was restarting), an offer or an
+  // answer was lost with a socket, or the leg went down and stays down.
+  watch(ms) {
+    clearTimeout(this.watchdog);
+    this.watchdog = setTimeout(() => {
+      if (!this.started || this.pc?.connectionState === "connected") return;
+      this.started = false;
+      this.start();
+    }, ms);
   }
 
   // offer takes the node's offer and answers it.
@@ -107,11 +120,15 @@ export class Call {
       this.draw();
     };
     pc.onconnectionstatechange = () => {
+      if (this.pc !== pc) return;
       if (pc.connectionState === "connected") this.mark?.("connected");
-      if (pc.connectionState === "failed" && this.pc === pc) {
+      if (pc.connectionState === "failed") {
         this.started = false;
         this.start(); // a fresh leg
       }
+      // Down: a leg to this machine's node that does not come back within
+      // seconds will not.
+      if (pc.connectionState === "disconnected") this.watch(3000);
     };
     await pc.setRemoteDescription({ type: "offer", sdp });
     await this.previewing;
@@ -225,6 +242,7 @@ export class Call {
   }
 
   stop() {
+    clearTimeout(this.watchdog);
     this.pc?.close();
     this.pc = null;
     for (const t of this.local?.getTracks() || []) t.stop();

@@ -369,7 +369,9 @@ export async function room(main, id, info) {
       }
     },
   });
-  // For scripts and the browser tests: what the editor holds.
+  // For scripts and the browser tests: what the editor holds, and the
+  // channel to the node.
+  window.parleyChannel = channel;
   window.parleyRoom = {
     file: () => current,
     text: () => view?.state.doc.toString() ?? null,
