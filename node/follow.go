@@ -64,8 +64,13 @@ func (f *Follower) ActorPrefix() string { return actorKey(f.l.n.actor()) }
 // documents, presence, cursors, state.
 func (f *Follower) Changed() <-chan struct{} { return f.l.waitChange() }
 
-// Done is closed when this node leaves the session.
+// Done is closed when this node leaves the session, or stops.
 func (f *Follower) Done() <-chan struct{} { return f.l.ctx.Done() }
+
+// Stopping reports whether this node is stopping (it may start again and
+// resume the session: its page should try to reconnect), rather than
+// having left the session.
+func (f *Follower) Stopping() bool { return f.n.closing.Load() }
 
 // Generate returns the next sync message for the follower's copy of a
 // document, or nil.

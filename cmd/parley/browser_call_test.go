@@ -11,6 +11,9 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"parley/node"
+	"parley/node/web"
 )
 
 // flow is what a page received from one other participant so far: video
@@ -18,10 +21,13 @@ import (
 // not concealment (the receiver's jitter buffer drops packets it finds out
 // of order or too old, and plays concealment instead).
 type flow struct {
-	Frames  float64 `json:"frames"`  // the tile's getVideoPlaybackQuality().totalVideoFrames
+	Frames  float64 `json:"frames"`  // shown by the participant's tile (video frame callbacks)
 	Decoded float64 `json:"decoded"` // inbound-rtp framesDecoded
 	Audio   float64 `json:"audio"`   // inbound-rtp totalSamplesReceived - concealedSamples
 	Packets float64 `json:"packets"` // inbound-rtp audio packetsReceived
+	// For the log: keyframes decoded, and keyframe requests sent.
+	Keyframes float64 `json:"keyframes"`
+	PLIs      float64 `json:"plis"`
 }
 
 // flowRecorder runs in every document of a tab, from its start: every 50
@@ -36,31 +42,69 @@ const flowRecorder = `(() => {
 		for (const s of c.slots) if (s.slot >= 0 && s.peer !== c.me) bySlot[s.slot] = s.peer;
 		const mids = {};
 		for (const t of c.pc.getTransceivers()) if (t.receiver.track) mids[t.receiver.track.id] = t.mid;
-		const report = await c.pc.getStats();
+		let report;
+		try {
+			report = await c.pc.getStats();
+		} catch {
+			return out; // closed
+		}
 		report.forEach((r) => {
 			if (r.type !== "inbound-rtp") return;
 			const peer = bySlot[Math.floor(Number(r.mid ?? mids[r.trackIdentifier]) / 2)];
 			if (!peer) return;
-			const o = (out[peer] ||= {frames: 0, decoded: 0, audio: 0, packets: 0});
-			if (r.kind === "video") o.decoded = r.framesDecoded || 0;
-			else {
+			const o = (out[peer] ||= {frames: 0, decoded: 0, audio: 0, packets: 0, keyframes: 0, plis: 0});
+			if (r.kind === "video") {
+				o.decoded = r.framesDecoded || 0;
+				o.keyframes = r.keyFramesDecoded || 0;
+				o.plis = (r.pliCount || 0) + (r.firCount || 0);
+			} else {
 				o.audio = (r.totalSamplesReceived || 0) - (r.concealedSamples || 0);
 				o.packets = r.packetsReceived || 0;
 			}
 		});
-		for (const f of document.querySelectorAll("figure.tile")) {
-			const o = out[f.dataset.peer];
-			if (o) o.frames = f.querySelector("video").getVideoPlaybackQuality().totalVideoFrames;
-		}
+		for (const peer in out) out[peer].frames = 0;
 		return out;
 	};
+	// Frames shown, by peer, whichever tile shows them (a tile is made
+	// anew when its participant comes back).
+	const shown = {};
+	const hook = () => {
+		for (const f of document.querySelectorAll("figure.tile")) {
+			const v = f.querySelector("video");
+			if (!v || v.hooked) continue;
+			v.hooked = true;
+			const frame = () => {
+				const peer = f.dataset.peer;
+				if (peer) shown[peer] = (shown[peer] || 0) + 1;
+				v.requestVideoFrameCallback(frame);
+			};
+			v.requestVideoFrameCallback(frame);
+		}
+	};
+	// Counts go on across the call's peer connections: what each sample
+	// adds to the last of the same connection counts, a new connection
+	// counting from nothing.
 	window.flowLog = [];
-	let busy = false;
+	let busy = false, pc = null, prev = {};
+	const total = {};
 	setInterval(async () => {
 		if (busy) return;
 		busy = true;
 		try {
-			const f = await probe();
+			hook();
+			const now = window.parleyCall && window.parleyCall.pc;
+			const got = await probe();
+			if (now !== pc) {
+				pc = now;
+				prev = {};
+			}
+			for (const peer in got) {
+				const t = (total[peer] ||= {}), p = prev[peer] || {};
+				for (const k in got[peer]) t[k] = (t[k] || 0) + Math.max(0, got[peer][k] - (p[k] || 0));
+			}
+			prev = {...prev, ...got};
+			const f = {};
+			for (const peer in total) f[peer] = {...total[peer], frames: shown[peer] || 0};
 			window.flowLog.push({t: Date.now(), f});
 			if (window.flowLog.length > 4000) window.flowLog.splice(0, 2000);
 		} finally {
@@ -112,13 +156,14 @@ type watcher struct {
 	tb   *tab
 	peer string // whose
 	base flow   // what it had when the other side went away
+	at   flow   // what it had when it went on flowing
 	took time.Duration
 	// When video and audio first came, each (for the log).
 	video, audio time.Duration
 }
 
 func (w *watcher) String() string {
-	return fmt.Sprintf("%v (video %v, audio %v)", w.took, w.video, w.audio)
+	return fmt.Sprintf("%v (video %v, audio %v; %.0f keyframes, %.0f PLIs)", w.took, w.video, w.audio, w.at.Keyframes-w.base.Keyframes, w.at.PLIs-w.base.PLIs)
 }
 
 // baseline is what the watcher's page had received from the peer at a
@@ -161,6 +206,7 @@ func waitFlowing(t *testing.T, since time.Time, limit time.Duration, ws ...*watc
 					first = &s
 				case first != nil && s.F[w.peer].beyond(first.F[w.peer]):
 					w.took = time.Duration(first.T-since.UnixMilli()) * time.Millisecond
+					w.at = s.F[w.peer]
 				}
 				if w.took > 0 {
 					break
@@ -241,6 +287,7 @@ func TestBrowserCallReload(t *testing.T) {
 		// then is the baseline.
 		seen, heard := &watcher{tb: other, peer: whoID}, &watcher{tb: who, peer: otherID}
 		seen.baseline(time.Now())
+		heard.baseline(time.Now()) // nothing: a new page
 		waitFlowing(t, start, recoveryLimit, seen, heard)
 		var steps any
 		who.eval(`({start: Math.round(window.parleyCall.startedAt), marks: window.parleyCall.marks, loaded: Math.round(performance.getEntriesByType("navigation")[0].domContentLoadedEventEnd)})`, &steps)
@@ -277,12 +324,70 @@ func TestBrowserCallNetworkDrop(t *testing.T) {
 				}
 			}
 		}
-		// The page's call starts afresh, from nothing received.
 		seen, heard := &watcher{tb: other, peer: whoID}, &watcher{tb: who, peer: otherID}
 		seen.baseline(time.Now())
+		heard.baseline(time.Now())
 		back := time.Now()
 		who.run("go online", network.EmulateNetworkConditions(false, 0, -1, -1))
 		waitFlowing(t, back, recoveryLimit, seen, heard)
 		t.Logf("%s's network back: %s sees and hears again after %v, %s after %v", who.name, other.name, seen, who.name, heard)
+	}
+}
+
+// restart stops one of the demo's nodes (1: the interviewer's, 2: the
+// candidate's) with its web server, and starts both again from the same
+// data directory, the web app at the same address and with the same token,
+// as a restarted `parley up` does. It returns when the web app serves.
+func (d *demo) restart(t *testing.T, i int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	old, srv := d.nodes[i], d.servers[i]
+	addr := strings.TrimPrefix(srv.URL(), "http://")
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.New(node.Config{Dir: old.Dir(), Logger: slog.New(slog.DiscardHandler), ListenAddrs: []string{demoLoopback}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.nodes[i] = n
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	l, err := web.Listen(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err = web.NewServer(n, l, web.Config{Token: srv.Token(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.servers[i] = srv
+	d.serving.Go(func() { srv.Serve() })
+	d.Interviewer, d.Candidate = d.nodes[1], d.nodes[2]
+	d.InterviewerWeb, d.CandidateWeb = d.servers[1], d.servers[2]
+}
+
+// A node restarted mid-call (each side's in turn) is back in the call with
+// its page, which reconnects by itself: no reload.
+func TestBrowserCallNodeRestart(t *testing.T) {
+	d, ana, sam, anaID, samID := callPair(t)
+	for i, who := range []*tab{ana, sam} {
+		other, whoID, otherID := sam, anaID, samID
+		if i == 1 {
+			other, whoID, otherID = ana, samID, anaID
+		}
+		stop := time.Now()
+		d.restart(t, i+1)
+		back := time.Now()
+		seen, heard := &watcher{tb: other, peer: whoID}, &watcher{tb: who, peer: otherID}
+		seen.baseline(back)
+		heard.baseline(back)
+		waitFlowing(t, back, recoveryLimit, seen, heard)
+		t.Logf("%s's node restarted (in %v): %s sees and hears again after %v, %s after %v", who.name, back.Sub(stop).Round(time.Millisecond), other.name, seen, who.name, heard)
 	}
 }
