@@ -290,7 +290,7 @@ func TestBrowserCallReload(t *testing.T) {
 		heard.baseline(time.Now()) // nothing: a new page
 		waitFlowing(t, start, recoveryLimit, seen, heard)
 		var steps any
-		who.eval(`({start: Math.round(window.parleyCall.startedAt), marks: window.parleyCall.marks, loaded: Math.round(performance.getEntriesByType("navigation")[0].domContentLoadedEventEnd)})`, &steps)
+		who.eval(`({start: Math.round(window.parleyCall.startedAt), marks: window.parleyCall.marks, loaded: Math.round(performance.getEntriesByType("navigation")[0].domContentLoadedEventEnd), at: performance.getEntriesByType("mark").map(m => m.name + "@" + Math.round(m.startTime)).join(" ")})`, &steps)
 		t.Logf("reload %d of %s: %s sees and hears again after %v, %s after %v (the page, in ms from the navigation: %v)", i%5+1, who.name, other.name, seen, who.name, heard, steps)
 		worst = max(worst, seen.took, heard.took)
 	}

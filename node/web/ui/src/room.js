@@ -39,9 +39,10 @@ function languageOf(doc, file) {
 
 
 export async function room(main, id, info) {
-  // Automerge's WebAssembly compiles while the session loads and the
-  // camera starts: a reload mid-call comes back sooner.
-  const wasm = initWasm();
+  // Automerge's WebAssembly compiles while the session loads, the camera
+  // starts and the call connects (the channel holds the documents'
+  // messages until it is ready): a reload mid-call comes back sooner.
+  initWasm().then(() => performance.mark("parley:wasm"));
   let session = await get("/sessions/" + encodeURIComponent(id));
   id = session.id;
   document.title = `${session.title}: Parley`;
@@ -328,12 +329,12 @@ export async function room(main, id, info) {
     }
   });
 
-  // The camera and microphone start while the WebAssembly compiles; the
-  // call itself once the channel's hello says so.
+  // The camera and microphone start at once; the call once the channel's
+  // socket is open.
   if (builtInCall() && !ended) ensureCall().preview();
-  await wasm;
   const channel = new Channel(id, {
     onHello(m) {
+      performance.mark("parley:hello");
       me = m.you?.peer || me;
       role = m.role || role;
       docs = m.docs || [];
@@ -343,7 +344,6 @@ export async function room(main, id, info) {
       channel.doc("shared").listeners.add(onShared);
       if (docs.includes("private")) channel.doc("private").listeners.add(onPrivate);
       drawSession();
-      if (call) call.started = false; // a new socket: a new leg
       drawCall();
     },
     onState(m) {
@@ -363,7 +363,14 @@ export async function room(main, id, info) {
     },
     onError: showError,
     onStatus(s) {
+      performance.mark("parley:" + s);
       conn.textContent = s === "connected" ? "" : "Reconnecting to this node…";
+      if (s === "connected") {
+        // A new socket: a new leg (the node closed the old one with the
+        // old socket). The hello need not be waited for.
+        if (call) call.started = false;
+        drawCall();
+      }
       if (s === "disconnected") {
         get("/sessions/" + encodeURIComponent(id)).then((x) => { session = x; drawSession(); }).catch(() => {});
       }
