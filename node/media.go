@@ -451,7 +451,7 @@ func (c *call) toBrowser(id peer.ID, kind media.Kind, p *rtp.Packet) {
 func (c *call) openBrowser(ctx context.Context) (*media.Leg, string, error) {
 	var leg *media.Leg
 	leg, err := c.local.NewLeg(c.browserSlots(), media.Handler{
-		Packet: c.publish,
+		Packet: c.publishPage,
 		KeyframeRequest: func(slot int) {
 			c.mu.Lock()
 			var from *media.Leg
@@ -582,6 +582,18 @@ func (l *live) mediaSlots() []MediaSlot {
 		out = append(out, MediaSlot{Peer: id.String(), Slot: slot, Mic: m.Mic, Cam: m.Cam})
 	}
 	return out
+}
+
+// publishPage sends a packet of the page's to every peer, unless a media
+// check's test signal runs: one source at a time, or each leg's stream
+// would switch between the two at every packet.
+func (c *call) publishPage(kind media.Kind, p *rtp.Packet) {
+	c.mu.Lock()
+	checking := c.gen != nil
+	c.mu.Unlock()
+	if !checking {
+		c.publish(kind, p)
+	}
 }
 
 // publish sends a packet of this participant's to every peer.
