@@ -6,7 +6,10 @@
 // payload type (by Pion's tracks), the header extensions (stripped: their
 // IDs differ per leg) and the sequence numbers (renumbered when empty
 // padding packets are dropped, or the next hop asks for retransmissions
-// forever).
+// forever). What a leg sends on a track stays one continuous stream when
+// its source changes (a page reloads, a leg is replaced): sequence
+// numbers, timestamps and VP8 picture IDs go on from the last packet sent
+// (see rewriter).
 //
 // Every leg offers only VP8 and Opus, with no RTX, RED or FEC, and keeps
 // Pion's default interceptors (NACK, RTCP reports, congestion feedback).

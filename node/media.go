@@ -40,6 +40,7 @@ type call struct {
 	mu      sync.Mutex
 	legs    map[peer.ID]*media.Leg
 	asked   map[peer.ID]time.Time // when this side last asked a peer for an offer
+	asking  map[peer.ID]bool      // while it asks
 	recv    map[peer.ID]*packetCount
 	gen     *media.Generator // the test signal, while one runs
 	browser *media.Leg       // to this node's own page, while one is open
@@ -81,7 +82,7 @@ func (l *live) ensureCall() (*call, error) {
 	if err != nil {
 		return nil, err
 	}
-	l.call = &call{l: l, api: api, local: local, legs: map[peer.ID]*media.Leg{}, asked: map[peer.ID]time.Time{}, recv: map[peer.ID]*packetCount{}, slots: map[peer.ID]int{}}
+	l.call = &call{l: l, api: api, local: local, legs: map[peer.ID]*media.Leg{}, asked: map[peer.ID]time.Time{}, asking: map[peer.ID]bool{}, recv: map[peer.ID]*packetCount{}, slots: map[peer.ID]int{}}
 	return l.call, nil
 }
 
@@ -191,31 +192,43 @@ func (c *call) redialLater(id peer.ID) {
 // requestOffer asks a peer with a smaller ID, which offers, for an offer:
 // this side has no leg to it (it restarted, or its leg failed), and the
 // peer may hold one that is dead without knowing it yet. At most once a
-// second; asked again while no leg comes.
+// second, and again every 3 s while no leg comes and the peer is present.
 func (c *call) requestOffer(id peer.ID) {
 	l := c.l
 	c.mu.Lock()
-	if c.closed || c.legs[id] != nil || time.Since(c.asked[id]) < time.Second {
+	if c.closed || c.legs[id] != nil || c.asking[id] || time.Since(c.asked[id]) < time.Second {
 		c.mu.Unlock()
 		return
 	}
-	c.asked[id] = time.Now()
+	c.asking[id] = true
 	c.mu.Unlock()
 	l.wg.Go(func() {
-		ctx, cancel := context.WithTimeout(l.ctx, 10*time.Second)
-		defer cancel()
-		if err := c.sendRequest(ctx, id); err != nil {
-			l.log.Debug("media: asking for an offer", "peer", id, "err", err)
-		}
-		// No leg yet: the peer did not hear, or its offer failed.
-		time.AfterFunc(3*time.Second, func() {
+		defer func() {
 			c.mu.Lock()
-			none := c.legs[id] == nil
+			delete(c.asking, id)
 			c.mu.Unlock()
-			if none && l.ctx.Err() == nil && l.isAdmitted(id) {
-				c.requestOffer(id)
+		}()
+		for {
+			c.mu.Lock()
+			c.asked[id] = time.Now()
+			c.mu.Unlock()
+			ctx, cancel := context.WithTimeout(l.ctx, 10*time.Second)
+			if err := c.sendRequest(ctx, id); err != nil {
+				l.log.Debug("media: asking for an offer", "peer", id, "err", err)
 			}
-		})
+			cancel()
+			select {
+			case <-l.ctx.Done():
+				return
+			case <-time.After(3 * time.Second):
+			}
+			c.mu.Lock()
+			none := !c.closed && c.legs[id] == nil
+			c.mu.Unlock()
+			if !none || !l.isAdmitted(id) {
+				return
+			}
+		}
 	})
 }
 
@@ -635,6 +648,7 @@ func (l *live) dropPeerMedia(id peer.ID) {
 	}
 	c.mu.Lock()
 	leg := c.legs[id]
+	delete(c.asked, id)
 	c.mu.Unlock()
 	if leg != nil {
 		c.drop(id, leg)

@@ -97,11 +97,20 @@ export class Call {
 
   // watch starts the call afresh unless its leg is connected within ms:
   // the node refused to start it yet (it was restarting), an offer or an
-  // answer was lost with a socket, or the leg went down and stays down.
+  // answer was lost with a socket, or the leg went down and stays down. A
+  // leg still connecting after an answer sent lately has a while longer (a
+  // busy machine).
   watch(ms) {
     clearTimeout(this.watchdog);
     this.watchdog = setTimeout(() => {
-      if (!this.started || this.pc?.connectionState === "connected") return;
+      if (!this.started) return;
+      // The leg must be one the node offered since this start.
+      const state = this.offeredAt >= this.startedAt ? this.pc?.connectionState : "none";
+      if (state === "connected") return;
+      if ((state === "new" || state === "connecting") && performance.now() - this.answeredAt < 10000) {
+        this.watch(1000);
+        return;
+      }
       this.started = false;
       this.start();
     }, ms);
@@ -110,6 +119,7 @@ export class Call {
   // offer takes the node's offer and answers it.
   async offer(sdp) {
     this.mark?.("offer");
+    this.offeredAt = performance.now();
     this.pc?.close();
     this.streams = {};
     const pc = new RTCPeerConnection();
@@ -158,6 +168,7 @@ export class Call {
     await pc.setLocalDescription(await pc.createAnswer());
     await gathered;
     this.mark?.("answer");
+    this.answeredAt = performance.now();
     this.channel.sendJSON({ type: "media-answer", sdp: pc.localDescription.sdp });
     this.channel.sendJSON({ type: "media-state", mic: this.mic, cam: this.cam });
   }
