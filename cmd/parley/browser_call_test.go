@@ -263,10 +263,12 @@ func callPair(t *testing.T) (d *demo, ana, sam *tab, anaID, samID string) {
 	return d, ana, sam, anaID, samID
 }
 
-// recoveryLimit is how long a test waits for the call to come back before
-// it fails. The aim is 3 s (issue 15); this machine's other work can slow
-// a page's load to twice that, and what the tests catch is a call that
-// does not come back for a minute.
+// recoveryLimit is how long a test waits for the call to come back, from
+// when the page has loaded (or the node serves again), before it fails.
+// The aim is 3 s from the reload (issue 15), and the tests log the times;
+// a shared 2-core machine under load can slow a page's load alone to
+// several seconds, and what the tests must catch is a call that does not
+// come back for a minute.
 const recoveryLimit = 10 * time.Second
 
 // A reload of either side's room mid-call: each side sees and hears the
