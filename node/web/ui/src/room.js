@@ -42,7 +42,7 @@ export async function room(main, id, info) {
   // Automerge's WebAssembly compiles while the session loads, the camera
   // starts and the call connects (the channel holds the documents'
   // messages until it is ready): a reload mid-call comes back sooner.
-  initWasm().then(() => performance.mark("parley:wasm"));
+  initWasm().then(() => performance.mark("parley:wasm"), (e) => main.append(errorBox(new Error(`The editor cannot start: ${e.message}`))));
   let session = await get("/sessions/" + encodeURIComponent(id));
   id = session.id;
   document.title = `${session.title}: Parley`;
