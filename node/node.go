@@ -108,6 +108,7 @@ type Node struct {
 	frameHook atomic.Pointer[func(from string, kind crdt.Kind)]
 
 	closeOnce sync.Once
+	closing   atomic.Bool // Close has begun
 }
 
 // New opens the node in cfg.Dir.
@@ -180,6 +181,7 @@ func New(cfg Config) (*Node, error) {
 func (n *Node) Close() error {
 	err := fmt.Errorf("node: close: %w", net.ErrClosed)
 	n.closeOnce.Do(func() {
+		n.closing.Store(true)
 		n.mu.Lock()
 		lives := slices.Collect(maps.Values(n.lives))
 		p := n.p2p
