@@ -494,7 +494,7 @@ func (l *live) waitAdmitted(id peer.ID, timeout time.Duration) bool {
 // receive takes a document frame from an admitted peer.
 func (l *live) receive(from peer.ID, f docFrame) {
 	if h := l.n.frameHook.Load(); h != nil {
-		(*h)(from.String(), f.kind)
+		(*h)(from.String(), f)
 	}
 	if reason := l.quarantined(from); reason != "" {
 		return
