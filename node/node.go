@@ -104,8 +104,8 @@ type Node struct {
 	// from a peer is handled.
 	changeHook func(session string, from peer.ID)
 	// frameHook, if set (by tests), sees every document frame a peer sends
-	// before it is judged.
-	frameHook atomic.Pointer[func(from string, kind crdt.Kind)]
+	// before it is judged. It must not keep or change the frame's bytes.
+	frameHook atomic.Pointer[func(from string, f docFrame)]
 
 	closeOnce sync.Once
 	closing   atomic.Bool // Close has begun
