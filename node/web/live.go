@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -162,15 +163,45 @@ func codePointsToUTF16(text string, cp int) int {
 	return u
 }
 
-// live serves the session page's WebSocket: a reader, a keepalive and the
-// loop, which owns the socket's state and does all the work.
+// LiveNode is what the session page's WebSocket talks to: the node that
+// takes part in the session. *node.Node is one; the company's public gateway
+// passes the participant it hosts for a guest.
+type LiveNode interface {
+	// Follow starts following a session the node takes part in.
+	Follow(ctx context.Context, session string) (*node.Follower, error)
+	// Info describes the node: the page's hello says who it is.
+	Info(ctx context.Context) (node.Info, error)
+}
+
+var _ LiveNode = (*node.Node)(nil)
+
+// Live serves the session page's WebSocket (PROTOCOL.md, "The session
+// page"): the local server for its own node's pages, the public gateway for
+// its guests'. The zero value works.
+type Live struct {
+	// Ping is how often the node pings the page; a socket from which
+	// nothing at all was read for a whole interval after a ping is closed.
+	// If zero, 30 s.
+	Ping time.Duration
+}
+
+// live serves the session page's WebSocket of this server's node.
 func (s *Server) live(w http.ResponseWriter, r *http.Request) {
-	f, err := s.node.Follow(r.Context(), r.PathValue("id"))
+	Live{Ping: s.ping}.Serve(w, r, s.node, r.PathValue("id"))
+}
+
+// Serve serves the session page's WebSocket for a session n takes part in:
+// a reader, a keepalive and the loop, which owns the socket's state and does
+// all the work. The caller has checked the request: its Host and Origin, and
+// that it may use n.
+func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session string) {
+	f, err := n.Follow(r.Context(), session)
 	if err != nil {
 		fail(w, err)
 		return
 	}
 	defer f.Close()
+	ping := cmp.Or(lv.Ping, 30*time.Second)
 	var heard atomic.Uint64 // frames read from the page, control frames too
 	// Host and Origin were checked by the guard.
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
@@ -202,7 +233,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	})
-	wg.Go(func() { keepalive(ctx, c, s.ping, &heard, in) })
+	wg.Go(func() { keepalive(ctx, c, ping, &heard, in) })
 	defer func() { cancel(); wg.Wait() }()
 
 	write := func(typ websocket.MessageType, b []byte) error {
@@ -250,7 +281,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 	// Taken before the state is read and kept until it fires, so that no
 	// change is missed, even one made while a message is handled.
 	changed := f.Changed()
-	info, _ := s.node.Info(ctx)
+	info, _ := n.Info(ctx)
 	st, err := f.State(ctx)
 	if err != nil {
 		return
@@ -279,7 +310,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				continue
 			}
-			if err := s.fromPage(ctx, f, m.typ, m.data, syncOut, writeJSON); err != nil {
+			if err := fromPage(ctx, f, m.typ, m.data, syncOut, writeJSON); err != nil {
 				out := wsOut{Type: "error", Error: err.Error()}
 				if errors.Is(err, node.ErrRefusedChange) && m.typ == websocket.MessageBinary {
 					out.Reset = string(docCodes[m.data[0]])
@@ -303,7 +334,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 }
 
 // fromPage handles one message from the page.
-func (s *Server) fromPage(ctx context.Context, f *node.Follower, typ websocket.MessageType, data []byte, syncOut func(crdt.Kind) error, writeJSON func(wsOut) error) error {
+func fromPage(ctx context.Context, f *node.Follower, typ websocket.MessageType, data []byte, syncOut func(crdt.Kind) error, writeJSON func(wsOut) error) error {
 	if typ == websocket.MessageBinary {
 		kind, msg, err := parseWSBinary(data)
 		if err != nil {
