@@ -62,6 +62,10 @@ type Config struct {
 	// Loopback includes loopback candidates: a browser talks to its own
 	// node on 127.0.0.1, and tests run on one machine.
 	Loopback bool
+	// PublicIPs, if set, are announced as host candidates besides the
+	// interfaces' own addresses: the public addresses of a host behind 1:1
+	// NAT (a company's gateway on a cloud VM with a private address).
+	PublicIPs []string
 }
 
 // API is a configured Pion API, shared by a node's legs.
@@ -88,6 +92,14 @@ func NewAPI(cfg Config) (*API, error) {
 	// A TURN-only path would otherwise wait 2 s before it connects.
 	se.SetRelayAcceptanceMinWait(0)
 	se.SetICETimeouts(5*time.Second, 15*time.Second, 2*time.Second)
+	if len(cfg.PublicIPs) > 0 {
+		err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
+			External: cfg.PublicIPs, AsCandidateType: webrtc.ICECandidateTypeHost, Mode: webrtc.ICEAddressRewriteAppend,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("media: public IPs %v: %w", cfg.PublicIPs, err)
+		}
+	}
 	return &API{api: webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), cfg: cfg}, nil
 }
 

@@ -64,6 +64,9 @@ type Config struct {
 	// MediaRelayOnly makes audio and video go through the link's TURN
 	// server only (tests of that path; networks that allow nothing else).
 	MediaRelayOnly bool
+	// PageMedia configures the call's leg to this node's page. The zero
+	// value suits a page on this machine.
+	PageMedia PageMedia
 }
 
 // Node is a Parley node.

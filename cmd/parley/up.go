@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 
+	"parley/gateway"
 	"parley/node"
 	"parley/node/store"
 	"parley/node/web"
@@ -19,8 +21,13 @@ import (
 
 func (c *cli) cmdUp(args []string) error {
 	fs := c.flags("up", usage{
-		synopsis: "[--listen 127.0.0.1:7420] [--p2p-listen MULTIADDR]...",
-		examples: []string{"parley up", "parley up --listen 127.0.0.1:7421 --p2p-listen /ip4/0.0.0.0/tcp/4002"},
+		synopsis: "[--listen 127.0.0.1:7420] [--p2p-listen MULTIADDR]... [--public-listen ADDRESS --tls-cert FILE --tls-key FILE|--acme-domain DOMAIN --acme-email EMAIL|--behind-proxy]",
+		examples: []string{
+			"parley up",
+			"parley up --listen 127.0.0.1:7421 --p2p-listen /ip4/0.0.0.0/tcp/4002",
+			"parley up --public-listen :443 --acme-domain interviews.acme.example --acme-email it@acme.example",
+			"parley up --public-listen 127.0.0.1:8080 --behind-proxy",
+		},
 		help: `
 Runs this machine's node in the foreground until Ctrl-C: it takes part in
 interviews, and on the company node in every interview it created. It serves
@@ -31,14 +38,28 @@ go through it.
 
 It prints the web app's address with the token. A browser's first visit
 trades the token for a cookie that lasts 30 days, across restarts on the
-same address; ` + "`parley open`" + ` prints a fresh address for another browser.`,
+same address; ` + "`parley open`" + ` prints a fresh address for another browser.
+
+On the company node, --public-listen also serves the public gateway: a
+candidate opens the link (https://HOST/join#TOKEN, with ` + "`parley init\n--public-url https://HOST`" + `) in any browser, with nothing to install,
+and the gateway runs a participant for them. It serves only the guests'
+pages, never the local API; over TLS with a certificate from files
+(--tls-cert, --tls-key; read again when they change) or from Let's Encrypt
+(--acme-domain, --acme-email: DOMAIN's port 443 must reach the listener),
+or as plain HTTP behind a reverse proxy that terminates TLS
+(--behind-proxy; see README).`,
 	})
 	listen := fs.String("listen", "127.0.0.1:7420", "loopback `ADDRESS` of the local API and web app (port 0 picks a free one)")
 	var p2pListen listFlag
 	fs.Var(&p2pListen, "p2p-listen", "libp2p `MULTIADDR` to listen on (repeatable; default: every interface, random TCP and QUIC ports)")
 	idle := node.DefaultIdleEnd
 	fs.Var(durationFlag{&idle}, "idle-end", "company node: end a live interview nobody attended for this `DURATION`")
+	var gf gatewayFlags
+	gf.register(fs)
 	if _, err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	if err := gf.check(fs); err != nil {
 		return err
 	}
 	dir, err := c.resolvedDir()
@@ -95,17 +116,33 @@ same address; ` + "`parley open`" + ` prints a fresh address for another browser
 	for _, a := range info.Addrs {
 		c.printf("Listening: %s\n", a)
 	}
+	gwErr := make(chan error, 1)
+	var gw *gateway.Gateway
+	if gf.listen != "" {
+		g, addr, err := c.startGateway(n, info, gf, gwErr)
+		if err != nil {
+			return err
+		}
+		gw = g
+		defer gw.Close() // on a failure below; after a stop, it is closed already
+		c.printf("Public gateway for browser guests: %s (links: %s)\n", addr, cmp.Or(info.PublicURL, "parley://..., see the warning above"))
+	}
 	c.printf("Press Ctrl-C to stop.\n")
 	select {
 	case <-c.ctx.Done():
 	case err := <-serveErr:
 		return fmt.Errorf("local API: %w", err)
+	case err := <-gwErr:
+		return fmt.Errorf("public gateway: %w", err)
 	}
 	c.printf("Stopping...\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	srv.Shutdown(ctx)
 	<-serveErr
+	if gw != nil {
+		gw.Close() // its participants stop before the company node
+	}
 	return n.Close()
 }
 
