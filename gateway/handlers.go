@@ -85,9 +85,9 @@ func (g *Gateway) refused(r *http.Request, what string, err error) {
 // starts (4000-4999 are the application's): the page stops reconnecting
 // and shows the reason.
 const (
-	closeNoGuest   = 4401 // no participant for this browser: join again
-	closeRefused   = 4409 // ended, or the seat went to another device
-	closeFull      = 4503 // the gateway is full
+	closeNoGuest = 4401 // no participant for this browser: join again
+	closeRefused = 4409 // ended, or the seat went to another device
+	closeFull    = 4503 // the gateway is full
 )
 
 // live serves a guest's WebSocket: the page protocol, served by the same
