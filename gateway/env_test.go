@@ -83,7 +83,7 @@ func startEnv(t *testing.T, opts envOptions) *env {
 	quiet := slog.New(slog.DiscardHandler)
 	var bootstrap []string
 	if opts.relayed {
-		r, err := node.NewRelay(node.RelayConfig{Dir: t.TempDir(), ListenAddrs: []string{loopback}, Logger: quiet})
+		r, err := node.NewRelay(node.RelayConfig{Dir: filepath.Join(t.TempDir(), "relay"), ListenAddrs: []string{loopback}, Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}

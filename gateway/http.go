@@ -230,6 +230,9 @@ func errorCode(err error) (int, string) {
 	}
 	var inv *invalidLink
 	if errors.As(err, &inv) {
+		if inv.code == "ended" {
+			return http.StatusConflict, inv.code
+		}
 		return http.StatusBadRequest, inv.code
 	}
 	for _, e := range errorCodes {
