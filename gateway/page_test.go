@@ -17,12 +17,12 @@ import (
 
 // pageMsg is a text message from the gateway to a guest's page.
 type pageMsg struct {
-	Type    string `json:"type"`
-	Role    string `json:"role"`
-	Actor   string `json:"actor"`
-	Error   string `json:"error"`
-	Fatal   bool   `json:"fatal"`
-	You     *struct {
+	Type  string `json:"type"`
+	Role  string `json:"role"`
+	Actor string `json:"actor"`
+	Error string `json:"error"`
+	Fatal bool   `json:"fatal"`
+	You   *struct {
 		Peer string `json:"peer"`
 		Dir  string `json:"dir"`
 	} `json:"you"`
