@@ -75,10 +75,21 @@ type wsOut struct {
 	Cursors []wsCursor       `json:"cursors,omitempty"`
 	Media   []node.MediaSlot `json:"media,omitempty"`
 	SDP     string           `json:"sdp,omitempty"` // media-offer
-	Error   string           `json:"error,omitempty"`
+	// ICEServers, with a media offer to a page in a browser on another
+	// machine (a guest of the company's gateway), are the link's STUN and
+	// TURN servers, for the page's RTCPeerConnection.
+	ICEServers []wsICEServer `json:"ice_servers,omitempty"`
+	Error      string        `json:"error,omitempty"`
 	// Reset, with an error, says the page's copy of the document holds a
 	// change its node refused: the page drops it and syncs afresh.
 	Reset string `json:"reset,omitempty"`
+}
+
+// wsICEServer is an RTCIceServer of the browser's API.
+type wsICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
 }
 
 var docCodes = []crdt.Kind{crdt.Shared, crdt.Private}
@@ -360,7 +371,11 @@ func fromPage(ctx context.Context, f *node.Follower, typ websocket.MessageType, 
 		if err != nil {
 			return err
 		}
-		return writeJSON(wsOut{Type: "media-offer", SDP: sdp})
+		out := wsOut{Type: "media-offer", SDP: sdp}
+		for _, s := range f.PageICEServers() {
+			out.ICEServers = append(out.ICEServers, wsICEServer{URLs: []string{s.URL}, Username: s.Username, Credential: s.Credential})
+		}
+		return writeJSON(out)
 	case "media-answer":
 		return f.MediaAnswer(m.SDP)
 	case "media-state":

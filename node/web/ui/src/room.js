@@ -18,6 +18,7 @@ import { Channel, initWasm } from "./sync.js";
 import { remoteCursors, setRemoteCursors } from "./cursors.js";
 import { Call } from "./call.js";
 import { feedbackPanel } from "./feedback.js";
+import { guest, plainName } from "./mode.js";
 
 const LANGS = {
   python: ["Python", () => python()],
@@ -38,9 +39,39 @@ function languageOf(doc, file) {
 }
 
 
+// guestChannel opens a guest's room channel (on the company's gateway, the
+// page has no API to ask for the session: the socket's hello brings it) and
+// returns it with its hello, or null when the gateway refused it (it said
+// why, and this shows it).
+function guestChannel(main, id) {
+  const wait = h("p", { class: "loading" }, "Connecting to your interview…");
+  main.append(wait);
+  return new Promise((resolve) => {
+    let said = "";
+    const channel = new Channel(id, {
+      onHello: (m) => {
+        wait.remove();
+        resolve({ channel, hello: m });
+      },
+      onError: (msg) => (said = msg),
+      onStatus: (s, reason) => {
+        if (s !== "refused") return;
+        wait.remove();
+        main.append(h("h1", {}, "Your interview"),
+          h("p", { class: "error", role: "alert", id: "refused" }, said || reason),
+          h("p", {}, "To come back, open your interview link again."));
+        resolve(null);
+      },
+    });
+  });
+}
+
 export async function room(main, id, info) {
   await initWasm();
-  let session = await get("/sessions/" + encodeURIComponent(id));
+  // A guest's channel opens first, and its hello stands in for the API.
+  const early = guest ? await guestChannel(main, id) : null;
+  if (guest && !early) return;
+  let session = early ? early.hello.session : await get("/sessions/" + encodeURIComponent(id));
   id = session.id;
   document.title = `${session.title}: Parley`;
 
@@ -81,7 +112,7 @@ export async function room(main, id, info) {
       h("aside", { class: "side" }, h("h2", {}, "Here now"), people, callEl),
       lobby, work, h("div", { class: "staff" }, notes, feedback?.el)));
 
-  let me = info.peer;
+  let me = info?.peer;
   let role = session.role;
   let docs = [];
   let cursors = [];
@@ -143,6 +174,14 @@ export async function room(main, id, info) {
         type: "button", id: "leave",
         onclick: async () => {
           try {
+            if (guest) {
+              // The gateway's participant leaves when this page has been
+              // gone a while; the link brings the guest back until then.
+              channel.close();
+              clear(main).append(h("h1", {}, "You left the interview"),
+                h("p", {}, "To come back, open your interview link again."));
+              return;
+            }
             await post(`/sessions/${id}/leave`);
             location.href = "/";
           } catch (e) {
@@ -174,9 +213,11 @@ export async function room(main, id, info) {
     clear(people);
     const present = session.participants || [];
     for (const p of present) {
+      const [name, viaGateway] = plainName(p.name);
       people.append(h("li", {},
         h("span", { class: "dot", style: `background:${colorOf(p.peer)}`, "aria-hidden": "true" }),
-        `${p.name}${p.peer === me ? " (you)" : ""}`, " ", h("span", { class: "muted" }, p.role)));
+        `${name}${p.peer === me ? " (you)" : ""}`, " ", h("span", { class: "muted" }, p.role),
+        viaGateway && role !== "candidate" ? h("span", { class: "muted via-gateway", title: "Joined from a browser through the company's gateway: no Parley of their own" }, " · in a browser, through the company's gateway") : null));
     }
     if (!present.length) people.append(h("li", { class: "muted" }, "Nobody else yet"));
     lobby.hidden = !inLobby();
@@ -228,7 +269,7 @@ export async function room(main, id, info) {
   const drawCursors = () => {
     if (!view) return;
     const mine = cursors.filter((c) => c.file === current && c.peer !== me)
-      .map((c) => ({ name: c.name || "?", color: colorOf(c.peer), anchor: c.anchor, head: c.head }));
+      .map((c) => ({ name: plainName(c.name)[0] || "?", color: colorOf(c.peer), anchor: c.anchor, head: c.head }));
     view.dispatch({ effects: setRemoteCursors.of(mine) });
   };
   function openFile(file) {
@@ -331,7 +372,7 @@ export async function room(main, id, info) {
     }
   });
 
-  const channel = new Channel(id, {
+  const handlers = {
     onHello(m) {
       me = m.you?.peer || me;
       role = m.role || role;
@@ -341,6 +382,7 @@ export async function room(main, id, info) {
       langPick.disabled = role === "candidate";
       channel.doc("shared").listeners.add(onShared);
       if (docs.includes("private")) channel.doc("private").listeners.add(onPrivate);
+      if (early) onShared(); // what came before these listeners
       drawSession();
       if (call) call.started = false; // a new socket: a new leg
       drawCall();
@@ -348,6 +390,11 @@ export async function room(main, id, info) {
     onState(m) {
       if (m.error) {
         // The node left the session: ended, or this node left.
+        if (guest) {
+          drawSession();
+          drawCall();
+          return;
+        }
         get("/sessions/" + encodeURIComponent(id)).then((s) => { session = s; drawSession(); drawCall(); }).catch(() => {});
         return;
       }
@@ -358,16 +405,29 @@ export async function room(main, id, info) {
       drawCall(m.media || []);
     },
     onMedia(m) {
-      call?.offer(m.sdp).catch((e) => showError(`Call: ${e.message}`));
+      call?.offer(m.sdp, m.ice_servers).catch((e) => showError(`Call: ${e.message}`));
     },
     onError: showError,
-    onStatus(s) {
-      conn.textContent = s === "connected" ? "" : "Reconnecting to this node…";
-      if (s === "disconnected") {
+    onStatus(s, reason) {
+      if (s === "refused") {
+        // The gateway will not take this page again (the seat went to
+        // another device, the interview ended).
+        conn.textContent = "";
+        clear(banner).append(reason || "Disconnected.", " To come back, open your interview link again.");
+        banner.className = "banner ended";
+        return;
+      }
+      conn.textContent = s === "connected" ? "" : guest ? "Reconnecting…" : "Reconnecting to this node…";
+      if (s === "disconnected" && !guest) {
         get("/sessions/" + encodeURIComponent(id)).then((x) => { session = x; drawSession(); }).catch(() => {});
       }
     },
-  });
+  };
+  let channel;
+  if (early) {
+    channel = early.channel;
+    channel.on = handlers;
+  } else channel = new Channel(id, handlers);
   // For scripts and the browser tests: what the editor holds.
   window.parleyRoom = {
     file: () => current,
@@ -375,7 +435,8 @@ export async function room(main, id, info) {
     notes: () => notesView?.state.doc.toString() ?? null,
   };
   drawSession();
-  if (ended) {
+  if (early) handlers.onHello(early.hello);
+  if (ended && !guest) {
     channel.close();
     try {
       const v = await get(`/sessions/${id}/doc/shared`);

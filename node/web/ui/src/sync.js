@@ -3,6 +3,7 @@
 // frames: a document byte, then the sync message) and JSON messages
 // (hello, state, error from the node; cursor from the page).
 import * as A from "@automerge/automerge";
+import { guest } from "./mode.js";
 
 export const DOC_CODES = { shared: 0, private: 1 };
 
@@ -112,7 +113,8 @@ function codePoints(s, from, to) {
 // Channel connects to a session's WebSocket and reconnects when it drops.
 export class Channel {
   constructor(sessionID, { onHello, onState, onError, onStatus, onMedia }) {
-    this.url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/v1/sessions/${encodeURIComponent(sessionID)}/live`;
+    const path = guest ? `/guest/s/${encodeURIComponent(sessionID)}/live` : `/api/v1/sessions/${encodeURIComponent(sessionID)}/live`;
+    this.url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}`;
     this.on = { onHello, onState, onError, onStatus, onMedia };
     this.docs = {};
     this.ws = null;
@@ -175,6 +177,13 @@ export class Channel {
     };
     ws.onclose = (ev) => {
       if (this.closed) return;
+      if (ev.code >= 4000 && ev.code < 5000) {
+        // Refused for good (the public gateway: this browser has no seat,
+        // the interview ended, the gateway is full): no retrying.
+        this.closed = true;
+        this.on.onStatus?.("refused", ev.reason);
+        return;
+      }
       this.on.onStatus?.("disconnected", ev.reason);
       if (ev.code === 1000) return; // the node left the session
       setTimeout(() => !this.closed && this.connect(), this.retry);
