@@ -170,6 +170,7 @@ func New(cfg Config) (*Gateway, error) {
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
 	}
 	g.wg.Go(g.loop)
+	g.wg.Go(func() { staticFiles() }) // compressed before the first guest asks
 	return g, nil
 }
 
