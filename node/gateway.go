@@ -1,6 +1,8 @@
 package node
 
 import (
+	"strings"
+
 	"parley/media"
 )
 
@@ -60,4 +62,14 @@ func (n *Node) SeatHolder(session string) (string, error) {
 func (n *Node) InSession(session string) bool {
 	_, err := n.lookupLive(session)
 	return err == nil
+}
+
+// browserAdvice adds, under an https link in an invite email (the company
+// runs a public gateway), that it opens in a browser with nothing to
+// install, unless the email says so already.
+func browserAdvice(body, link string) string {
+	if !strings.HasPrefix(link, "https://") || strings.Contains(body, "nothing to install") {
+		return body
+	}
+	return strings.Replace(body, link, link+"\n  (open this link in your browser; nothing to install)", 1)
 }

@@ -557,7 +557,7 @@ func (n *Node) InviteEmail(ctx context.Context, id, tmpl string) (InviteEmail, e
 		Starts: invite.Time{Time: s.Starts}, Duration: invite.Duration(dur),
 		Block: s.Block, Blocks: s.Blocks, Conference: s.Conference,
 	})
-	return InviteEmail{Subject: e.Subject, Body: e.Body, To: s.CandidateEmail}, err
+	return InviteEmail{Subject: e.Subject, Body: browserAdvice(e.Body, s.Link), To: s.CandidateEmail}, err
 }
 
 // InviteEmail is a rendered invite email.

@@ -177,6 +177,14 @@ export async function newInterview(main, info) {
   });
 }
 
+// linkAdvice says how the candidate opens a link: in any browser when the
+// company runs a public gateway (an https link), else with Parley.
+function linkAdvice(link) {
+  if (link.startsWith("https://")) return "Open this link in your browser; nothing to install. The company's gateway hosts the candidate.";
+  return "The candidate opens this link with Parley of their own (its Join page, or `parley join LINK`). " +
+    "For links that open in any browser, with nothing to install, run the company's gateway: `parley init --public-url https://HOST` and `parley up --public-listen ...`.";
+}
+
 // showLinks is the popup after Save: each block's link, and the invite
 // email to copy.
 async function showLinks(sessions) {
@@ -186,7 +194,8 @@ async function showLinks(sessions) {
       h("h3", {}, `Block ${s.block} of ${s.blocks}: ${fmtTime(s.starts)}`),
       h("label", { class: "field" }, h("span", {}, "Interview link"),
         h("input", { readonly: true, value: s.link, class: "link-field", onfocus: (e) => e.target.select() })),
-      copyButton(s.link, "Copy link")));
+      copyButton(s.link, "Copy link"),
+      h("p", { class: "muted link-advice" }, linkAdvice(s.link))));
   }
   let email;
   try {
