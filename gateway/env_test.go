@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -57,7 +58,7 @@ func (l *logBuffer) String() string {
 // certificate; with relayed, also a relay the company's links name, and an
 // interviewer on the team (Ana) with a node of her own.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	log     *logBuffer // everything the gateway and its participants logged
 	relay   *node.Relay
 	company *node.Node
@@ -77,7 +78,7 @@ type envOptions struct {
 
 const loopback = "/ip4/127.0.0.1/tcp/0"
 
-func startEnv(t *testing.T, opts envOptions) *env {
+func startEnv(t testing.TB, opts envOptions) *env {
 	t.Helper()
 	e := &env{t: t, log: &logBuffer{}}
 	quiet := slog.New(slog.DiscardHandler)
@@ -117,7 +118,7 @@ func startEnv(t *testing.T, opts envOptions) *env {
 	cfg.Company = e.company
 	cfg.Logger = slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg.TLS = e.cert.server
-	cfg.Node = node.Config{ListenAddrs: []string{loopback}, JoinWait: 10 * time.Second}
+	cfg.Node = node.Config{ListenAddrs: []string{loopback}, JoinWait: cmp.Or(opts.cfg.Node.JoinWait, 10*time.Second)}
 	gw, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +154,7 @@ func (e *env) newSession(candidate string) (id, link string) {
 	return ss[0].ID, ss[0].Link
 }
 
-func startNode(t *testing.T, dir string, log *slog.Logger) *node.Node {
+func startNode(t testing.TB, dir string, log *slog.Logger) *node.Node {
 	t.Helper()
 	n, err := node.New(node.Config{Dir: dir, Logger: log, ListenAddrs: []string{loopback}, JoinWait: 10 * time.Second})
 	if err != nil {
@@ -206,7 +207,7 @@ type testCert struct {
 	leaf   *x509.Certificate
 }
 
-func newTestCert(t *testing.T) testCert {
+func newTestCert(t testing.TB) testCert {
 	t.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	ca := &x509.Certificate{

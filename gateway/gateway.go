@@ -96,6 +96,13 @@ type Config struct {
 	// Limits bounds what one client may ask. The zero value gives
 	// DefaultLimits.
 	Limits Limits
+	// ReadHeaderTimeout bounds how long a client takes to send a request's
+	// headers (the TLS handshake included): a half-open or stalled
+	// connection is dropped. If zero, 10 s.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout bounds how long a kept-alive connection waits for its
+	// next request. If zero, 60 s.
+	IdleTimeout time.Duration
 }
 
 // Gateway is the company's public gateway. Make one with New, serve it with
@@ -164,8 +171,8 @@ func New(cfg Config) (*Gateway, error) {
 	g.srv = &http.Server{
 		Handler:           g.Handler(),
 		TLSConfig:         cfg.TLS,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       60 * time.Second,
+		ReadHeaderTimeout: cmp.Or(cfg.ReadHeaderTimeout, 10*time.Second),
+		IdleTimeout:       cmp.Or(cfg.IdleTimeout, 60*time.Second),
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
 	}

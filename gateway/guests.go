@@ -40,7 +40,12 @@ var (
 	errNoGuest      = errors.New("no guest")
 	errWrongCompany = errors.New("wrong company")
 	errClosed       = errors.New("gateway closed")
+	errTooMany      = errors.New("too many sockets")
 )
+
+// maxSockets bounds a guest's open WebSockets: a few tabs, and a reload
+// whose old socket the gateway has not seen close yet.
+const maxSockets = 4
 
 // invalidLink is a link that decodes but cannot be used (expired, ended,
 // not yet valid): its code and message are the node's (node.Inspection).
@@ -309,6 +314,9 @@ func (g *Gateway) acquire(ctx context.Context, guestID, session string, cancel c
 	case g.closed:
 		g.mu.Unlock()
 		return nil, nil, fmt.Errorf("the gateway is stopping: %w", errClosed)
+	case len(gu.sockets) >= maxSockets:
+		g.mu.Unlock()
+		return nil, nil, fmt.Errorf("this interview is open in %d tabs of this browser already: close the others: %w", maxSockets, errTooMany)
 	case gu.n == nil && g.running >= g.cfg.MaxGuests:
 		g.mu.Unlock()
 		return nil, nil, g.full()

@@ -81,6 +81,15 @@ func (g *Gateway) refused(r *http.Request, what string, err error) {
 	g.log.Info("guest refused", "what", what, "code", code, "client", g.clientIP(r))
 }
 
+// What a guest's page may send on its WebSocket: a message of at most 4 MiB
+// (a file pasted whole fits, and the worker's limits are the node's), at
+// most 200 a second with bursts of 1000 (typing sends a few dozen).
+const (
+	maxMessage   = 4 << 20
+	messageRate  = 200
+	messageBurst = 1000
+)
+
 // Close codes of a guest's WebSocket refused before the page protocol
 // starts (4000-4999 are the application's): the page stops reconnecting
 // and shows the reason.
@@ -88,6 +97,7 @@ const (
 	closeNoGuest = 4401 // no participant for this browser: join again
 	closeRefused = 4409 // ended, or the seat went to another device
 	closeFull    = 4503 // the gateway is full
+	closeTooMany = 4429 // too many sockets for one guest
 )
 
 // live serves a guest's WebSocket: the page protocol, served by the same
@@ -117,13 +127,15 @@ func (g *Gateway) live(w http.ResponseWriter, r *http.Request) {
 			code = closeNoGuest
 		case errors.Is(err, errFull), errors.Is(err, errClosed):
 			code = closeFull
+		case errors.Is(err, errTooMany):
+			code = closeTooMany
 		}
 		g.refused(r, "socket", err)
 		g.refuseSocket(w, r, code, err)
 		return
 	}
 	defer release()
-	web.Live{Ping: g.cfg.PingInterval}.Serve(w, r, hosted{n}, session)
+	web.Live{Ping: g.cfg.PingInterval, MaxMessage: maxMessage, Rate: messageRate, Burst: messageBurst}.Serve(w, r, hosted{n}, session)
 }
 
 // refuseSocket accepts a WebSocket only to say why it cannot go on: a page

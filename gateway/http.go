@@ -282,6 +282,7 @@ var errorCodes = []struct {
 	{errNoGuest, http.StatusUnauthorized, "no_guest"},
 	{errWrongCompany, http.StatusForbidden, "wrong_company"},
 	{errClosed, http.StatusServiceUnavailable, "closed"},
+	{errTooMany, http.StatusTooManyRequests, "too_many_sockets"},
 	{node.ErrSessionEnded, http.StatusConflict, "ended"},
 	{node.ErrNotRunning, http.StatusServiceUnavailable, "not_running"},
 	{invite.ErrExpired, http.StatusBadRequest, "expired"},

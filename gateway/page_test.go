@@ -42,7 +42,7 @@ type pageMsg struct {
 // automerge-go, synced over the guest's WebSocket, as the browser's page
 // does it.
 type guestPage struct {
-	t    *testing.T
+	t    testing.TB
 	c    *websocket.Conn
 	done chan struct{}
 

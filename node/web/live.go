@@ -15,6 +15,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
 
 	"parley/crdt"
 	"parley/node"
@@ -34,13 +35,12 @@ import (
 // the node converts them to and from code points, which Automerge and the
 // peers use.
 
-// maxWSMessage bounds a message from the page; maxWSText a text one (an
-// SDP answer is the largest); maxWSBacklog what the page sent and the loop
-// has not handled yet.
+// maxWSMessage bounds a message from the page, by default (Live.MaxMessage);
+// maxWSText a text one (an SDP answer is the largest). Twice maxWSMessage
+// may wait for the loop.
 const (
 	maxWSMessage = 32 << 20
 	maxWSText    = 64 << 10
-	maxWSBacklog = 2 * maxWSMessage
 )
 
 // wsCursor is a caret on the WebSocket, in UTF-16 units.
@@ -194,6 +194,15 @@ type Live struct {
 	// nothing at all was read for a whole interval after a ping is closed.
 	// If zero, 30 s.
 	Ping time.Duration
+	// MaxMessage bounds one message from the page, in bytes; twice as much
+	// may wait to be handled. If zero, 32 MiB: a page on this machine. The
+	// public gateway's guests get less.
+	MaxMessage int64
+	// Rate, if set, is how many messages a second the page may send, Burst
+	// at once: a page over it is closed (1008), and reconnects. Typing sends
+	// a few dozen a second.
+	Rate  rate.Limit
+	Burst int
 }
 
 // live serves the session page's WebSocket of this server's node.
@@ -226,9 +235,14 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 		return
 	}
 	defer c.CloseNow()
-	c.SetReadLimit(maxWSMessage)
+	maxMessage := cmp.Or(lv.MaxMessage, maxWSMessage)
+	c.SetReadLimit(maxMessage)
 	ctx, cancel := context.WithCancel(r.Context())
-	in := newInbox(maxWSBacklog)
+	in := newInbox(int(2 * maxMessage))
+	var limit *rate.Limiter
+	if lv.Rate > 0 {
+		limit = rate.NewLimiter(lv.Rate, max(lv.Burst, 1))
+	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() { // the reader
@@ -236,6 +250,10 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 		for {
 			typ, data, err := c.Read(ctx)
 			if err != nil {
+				return
+			}
+			if limit != nil && !limit.Allow() {
+				c.Close(websocket.StatusPolicyViolation, "too many messages from the page")
 				return
 			}
 			heard.Add(1)
