@@ -166,6 +166,20 @@ func TestGatewayBrowser(t *testing.T) {
 	ana.waitJS("the interviewer sees the guest's caret, without the mark", `[...document.querySelectorAll(".cm-remote-name")].some(e => e.textContent === "Zoë")`)
 	zoe.shot("typing")
 
+	// The call: each page decodes the other's video (Chromium's fake
+	// camera), the guest's through the gateway's participant.
+	videoPlays := `(() => {
+		window.seen ||= {};
+		const v = [...document.querySelectorAll("figure.tile")].filter(f => f.dataset.key !== "self").map(f => [f.dataset.key, f.querySelector("video")]);
+		return v.length === 1 && v.every(([k, x]) => {
+			if (!(k in window.seen)) window.seen[k] = x.currentTime;
+			return x.videoWidth > 0 && x.currentTime > window.seen[k] + 0.5;
+		});
+	})()`
+	zoe.waitJS("the guest sees the interviewer's video", videoPlays)
+	ana.waitJS("the interviewer sees the guest's video", videoPlays)
+	zoe.shot("call")
+
 	// A reload resumes the same participant and seat.
 	seat := func() []string {
 		s, _ := d.Interviewer.Session(ctx, id)
@@ -180,6 +194,7 @@ func TestGatewayBrowser(t *testing.T) {
 	before := seat()
 	zoe.run("reload", chromedp.Reload())
 	zoe.waitJS("the room again, with the code", `window.parleyRoom && window.parleyRoom.text() === `+jsString(final))
+	zoe.waitJS("the call again, after the reload", videoPlays)
 	if after := seat(); len(before) != 1 || !slices.Equal(before, after) {
 		t.Fatalf("the candidate before the reload %v, after %v", before, after)
 	}
