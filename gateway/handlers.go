@@ -83,11 +83,13 @@ func (g *Gateway) refused(r *http.Request, what string, err error) {
 
 // What a guest's page may send on its WebSocket: a message of at most 4 MiB
 // (a file pasted whole fits, and the worker's limits are the node's), at
-// most 200 a second with bursts of 1000 (typing sends a few dozen).
+// most 1000 a second with bursts of 5000. Two people typing fast make a
+// page send a few hundred a second (a sync message per change each way, and
+// carets); a page over the limit reconnects, and syncs afresh.
 const (
 	maxMessage   = 4 << 20
-	messageRate  = 200
-	messageBurst = 1000
+	messageRate  = 1000
+	messageBurst = 5000
 )
 
 // Close codes of a guest's WebSocket refused before the page protocol

@@ -312,7 +312,7 @@ func TestGuestSocketsHardened(t *testing.T) {
 	// closed for its rate.
 	page := e.openGuestPage(zoe, e.session)
 	waitFor(t, 10*time.Second, "hello", func() bool { _, ok := page.last("hello", nil); return ok })
-	for i := range 3000 {
+	for i := range 20000 {
 		if err := page.c.Write(ctx, websocket.MessageText, []byte(fmt.Sprintf(`{"type":"junk-%d"}`, i))); err != nil {
 			break
 		}
