@@ -67,9 +67,11 @@ function guestChannel(main, id) {
 }
 
 export async function room(main, id, info) {
-  await initWasm();
-  // A guest's channel opens first, and its hello stands in for the API.
+  // A guest's channel opens first, while the WebAssembly compiles, and its
+  // hello stands in for the API.
+  const wasm = initWasm();
   const early = guest ? await guestChannel(main, id) : null;
+  await wasm;
   if (guest && !early) return;
   let session = early ? early.hello.session : await get("/sessions/" + encodeURIComponent(id));
   id = session.id;

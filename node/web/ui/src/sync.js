@@ -138,43 +138,9 @@ export class Channel {
       this.retry = 500;
       this.on.onStatus?.("connected");
     };
-    ws.onmessage = (ev) => {
-      if (typeof ev.data === "string") {
-        let m;
-        try {
-          m = JSON.parse(ev.data);
-        } catch {
-          return;
-        }
-        if (m.type === "hello") {
-          this.actorPrefix ??= m.actor;
-          for (const kind of m.docs || []) {
-            const d = this.doc(kind);
-            d.reset();
-            d.flush();
-          }
-          this.on.onHello?.(m);
-        } else if (m.type === "state") this.on.onState?.(m);
-        else if (m.type === "media-offer") this.on.onMedia?.(m);
-        else if (m.type === "error") {
-          this.on.onError?.(m.error);
-          // The node refused a change this page made (it breaks the
-          // session's rules): the page's copy is not the session's any
-          // more; start again from the node's.
-          if (m.reset) setTimeout(() => location.reload(), 1500);
-        }
-        return;
-      }
-      const b = new Uint8Array(ev.data);
-      if (b.length < 2) return;
-      const kind = Object.keys(DOC_CODES).find((k) => DOC_CODES[k] === b[0]);
-      if (!kind) return;
-      try {
-        this.doc(kind).receive(b.subarray(1));
-      } catch (e) {
-        this.on.onError?.(`could not apply the node's ${kind} document data: ${e.message}`);
-      }
-    };
+    // The socket may open while Automerge's WebAssembly still compiles:
+    // messages wait for it, in order.
+    ws.onmessage = (ev) => initWasm().then(() => this.receive(ev));
     ws.onclose = (ev) => {
       if (this.closed) return;
       if (ev.code >= 4000 && ev.code < 5000) {
@@ -189,6 +155,45 @@ export class Channel {
       setTimeout(() => !this.closed && this.connect(), this.retry);
       this.retry = Math.min(this.retry * 2, 5000);
     };
+  }
+
+  // receive handles a message from the node.
+  receive(ev) {
+    if (typeof ev.data === "string") {
+      let m;
+      try {
+        m = JSON.parse(ev.data);
+      } catch {
+        return;
+      }
+      if (m.type === "hello") {
+        this.actorPrefix ??= m.actor;
+        for (const kind of m.docs || []) {
+          const d = this.doc(kind);
+          d.reset();
+          d.flush();
+        }
+        this.on.onHello?.(m);
+      } else if (m.type === "state") this.on.onState?.(m);
+      else if (m.type === "media-offer") this.on.onMedia?.(m);
+      else if (m.type === "error") {
+        this.on.onError?.(m.error);
+        // The node refused a change this page made (it breaks the
+        // session's rules): the page's copy is not the session's any
+        // more; start again from the node's.
+        if (m.reset) setTimeout(() => location.reload(), 1500);
+      }
+      return;
+    }
+    const b = new Uint8Array(ev.data);
+    if (b.length < 2) return;
+    const kind = Object.keys(DOC_CODES).find((k) => DOC_CODES[k] === b[0]);
+    if (!kind) return;
+    try {
+      this.doc(kind).receive(b.subarray(1));
+    } catch (e) {
+      this.on.onError?.(`could not apply the node's ${kind} document data: ${e.message}`);
+    }
   }
 
   sendBinary(code, msg) {
