@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -179,4 +180,51 @@ func TestGuestInterview(t *testing.T) {
 	if !strings.Contains(logs, "guest joined") {
 		t.Fatal("the test's log capture saw nothing")
 	}
+}
+
+// The company node's gateway restarts (`parley up` stopped and started
+// again): a guest's page reconnects and the same participant comes back,
+// with its seat.
+func TestGuestResumesAfterRestart(t *testing.T) {
+	e := startEnv(t, envOptions{relayed: true})
+	ctx := context.Background()
+	if _, err := e.ana.Join(ctx, e.link, "Ana"); err != nil {
+		t.Fatal(err)
+	}
+	zoe := e.browser()
+	e.joinAs(zoe, e.token, "Zoë")
+	page := e.openGuestPage(zoe, e.session)
+	var peer string
+	waitFor(t, 10*time.Second, "hello", func() bool {
+		m, ok := page.last("hello", nil)
+		if ok {
+			peer = m.You.Peer
+		}
+		return ok
+	})
+	cfg := e.gw.cfg
+	if err := e.gw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the page's socket drops, without a normal close", func() bool {
+		code, _, closed := page.closed()
+		return closed && code != websocket.StatusNormalClosure
+	})
+	gw, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gw.Close() })
+	l, err := net.Listen("tcp", strings.TrimPrefix(e.url, "https://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go gw.Serve(l)
+	e.gw = gw
+	page = e.openGuestPage(zoe, e.session)
+	waitFor(t, 20*time.Second, "the same participant, back in its seat", func() bool {
+		m, ok := page.last("hello", nil)
+		p, present := candidateOn(e.ana, e.session)
+		return ok && m.You.Peer == peer && present && p.Peer == peer
+	})
 }
