@@ -242,8 +242,8 @@ func (g *Gateway) takeSeatFrom(old *guest) error {
 	if n != nil && n.InSession(old.rec.Session) {
 		return seatTaken()
 	}
-	if holder, err := g.company.SeatHolder(old.rec.Session); err == nil && holder == old.rec.Peer {
-		return seatTaken()
+	if holder, err := g.company.SeatHolder(old.rec.Session); err != nil || holder == old.rec.Peer {
+		return seatTaken() // when in doubt, the first guest keeps its participant
 	}
 	g.retireLocked(old)
 	return nil

@@ -228,3 +228,41 @@ func TestGuestResumesAfterRestart(t *testing.T) {
 		return ok && m.You.Peer == peer && present && p.Peer == peer
 	})
 }
+
+// An interviewer releases the seat (the candidate moves to another
+// device): the first browser's participant is turned away and retired, and
+// another browser takes the seat with the same link.
+func TestGuestSeatReleased(t *testing.T) {
+	e := startEnv(t, envOptions{relayed: true})
+	ctx := context.Background()
+	if _, err := e.ana.Join(ctx, e.link, "Ana"); err != nil {
+		t.Fatal(err)
+	}
+	first, second := e.browser(), e.browser()
+	e.joinAs(first, e.token, "Zoë")
+	waitFor(t, 15*time.Second, "the first browser's participant is seated", func() bool {
+		p, ok := candidateOn(e.ana, e.session)
+		return ok && p.Name == "Zoë"+Mark
+	})
+	firstPeer := e.gw.hostedNode(e.session).ID().String()
+	if res, v := e.post(second, "/guest/join", joinRequest{Token: e.token, Name: "Zoë on her laptop"}); res.StatusCode != http.StatusConflict {
+		t.Fatalf("the seat was given away: %d %v", res.StatusCode, v)
+	}
+	if _, err := e.ana.ReleaseSeat(ctx, e.session); err != nil {
+		t.Fatal(err)
+	}
+	released := time.Now()
+	waitFor(t, 15*time.Second, "the second browser takes the seat", func() bool {
+		start := time.Now()
+		res, v := e.post(second, "/guest/join", joinRequest{Token: e.token, Name: "Zoë on her laptop"})
+		t.Logf("%v after the release, in %v: %d %v", time.Since(released), time.Since(start), res.StatusCode, v["code"])
+		return res.StatusCode == 200
+	})
+	waitFor(t, 15*time.Second, "the interviewer sees the second browser's participant", func() bool {
+		p, ok := candidateOn(e.ana, e.session)
+		return ok && p.Name == "Zoë on her laptop"+Mark && p.Peer != firstPeer
+	})
+	if code := e.socketRefused(e.session, cookieName(e.session)+"="+e.cookieOf(first, e.session)); code != closeNoGuest {
+		t.Fatalf("the first browser's socket: closed with %d, want %d", code, closeNoGuest)
+	}
+}
