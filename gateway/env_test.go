@@ -72,8 +72,9 @@ type env struct {
 }
 
 type envOptions struct {
-	relayed bool // a relay, and Ana
-	cfg     Config
+	relayed  bool // a relay, and Ana
+	storeKey bool // the company's store encrypted at rest
+	cfg      Config
 }
 
 const loopback = "/ip4/127.0.0.1/tcp/0"
@@ -92,7 +93,11 @@ func startEnv(t testing.TB, opts envOptions) *env {
 		e.relay, bootstrap = r, r.Addrs()
 	}
 	dir := filepath.Join(t.TempDir(), "company")
-	if _, err := node.Init(dir, node.InitOptions{Org: "Acme Inc", Bootstrap: bootstrap, Logger: quiet}); err != nil {
+	var keyFile string
+	if opts.storeKey {
+		keyFile = filepath.Join(t.TempDir(), "store.key")
+	}
+	if _, err := node.Init(dir, node.InitOptions{Org: "Acme Inc", Bootstrap: bootstrap, Logger: quiet, StoreKeyFile: keyFile}); err != nil {
 		t.Fatal(err)
 	}
 	e.company = startNode(t, dir, quiet)

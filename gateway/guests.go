@@ -251,7 +251,8 @@ func (g *Gateway) takeSeatFrom(old *guest) error {
 
 // create makes a new participant's data directory.
 func (g *Gateway) create(gu *guest) error {
-	res, err := node.Init(gu.dir, node.InitOptions{Logger: g.log.With("guest", gu.id)})
+	// Encrypted at rest as the company's store is, with its key.
+	res, err := node.Init(gu.dir, node.InitOptions{Logger: g.log.With("guest", gu.id), StoreKeyFile: g.company.StoreKeyFile()})
 	if err != nil {
 		return fmt.Errorf("making the participant: %w", err)
 	}

@@ -185,8 +185,10 @@ func TestGuestInterview(t *testing.T) {
 // The company node's gateway restarts (`parley up` stopped and started
 // again): a guest's page reconnects and the same participant comes back,
 // with its seat.
+//
+// The company's store is encrypted at rest, and so are its guests'.
 func TestGuestResumesAfterRestart(t *testing.T) {
-	e := startEnv(t, envOptions{relayed: true})
+	e := startEnv(t, envOptions{relayed: true, storeKey: true})
 	ctx := context.Background()
 	if _, err := e.ana.Join(ctx, e.link, "Ana"); err != nil {
 		t.Fatal(err)
@@ -202,6 +204,10 @@ func TestGuestResumesAfterRestart(t *testing.T) {
 		}
 		return ok
 	})
+	settings, err := os.ReadFile(filepath.Join(e.gw.hostedNode(e.session).Dir(), "config.json"))
+	if err != nil || !strings.Contains(string(settings), `"store_key_file": "`+e.company.StoreKeyFile()+`"`) || e.company.StoreKeyFile() == "" {
+		t.Fatalf("the guest's store is not encrypted with the company's key: %s %v", settings, err)
+	}
 	cfg := e.gw.cfg
 	if err := e.gw.Close(); err != nil {
 		t.Fatal(err)

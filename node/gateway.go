@@ -73,3 +73,13 @@ func browserAdvice(body, link string) string {
 	}
 	return strings.Replace(body, link, link+"\n  (open this link in your browser; nothing to install)", 1)
 }
+
+// StoreKeyFile returns the file whose key encrypts this node's store at
+// rest, or "" if it is not encrypted: the gateway encrypts its hosted
+// participants' stores with the company's key.
+func (n *Node) StoreKeyFile() string {
+	if n.cfg.StoreKeyFile != "" {
+		return n.cfg.StoreKeyFile
+	}
+	return n.settings.StoreKeyFile
+}
