@@ -47,6 +47,21 @@ var (
 // whose old socket the gateway has not seen close yet.
 const maxSockets = 4
 
+// refusal is what a guest is told: a whole sentence, which does not end
+// with its sentinel's name, and the sentinel for errors.Is (and the code).
+type refusal struct {
+	msg  string
+	kind error
+}
+
+func (r *refusal) Error() string { return r.msg }
+func (r *refusal) Unwrap() error { return r.kind }
+
+// refuse makes a refusal of kind with a message for the guest.
+func refuse(kind error, format string, args ...any) error {
+	return &refusal{msg: fmt.Sprintf(format, args...), kind: kind}
+}
+
 // invalidLink is a link that decodes but cannot be used (expired, ended,
 // not yet valid): its code and message are the node's (node.Inspection).
 type invalidLink struct{ code, msg string }
@@ -122,8 +137,8 @@ func (g *Gateway) check(ctx context.Context, token string) (node.Inspection, err
 		return in, err
 	}
 	if in.Valid && in.Role != node.RoleCompany {
-		return in, fmt.Errorf("this link is for an interview of %s (key %s); this is the gateway of %s, which opens its own interviews only: %w",
-			in.Org, in.CompanyKey, g.org, errWrongCompany)
+		return in, refuse(errWrongCompany, "this link is for an interview of %s (key %s); this is the gateway of %s, which opens its own interviews only",
+			in.Org, in.CompanyKey, g.org)
 	}
 	if !in.Valid {
 		return in, &invalidLink{code: in.Code, msg: in.Error}
@@ -169,7 +184,7 @@ func (g *Gateway) joinGuest(ctx context.Context, token, name, guestID string) (*
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()
-		return nil, in, fmt.Errorf("the gateway is stopping: try again in a minute: %w", errClosed)
+		return nil, in, refuse(errClosed, "the gateway is stopping: try again in a minute")
 	}
 	old := g.bySession[session]
 	g.mu.Unlock()
@@ -192,7 +207,7 @@ func (g *Gateway) joinGuest(ctx context.Context, token, name, guestID string) (*
 	switch {
 	case g.closed:
 		g.mu.Unlock()
-		return nil, in, fmt.Errorf("the gateway is stopping: try again in a minute: %w", errClosed)
+		return nil, in, refuse(errClosed, "the gateway is stopping: try again in a minute")
 	case g.bySession[session] != nil:
 		g.mu.Unlock()
 		return nil, in, seatTaken()
@@ -219,12 +234,12 @@ func (g *Gateway) joinGuest(ctx context.Context, token, name, guestID string) (*
 }
 
 func seatTaken() error {
-	return fmt.Errorf("this interview's candidate seat is taken by another browser. If that was you, go back to that browser (it resumes your seat); "+
-		"else ask an interviewer to release the seat: %w", errSeatTaken)
+	return refuse(errSeatTaken, "this interview's candidate seat is taken by another browser. If that was you, go back to that browser (it resumes your seat); "+
+		"else ask an interviewer to release the seat")
 }
 
 func (g *Gateway) full() error {
-	return fmt.Errorf("the company's gateway is full (%d interviews at once): try again in a few minutes, or tell the company: %w", g.cfg.MaxGuests, errFull)
+	return refuse(errFull, "the company's gateway is full (%d interviews at once): try again in a few minutes, or tell the company", g.cfg.MaxGuests)
 }
 
 // takeSeatFrom decides whether a new browser may take a session's seat from
@@ -272,7 +287,7 @@ func (g *Gateway) startLocked(ctx context.Context, gu *guest) error {
 		return err
 	}
 	if s.Status == node.StatusEnded {
-		return fmt.Errorf("this interview has ended: %w", node.ErrSessionEnded)
+		return refuse(node.ErrSessionEnded, "this interview has ended")
 	}
 	cfg := g.cfg.Node
 	cfg.Dir = gu.dir
@@ -314,10 +329,10 @@ func (g *Gateway) acquire(ctx context.Context, guestID, session string, cancel c
 		return nil, nil, g.noGuest(ctx, session)
 	case g.closed:
 		g.mu.Unlock()
-		return nil, nil, fmt.Errorf("the gateway is stopping: %w", errClosed)
+		return nil, nil, refuse(errClosed, "the gateway is stopping: try again in a minute")
 	case len(gu.sockets) >= maxSockets:
 		g.mu.Unlock()
-		return nil, nil, fmt.Errorf("this interview is open in %d tabs of this browser already: close the others: %w", maxSockets, errTooMany)
+		return nil, nil, refuse(errTooMany, "this interview is open in %d tabs of this browser already: close the others", maxSockets)
 	case gu.n == nil && g.running >= g.cfg.MaxGuests:
 		g.mu.Unlock()
 		return nil, nil, g.full()
@@ -355,9 +370,9 @@ func (g *Gateway) acquire(ctx context.Context, guestID, session string, cancel c
 // noGuest says why a browser has no participant in a session.
 func (g *Gateway) noGuest(ctx context.Context, session string) error {
 	if s, err := g.company.Session(ctx, session); err == nil && s.Status == node.StatusEnded {
-		return fmt.Errorf("this interview has ended: %w", node.ErrSessionEnded)
+		return refuse(node.ErrSessionEnded, "this interview has ended")
 	}
-	return fmt.Errorf("this browser has not joined this interview: open your interview link again: %w", errNoGuest)
+	return refuse(errNoGuest, "this browser has not joined this interview: open your interview link again")
 }
 
 // stopLocked stops a guest's participant, keeping its directory: its
