@@ -14,6 +14,7 @@ package media
 
 import (
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/pion/interceptor"
@@ -92,6 +93,11 @@ func NewAPI(cfg Config) (*API, error) {
 	// A TURN-only path would otherwise wait 2 s before it connects.
 	se.SetRelayAcceptanceMinWait(0)
 	se.SetICETimeouts(5*time.Second, 15*time.Second, 2*time.Second)
+	for _, ip := range cfg.PublicIPs {
+		if net.ParseIP(ip) == nil {
+			return nil, fmt.Errorf("media: public IP %q is not an IP address", ip)
+		}
+	}
 	if len(cfg.PublicIPs) > 0 {
 		err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
 			External: cfg.PublicIPs, AsCandidateType: webrtc.ICECandidateTypeHost, Mode: webrtc.ICEAddressRewriteAppend,
