@@ -227,7 +227,11 @@ func waitFlowing(t *testing.T, since time.Time, limit time.Duration, ws ...*watc
 				if len(log) > 0 {
 					last = log[len(log)-1].F[w.peer]
 				}
-				msg = append(msg, fmt.Sprintf("%s from %.8s: had %+v, has %+v (%d samples), took %v", w.tb.name, w.peer, w.base, last, len(log), w.took))
+				var page any
+				ctx, cancel := context.WithTimeout(w.tb.ctx, 5*time.Second)
+				chromedp.Run(ctx, chromedp.Evaluate(`(() => { const c = window.parleyCall; return {url: location.pathname, conn: document.querySelector(".conn")?.textContent, errors: document.querySelector("[aria-live=assertive]")?.textContent, call: c && {started: c.started, pc: c.pc?.connectionState, marks: c.marks, slots: c.slots}, at: performance.getEntriesByType("mark").map(m => m.name + "@" + Math.round(m.startTime)).join(" ")}; })()`, &page))
+				cancel()
+				msg = append(msg, fmt.Sprintf("%s from %.8s: had %+v, has %+v (%d samples), took %v; the page: %v", w.tb.name, w.peer, w.base, last, len(log), w.took, page))
 				w.tb.shot("not-flowing")
 			}
 			t.Fatalf("the call did not come back within %v:\n%s", limit, strings.Join(msg, "\n"))
