@@ -30,7 +30,7 @@ type flow struct {
 	PLIs      float64 `json:"plis"`
 }
 
-// flowRecorder runs in every document of a tab, from its start: every 50
+// flowRecorder runs in every document of a tab, from its start: every 100
 // ms it notes (in window.flowLog) what the page received so far from each
 // other participant, by peer, with the time. Times are the page's, so a
 // busy test process does not blur them.
@@ -110,7 +110,7 @@ const flowRecorder = `(() => {
 		} finally {
 			busy = false;
 		}
-	}, 50);
+	}, 100);
 })()`
 
 // flowSample is what a page had received at a time (Unix milliseconds).
