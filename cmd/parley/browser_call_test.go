@@ -157,6 +157,7 @@ type watcher struct {
 	peer string // whose
 	base flow   // what it had when the other side went away
 	at   flow   // what it had when it went on flowing
+	done bool   // it flows again
 	took time.Duration
 	// When video and audio first came, each (for the log).
 	video, audio time.Duration
@@ -188,7 +189,7 @@ func waitFlowing(t *testing.T, since time.Time, limit time.Duration, ws ...*watc
 	for {
 		done := true
 		for _, w := range ws {
-			if w.took > 0 {
+			if w.done {
 				continue
 			}
 			var first *flowSample
@@ -206,13 +207,13 @@ func waitFlowing(t *testing.T, since time.Time, limit time.Duration, ws ...*watc
 					first = &s
 				case first != nil && s.F[w.peer].beyond(first.F[w.peer]):
 					w.took = time.Duration(first.T-since.UnixMilli()) * time.Millisecond
-					w.at = s.F[w.peer]
+					w.at, w.done = s.F[w.peer], true
 				}
-				if w.took > 0 {
+				if w.done {
 					break
 				}
 			}
-			if w.took == 0 {
+			if !w.done {
 				done = false
 			}
 		}
@@ -227,11 +228,11 @@ func waitFlowing(t *testing.T, since time.Time, limit time.Duration, ws ...*watc
 				if len(log) > 0 {
 					last = log[len(log)-1].F[w.peer]
 				}
-				var page any
+				var state any
 				ctx, cancel := context.WithTimeout(w.tb.ctx, 5*time.Second)
-				chromedp.Run(ctx, chromedp.Evaluate(`(() => { const c = window.parleyCall; return {url: location.pathname, conn: document.querySelector(".conn")?.textContent, errors: document.querySelector("[aria-live=assertive]")?.textContent, call: c && {started: c.started, pc: c.pc?.connectionState, marks: c.marks, slots: c.slots}, at: performance.getEntriesByType("mark").map(m => m.name + "@" + Math.round(m.startTime)).join(" ")}; })()`, &page))
+				chromedp.Run(ctx, chromedp.Evaluate(`(() => { const c = window.parleyCall; return {url: location.pathname, conn: document.querySelector(".conn")?.textContent, errors: document.querySelector("[aria-live=assertive]")?.textContent, call: c && {started: c.started, pc: c.pc?.connectionState, marks: c.marks, slots: c.slots}, at: performance.getEntriesByType("mark").map(m => m.name + "@" + Math.round(m.startTime)).join(" ")}; })()`, &state))
 				cancel()
-				msg = append(msg, fmt.Sprintf("%s from %.8s: had %+v, has %+v (%d samples), took %v; the page: %v", w.tb.name, w.peer, w.base, last, len(log), w.took, page))
+				msg = append(msg, fmt.Sprintf("%s from %.8s: had %+v, has %+v (%d samples), took %v; the page: %v", w.tb.name, w.peer, w.base, last, len(log), w.took, state))
 				w.tb.shot("not-flowing")
 			}
 			t.Fatalf("the call did not come back within %v:\n%s", limit, strings.Join(msg, "\n"))
