@@ -271,10 +271,11 @@ func callPair(t *testing.T) (d *demo, ana, sam *tab, anaID, samID string) {
 // recoveryLimit is how long a test waits for the call to come back, from
 // when the page has loaded (or the node serves again), before it fails.
 // The aim is 3 s from the reload (issue 15), and the tests log the times;
-// a shared 2-core machine under load can slow a page's load alone to
-// several seconds, and what the tests must catch is a call that does not
-// come back for a minute.
-const recoveryLimit = 10 * time.Second
+// a shared 2-core machine under a load of 30 and more slows a page's load
+// alone to several seconds and its video to a few frames a second, and
+// what the tests must catch is a call that does not come back for a
+// minute.
+const recoveryLimit = 15 * time.Second
 
 // A reload of either side's room mid-call: each side sees and hears the
 // other again within moments, every time (issue 15 item 4: an interviewer's
