@@ -24,17 +24,16 @@ import (
 
 // Limits on what DecodeChanges and DecodeSyncMessage accept.
 const (
-	maxChangeOps   = 1 << 20  // operations in one change
-	maxChangePreds = 2 << 20  // predecessors of one change's operations, all told
-	maxCallOps     = 2 << 20  // operations in one call, over all its changes
-	maxInflated    = 64 << 20 // bytes one call may inflate
-	maxDeps        = 1024     // dependencies of one change
-	maxActors      = 1024     // actors one change names
-	maxActorBytes  = 64       // bytes of an actor ID
-	maxMessage     = 64 << 10 // bytes of a change's message
-	maxColumns     = 64       // op columns of one change
-	maxValueBytes  = 16 << 20 // bytes of one value
-	maxCounter     = math.MaxUint32
+	maxChangeOps  = 1 << 20  // operations in one change, and twice as many predecessors
+	maxCallOps    = 2 << 20  // operations in one call, over all its changes
+	maxInflated   = 64 << 20 // bytes one call may inflate
+	maxDeps       = 1024     // dependencies of one change
+	maxActors     = 1024     // actors one change names
+	maxActorBytes = 64       // bytes of an actor ID
+	maxMessage    = 64 << 10 // bytes of a change's message
+	maxColumns    = 64       // op columns of one change
+	maxValueBytes = 16 << 20 // bytes of one value
+	maxCounter    = math.MaxUint32
 )
 
 // ChangeHash names a change: the SHA-256 of its chunk, uncompressed.
@@ -228,7 +227,22 @@ const (
 // Doc.SaveIncremental and Change.Save produce), compressed or not. A saved
 // document is refused.
 func DecodeChanges(b []byte) ([]*Change, error) {
-	var d decoder
+	d := newDecoder()
+	return d.changes(b)
+}
+
+// decoder decodes within the limits of one call.
+type decoder struct {
+	maxOps  int // operations in one change
+	ops     int // operations left to decode
+	inflate int // bytes left to inflate
+}
+
+func newDecoder() decoder {
+	return decoder{maxOps: maxChangeOps, ops: maxCallOps, inflate: maxInflated}
+}
+
+func (d *decoder) changes(b []byte) ([]*Change, error) {
 	var out []*Change
 	for off := 0; off < len(b); {
 		c, n, err := d.chunk(b[off:], true)
@@ -239,12 +253,6 @@ func DecodeChanges(b []byte) ([]*Change, error) {
 		off += n
 	}
 	return out, nil
-}
-
-// decoder keeps the budgets of one call.
-type decoder struct {
-	ops      int // operations decoded so far
-	inflated int // bytes inflated so far
 }
 
 // chunk decodes the change chunk at the start of b and returns it and its
@@ -274,7 +282,7 @@ func (d *decoder) chunk(b []byte, compressed bool) (*Change, int, error) {
 		// shortest form, the one Automerge writes when it hashes).
 		hash = sha256.Sum256(b[8:r.off])
 	case typ == chunkCompressed && compressed:
-		if data, err = d.inflate(data); err != nil {
+		if data, err = d.inflated(data); err != nil {
 			return nil, 0, err
 		}
 		h := sha256.New()
@@ -310,21 +318,21 @@ func uleb(b []byte, v uint64) []byte {
 	return append(b, byte(v))
 }
 
-// inflate decompresses a compressed chunk's body, within the call's budget.
-func (d *decoder) inflate(z []byte) ([]byte, error) {
-	budget := maxInflated - d.inflated
+// inflated decompresses a compressed chunk's body, within the call's
+// budget.
+func (d *decoder) inflated(z []byte) ([]byte, error) {
 	src := bytes.NewReader(z)
-	out, err := io.ReadAll(io.LimitReader(flate.NewReader(src), int64(budget)+1))
+	out, err := io.ReadAll(io.LimitReader(flate.NewReader(src), int64(d.inflate)+1))
 	if err != nil {
 		return nil, fmt.Errorf("inflate compressed change: %w", err)
 	}
-	if len(out) > budget {
-		return nil, fmt.Errorf("compressed changes inflate to over %d bytes", maxInflated)
+	if len(out) > d.inflate {
+		return nil, fmt.Errorf("compressed change inflates to over the %d bytes left to inflate", d.inflate)
 	}
 	if src.Len() != 0 {
 		return nil, fmt.Errorf("%d bytes after the compressed change", src.Len())
 	}
-	d.inflated += len(out)
+	d.inflate -= len(out)
 	return out, nil
 }
 
@@ -662,25 +670,25 @@ func (d *decoder) readOps(c *Change, cols *opColumns, actors []string) error {
 	o := newOpDecoders(cols)
 	// Size everything up front: the action column says how many ops there
 	// are, the predecessor counts how many predecessors.
-	n, _, err := o.action.sum(readUint)
+	n, _, err := countAndSum(cols.action)
 	if err != nil {
 		return fmt.Errorf("column action: %w", err)
 	}
-	_, npred, err := o.predNum.sum(readUint)
+	_, npred, err := countAndSum(cols.pred)
 	if err != nil {
 		return fmt.Errorf("column predecessor count: %w", err)
 	}
 	switch {
-	case n > maxChangeOps:
-		return fmt.Errorf("%d operations, over the limit of %d", n, maxChangeOps)
-	case d.ops+int(n) > maxCallOps:
-		return fmt.Errorf("over %d operations in all", maxCallOps)
-	case npred > maxChangePreds:
-		return fmt.Errorf("%d predecessors, over the limit of %d", npred, maxChangePreds)
+	case n > uint64(d.maxOps):
+		return fmt.Errorf("%d operations, over the limit of %d", n, d.maxOps)
+	case n > uint64(d.ops):
+		return fmt.Errorf("%d operations, over the %d left of %d in one call", n, d.ops, maxCallOps)
+	case npred > 2*uint64(d.maxOps):
+		return fmt.Errorf("%d predecessors, over the limit of %d", npred, 2*d.maxOps)
 	case n > 0 && c.StartOp+n-1 > maxCounter:
 		return fmt.Errorf("%d operations from %d: counters over %d", n, c.StartOp, uint64(maxCounter))
 	}
-	d.ops += int(n)
+	d.ops -= int(n)
 	if n > 0 {
 		c.Ops = make([]Op, n)
 	}

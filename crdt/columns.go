@@ -21,7 +21,7 @@ var (
 
 // maxRun bounds the values one run of a column may claim: no column holds
 // more values than a change holds predecessors.
-const maxRun = maxChangePreds
+const maxRun = 2 * maxChangeOps
 
 // reader reads numbers and byte strings from b, keeping its place.
 type reader struct {
@@ -175,10 +175,17 @@ func (c *rle[T]) next() (v T, ok bool, err error) {
 // leftover reports whether the column holds values after those read.
 func (c *rle[T]) leftover() bool { return c.left > 0 || !c.r.done() }
 
-// sum walks a copy of an unsigned column and returns how many values it
-// holds and their sum, nulls counting as zero.
-func (c rle[T]) sum(read func(*reader) (uint64, error)) (n, total uint64, err error) {
-	r := c.r
+// countAndSum walks an RLE column of unsigned values and returns how many
+// values it holds and their sum, nulls counting as zero.
+func countAndSum(col []byte) (n, total uint64, err error) {
+	r := reader{b: col}
+	add := func(count, v uint64) error {
+		if v != 0 && count > (math.MaxUint64-total)/v {
+			return errors.New("values add up to more than 64 bits")
+		}
+		total += count * v
+		return nil
+	}
 	for !r.done() {
 		k, err := r.int()
 		if err != nil {
@@ -188,28 +195,24 @@ func (c rle[T]) sum(read func(*reader) (uint64, error)) (n, total uint64, err er
 		switch {
 		case k > 0:
 			count = uint64(k)
-			v, err := read(&r)
+			v, err := r.uint()
 			if err != nil {
 				return 0, 0, fmt.Errorf("value of a run: %w", err)
 			}
-			if v != 0 && count > math.MaxUint64/v {
-				return 0, 0, fmt.Errorf("values add up to more than 64 bits")
-			}
-			if total += count * v; total < count*v {
-				return 0, 0, fmt.Errorf("values add up to more than 64 bits")
+			if err := add(count, v); err != nil {
+				return 0, 0, err
 			}
 		case k < 0:
-			count = uint64(-k)
-			if count > maxRun {
-				return 0, 0, fmt.Errorf("a run of %d values, more than a change may hold", count)
+			if count = uint64(-k); count > maxRun {
+				break // refused below
 			}
 			for range count {
-				v, err := read(&r)
+				v, err := r.uint()
 				if err != nil {
 					return 0, 0, fmt.Errorf("literal value: %w", err)
 				}
-				if total += v; total < v {
-					return 0, 0, fmt.Errorf("values add up to more than 64 bits")
+				if err := add(1, v); err != nil {
+					return 0, 0, err
 				}
 			}
 		default:
@@ -217,12 +220,10 @@ func (c rle[T]) sum(read func(*reader) (uint64, error)) (n, total uint64, err er
 				return 0, 0, fmt.Errorf("null run length: %w", err)
 			}
 		}
-		if count > maxRun {
-			return 0, 0, fmt.Errorf("a run of %d values, more than a change may hold", count)
-		}
-		if n += count; n > maxRun {
+		if count > maxRun || n+count > maxRun {
 			return 0, 0, fmt.Errorf("more than %d values", maxRun)
 		}
+		n += count
 	}
 	return n, total, nil
 }

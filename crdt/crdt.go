@@ -11,5 +11,11 @@
 // answers from its stdout, with a deadline and a memory limit. When the
 // worker dies the call returns ErrWorkerDied and the next call starts a new
 // one, empty: the node reopens its documents from what it stored. Nothing
-// in the node process ever decodes Automerge bytes.
+// in the node process hands Automerge bytes to the Automerge core.
+//
+// What the node must know of a peer's bytes before any core sees them, it
+// reads in pure Go: DecodeChanges and DecodeSyncMessage decode changes and
+// sync messages strictly and within bounds, and CheckChange refuses a
+// change its sender's role does not allow (a candidate may only edit the
+// files' texts).
 package crdt

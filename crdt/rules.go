@@ -69,6 +69,9 @@ func CheckChange(kind Kind, docID string, role Role, c *Change) error {
 	if role != RoleStaff && role != RoleCandidate {
 		return fmt.Errorf("crdt: check change: unknown role %v", role)
 	}
+	if c == nil {
+		return fmt.Errorf("crdt: check change: no change")
+	}
 	k := checker{kind: kind, role: role}
 	genesisActorTo(&k.genesis, docID)
 	switch {
@@ -119,7 +122,7 @@ func (k *checker) check(op *Op) string {
 		}
 		return "changes the file list: " + describe(op)
 	case k.is(op.Obj, genesisLanguages):
-		if staff && op.MapKey && isSetOrDel(op, maxLanguageLen) {
+		if staff && op.MapKey && isSetOrDel(op, maxLanguageLen) && (op.Action == ActDel || checkName(op.Key) == nil) {
 			return ""
 		}
 		return "changes a file's language: " + describe(op)

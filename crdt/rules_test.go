@@ -238,12 +238,12 @@ func TestCheckOps(t *testing.T) {
 		staff, candidate string
 	}{
 		{"insert", Shared, ins(id, file, elem, str("x")), "", ""},
-		{"insert at the head", Shared, ins(id, file, root, str("x")), "", ""},
+		{"insert at the head", Shared, ins(id, file, head, str("x")), "", ""},
 		{"insert a line", Shared, ins(id, file, elem, str("\r\n")), "", ""},
 		{"delete", Shared, del(id, file, elem), "", ""},
 		{"overwrite", Shared, overwrite(file, elem, str("y")), "", ""},
-		{"delete the head", Shared, del(id, file, root), notText, notText},
-		{"overwrite the head", Shared, overwrite(file, root, str("y")), notText, notText},
+		{"delete the head", Shared, del(id, file, head), notText, notText},
+		{"overwrite the head", Shared, overwrite(file, head, str("y")), notText, notText},
 		{"overwrite with a number", Shared, overwrite(file, elem, Value{Kind: ValueInt, Int: 1}), notText + ": overwrites an element with the number 1", notText},
 		{"insert bytes", Shared, ins(id, file, elem, Value{Kind: ValueBytes, Bytes: []byte{1}}), notText + ": inserts bytes", notText},
 		{"insert null", Shared, ins(id, file, elem, Value{}), notText + ": inserts null", notText},
@@ -265,29 +265,30 @@ func TestCheckOps(t *testing.T) {
 		{"set a language", Shared, put(id, langs, "a.go", ActSet, str("go")), "", language},
 		{"delete a language", Shared, put(id, langs, "a.go", ActDel, Value{}), "", language},
 		{"insert a language", Shared, Op{ID: id, Obj: langs, MapKey: true, Key: "a.go", Insert: true, Action: ActSet, Value: str("go")}, language, language},
+		{"a language for no file name", Shared, put(id, langs, "a/b", ActSet, str("go")), language + `: sets "a/b" to "go"`, language},
 		{"a number as language", Shared, put(id, langs, "a.go", ActSet, Value{Kind: ValueUint, Uint: 1}), language + `: sets "a.go" to the number 1`, language},
 
-		{"set the active file", Shared, put(id, root, "active", ActSet, str("a.go")), "", "changes the active file"},
-		{"unset the active file", Shared, put(id, root, "active", ActDel, Value{}), "", "changes the active file"},
-		{"a counter in the root", Shared, put(id, root, "active", ActInc, Value{Kind: ValueInt, Int: 1}), `changes the active file: increments "active"`, "changes the active file"},
-		{"delete the files", Shared, put(id, root, "files", ActDel, Value{}, files), fileList + `: deletes "files"`, fileList},
-		{"an element of the root", Shared, ins(id, root, root, str("x")), "changes the document's structure", "changes the document's structure"},
+		{"set the active file", Shared, put(id, rootID, "active", ActSet, str("a.go")), "", "changes the active file"},
+		{"unset the active file", Shared, put(id, rootID, "active", ActDel, Value{}), "", "changes the active file"},
+		{"a counter in the root", Shared, put(id, rootID, "active", ActInc, Value{Kind: ValueInt, Int: 1}), `changes the active file: increments "active"`, "changes the active file"},
+		{"delete the files", Shared, put(id, rootID, "files", ActDel, Value{}, files), fileList + `: deletes "files"`, fileList},
+		{"an element of the root", Shared, ins(id, rootID, head, str("x")), "changes the document's structure", "changes the document's structure"},
 
-		{"write the question", Shared, ins(id, question, root, str("Q")), "", "edits the question"},
+		{"write the question", Shared, ins(id, question, head, str("Q")), "", "edits the question"},
 		{"mark the question", Shared, Op{ID: id, Obj: question, Elem: elem, Action: ActMark}, "edits the question: marks text", "edits the question"},
 
-		{"write notes", Private, ins(id, notes, root, str("n")), "", private},
+		{"write notes", Private, ins(id, notes, head, str("n")), "", private},
 		{"delete notes", Private, del(id, notes, elem), "", private},
 		{"mark notes", Private, Op{ID: id, Obj: notes, Elem: elem, Action: ActMark}, "edits the notes with something other than text", private},
-		{"set the recorder", Private, put(id, root, "recorder", ActSet, str("ana@acme.test")), "", private},
-		{"unset the recorder", Private, put(id, root, "recorder", ActDel, Value{}), "", private},
-		{"a long recorder", Private, put(id, root, "recorder", ActSet, str(strings.Repeat("x", 257))), `changes the recorder: sets "recorder" to "xxxx`, private},
-		{"replace the notes", Private, put(id, root, "notes", ActMakeText, Value{}), `replaces the notes: sets "notes" to a text`, private},
-		{"a new key", Private, put(id, root, "files", ActMakeMap, Value{}), `changes the document's structure: sets "files" to a map`, private},
-		{"another object", Private, ins(id, file, root, str("x")), "writes outside the notes and the recorder", private},
+		{"set the recorder", Private, put(id, rootID, "recorder", ActSet, str("ana@acme.test")), "", private},
+		{"unset the recorder", Private, put(id, rootID, "recorder", ActDel, Value{}), "", private},
+		{"a long recorder", Private, put(id, rootID, "recorder", ActSet, str(strings.Repeat("x", 257))), `changes the recorder: sets "recorder" to "xxxx`, private},
+		{"replace the notes", Private, put(id, rootID, "notes", ActMakeText, Value{}), `replaces the notes: sets "notes" to a text`, private},
+		{"a new key", Private, put(id, rootID, "files", ActMakeMap, Value{}), `changes the document's structure: sets "files" to a map`, private},
+		{"another object", Private, ins(id, file, head, str("x")), "writes outside the notes and the recorder", private},
 		// The shared document's question is no object of the private one.
-		{"the question in private", Private, ins(id, at(genesisQuestion, pg), root, str("x")), "writes outside the notes", private},
-		{"the notes in shared", Shared, ins(id, at(genesisNotes, pg), root, str("x")), "", ""},
+		{"the question in private", Private, ins(id, at(genesisQuestion, pg), head, str("x")), "writes outside the notes", private},
+		{"the notes in shared", Shared, ins(id, at(genesisNotes, pg), head, str("x")), "", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := &Change{Actor: bad, Seq: 1, StartOp: 9, Ops: []Op{tt.op}}
@@ -313,9 +314,76 @@ func TestCheckCalls(t *testing.T) {
 			t.Errorf("CheckChange(%q, %v): %v, want %q", tt.kind, tt.role, err, tt.want)
 		}
 	}
+	if err := CheckChange(Shared, "s/shared", RoleStaff, nil); err == nil {
+		t.Error("no change passes")
+	}
 	// An empty change (a merge) is nothing to refuse.
 	checkWant(t, Shared, "s/shared", RoleCandidate, c, "")
 	if got := (&RuleError{Actor: "bad0", What: "edits the question"}).Error(); got != "change by actor bad0 edits the question" {
 		t.Errorf("Error() = %q", got)
+	}
+}
+
+// keystroke is a one-keystroke change by the candidate: a character typed
+// into a file, as crdt's splice edit makes it.
+func keystroke(b *testing.B) []byte {
+	d, err := newDoc(DocID("bench", Shared), Shared, "5aff")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := d.apply([]Edit{{Op: "add", Name: "main.go", Text: "package main\n", Lang: "go"}}, testTime); err != nil {
+		b.Fatal(err)
+	}
+	if err := d.am.SetActorID("2222222222222222bbbbbbbbbbbbbbbb"); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := d.apply([]Edit{{Op: "splice", Target: "file:main.go", Pos: 13, Text: "x"}}, testTime); err != nil {
+		b.Fatal(err)
+	}
+	all, err := d.am.Changes()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return all[len(all)-1].Save()
+}
+
+// BenchmarkCheckKeystroke decodes and checks a one-keystroke change, as a
+// node does for each of a peer's keystrokes.
+func BenchmarkCheckKeystroke(b *testing.B) {
+	for _, bb := range []struct {
+		name string
+		id   string
+		raw  []byte
+	}{
+		{"go", DocID("bench", Shared), keystroke(b)},
+		{"js", "js/shared", jsHex(b, "splice")},
+	} {
+		b.Run(bb.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(bb.raw)))
+			for b.Loop() {
+				cs, err := DecodeChanges(bb.raw)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := CheckChange(Shared, bb.id, RoleCandidate, cs[0]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkCheck is the check alone.
+func BenchmarkCheck(b *testing.B) {
+	cs, err := DecodeChanges(keystroke(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := CheckChange(Shared, DocID("bench", Shared), RoleCandidate, cs[0]); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

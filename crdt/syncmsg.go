@@ -51,14 +51,15 @@ type SyncBloom struct {
 
 // DecodeSyncMessage decodes a sync message and the changes it carries.
 func DecodeSyncMessage(b []byte) (SyncMessage, error) {
-	m, err := decodeSyncMessage(b)
+	d := newDecoder()
+	m, err := d.syncMessage(b)
 	if err != nil {
 		return SyncMessage{}, fmt.Errorf("crdt: decode sync message: %w", err)
 	}
 	return m, nil
 }
 
-func decodeSyncMessage(b []byte) (SyncMessage, error) {
+func (d *decoder) syncMessage(b []byte) (SyncMessage, error) {
 	var m SyncMessage
 	if len(b) == 0 {
 		return m, errors.New("empty")
@@ -106,7 +107,6 @@ func decodeSyncMessage(b []byte) (SyncMessage, error) {
 	if n > 0 {
 		m.Changes = make([]*Change, n)
 	}
-	var d decoder
 	for i := range m.Changes {
 		l, err := r.uint()
 		if err != nil {

@@ -2,13 +2,13 @@ package crdt
 
 import (
 	"bytes"
-	"encoding/hex"
 	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"parley/internal/crasher"
 )
 
 func TestMain(m *testing.M) {
@@ -109,31 +109,13 @@ func syncPair(t *testing.T, w *Worker, a, b string) {
 	t.Fatal("sync did not settle")
 }
 
-// crasher is one input of ../shared/data/automerge-crashers.
-type crasher struct {
-	name  string
-	bytes []byte
-}
-
-func crashers(t testing.TB) []crasher {
-	dir := filepath.Join("..", "..", "shared", "data", "automerge-crashers")
-	files, _ := filepath.Glob(filepath.Join(dir, "*.hex"))
-	if len(files) == 0 {
-		t.Skipf("no crashers in %s", dir)
+func crashers(t testing.TB) []crasher.Input {
+	t.Helper()
+	ins, err := crasher.All()
+	if err != nil {
+		t.Fatal(err)
 	}
-	var out []crasher
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := hex.DecodeString(strings.TrimSpace(string(raw)))
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		out = append(out, crasher{strings.TrimSuffix(filepath.Base(f), ".hex"), b})
-	}
-	return out
+	return ins
 }
 
 // Every crasher, in every way bytes reach the worker, leaves the worker
@@ -158,13 +140,13 @@ func TestCrashers(t *testing.T) {
 			var err error
 			switch path {
 			case "load":
-				err = w.Load("x/"+path, "x/"+path, Shared, "bbbb", c.bytes)
+				err = w.Load("x/"+path, "x/"+path, Shared, "bbbb", c.Bytes)
 				if err == nil {
 					_, err = w.View("x/" + path)
 				}
 				w.CloseDoc("x/" + path)
 			case "apply":
-				_, err = w.Apply("s/shared", c.bytes, nil)
+				_, err = w.Apply("s/shared", c.Bytes, nil)
 				if err == nil {
 					_, err = w.View("s/shared")
 				}
@@ -172,7 +154,7 @@ func TestCrashers(t *testing.T) {
 					_, err = w.SaveIncremental("s/shared")
 				}
 			case "sync":
-				_, err = w.SyncReceive("s/shared", "mallory", c.bytes, nil)
+				_, err = w.SyncReceive("s/shared", "mallory", c.Bytes, nil)
 				if err == nil {
 					_, err = w.SyncGenerate("s/shared", "mallory")
 				}
@@ -184,7 +166,7 @@ func TestCrashers(t *testing.T) {
 			}
 			// Accepted or refused cleanly: either way the worker answers.
 			if _, herr := w.Heads("s/shared"); herr != nil && !errors.Is(herr, ErrWorkerDied) && !strings.Contains(herr.Error(), "no open document") {
-				t.Fatalf("%s via %s: worker broken after %v: %v", c.name, path, err, herr)
+				t.Fatalf("%s via %s: worker broken after %v: %v", c.Name, path, err, herr)
 			}
 		}
 	}
@@ -197,6 +179,100 @@ func TestCrashers(t *testing.T) {
 	if v, err := w.View("s/shared"); err != nil || v.Question != "FizzBuzz" {
 		t.Fatalf("after the crashers: %+v, %v", v, err)
 	}
+}
+
+// Inputs made by mutating valid changes, documents and sync messages
+// (crasher.Mutator), delivered as a peer's would be, leave the worker
+// refusing them, taking them, or dead: never the caller. Everything here
+// is deterministic (fixed actors, times and seed), so some of them always
+// kill the worker: if none does, the mutator stopped reaching Automerge's
+// decoder.
+func TestMutantsInWorker(t *testing.T) {
+	w := startWorker(t, 2*time.Second)
+	content := []Edit{{Op: "add", Name: "main.go", Text: "func main() {\n\tfmt.Println(\"héllo 🙂\")\n}\n"}, {Op: "splice", Target: "question", Text: "FizzBuzz"}}
+	open := func() {
+		t.Helper()
+		if err := w.New("s/shared", Shared, "aaaa"); err != nil && !strings.Contains(err.Error(), "is open") {
+			t.Fatal(err)
+		}
+		if _, err := w.Edit("s/shared", content, time.Unix(1, 0)); err != nil && !strings.Contains(err.Error(), "exists") {
+			t.Fatal(err)
+		}
+	}
+	// Valid data: another copy's edits, its whole document, and the sync
+	// messages that bring the first copy up to date.
+	open()
+	saved, err := w.Save("s/shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Load("b/shared", "b/shared", Shared, "bbbb", saved); err != nil {
+		t.Fatal(err)
+	}
+	var changes, syncs [][]byte
+	for i, e := range []Edit{{Op: "add", Name: "gen.txt", Text: "hello"}, {Op: "splice", Target: "file:gen.txt", Pos: 2, Del: 1, Text: "ü🙂"}, {Op: "language", Name: "gen.txt", Lang: "go"}} {
+		c, err := w.Edit("b/shared", []Edit{e}, time.Unix(int64(2+i), 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		changes = append(changes, c)
+	}
+	doc, err := w.Save("b/shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		if msg, _ := w.SyncGenerate("b/shared", "s"); msg != nil {
+			syncs = append(syncs, msg)
+			w.SyncReceive("s/shared", "b", msg, nil)
+		}
+		if msg, _ := w.SyncGenerate("s/shared", "b"); msg != nil {
+			w.SyncReceive("b/shared", "s", msg, nil)
+		}
+	}
+	w.CloseDoc("s/shared")
+	open()
+
+	m := crasher.NewMutator(1)
+	died := 0
+	const n = 150
+	for i := range n {
+		var b []byte
+		var what string
+		switch i % 3 {
+		case 0:
+			b, what = m.Chunks(changes[i%len(changes)])
+		case 1:
+			b, what = m.Chunks(doc)
+		default:
+			b, what = m.SyncMessage(syncs[i%len(syncs)])
+		}
+		if i%3 == 2 {
+			_, err = w.SyncReceive("s/shared", "mallory", b, nil)
+			if err == nil {
+				_, err = w.SyncGenerate("s/shared", "mallory")
+			}
+			w.SyncReset("s/shared", "mallory")
+		} else {
+			_, err = w.Apply("s/shared", b, nil)
+			if err == nil {
+				_, err = w.View("s/shared")
+			}
+		}
+		if errors.Is(err, ErrWorkerDied) {
+			died++
+			t.Logf("died: %s", what)
+		} else if _, herr := w.Heads("s/shared"); herr != nil {
+			t.Fatalf("%s: worker broken after %v: %v", what, err, herr)
+		}
+		// A fresh copy for the next: a mutant taken may be in this one.
+		w.CloseDoc("s/shared")
+		open()
+	}
+	if died == 0 {
+		t.Fatalf("none of %d mutants killed the worker: do they still reach Automerge's decoder?", n)
+	}
+	t.Logf("%d of %d mutants killed the worker", died, n)
 }
 
 func FuzzWorkerFrame(f *testing.F) {

@@ -63,7 +63,7 @@ func loadTrace(t testing.TB, name string) *trace.Trace {
 	t.Helper()
 	tr, err := trace.Load(name)
 	if err != nil {
-		t.Skipf("trace %s: %v", name, err)
+		t.Fatal(err)
 	}
 	return tr
 }

@@ -26,7 +26,7 @@ import (
 func BenchmarkKeystroke(b *testing.B) {
 	tr, err := trace.Load("rustcode")
 	if err != nil {
-		b.Skip(err)
+		b.Fatal(err)
 	}
 	tm := startTeam(b, 2)
 	i1, i2 := tm.interviewers[0], tm.interviewers[1]
@@ -163,7 +163,7 @@ func BenchmarkLateJoin(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			tr, err := trace.Load(name)
 			if err != nil {
-				b.Skip(err)
+				b.Fatal(err)
 			}
 			var total time.Duration
 			for b.Loop() {

@@ -31,6 +31,7 @@ type Follower struct {
 	timer   *time.Timer // publishes pending
 	closed  bool
 	leg     *media.Leg // the call's leg to the page, once asked for
+	runs    runCursor  // how far the page has followed the session's runs
 }
 
 var followers atomic.Int64
@@ -114,14 +115,27 @@ func (f *Follower) Receive(kind crdt.Kind, msg []byte) error {
 	if errors.Is(err, crdt.ErrQueued) {
 		err = nil
 	}
+	if err == nil && len(res.Gained) > 0 {
+		// Before anything is stored or leaves the node: some crafted data
+		// is accepted and kills the worker only at the next save, read or
+		// sync round, here rather than on every other node (which would
+		// blame this node's honest user for it).
+		err = n.touch(d)
+	}
 	if err != nil {
 		n.docMu.Unlock()
 		var rule *crdt.RuleError
-		if errors.As(err, &rule) {
+		switch {
+		case errors.As(err, &rule):
 			f.l.refuse(n.id, f.l.name+" (this node's page)", "page sent a change that "+rule.What+"; it was refused")
 			return fmt.Errorf("this node refused your change: it %s: %w", rule.What, ErrRefusedChange)
+		case errors.Is(err, crdt.ErrWorkerDied):
+			// Recovery reloads what was stored, without it.
+			n.workerFailedLocked(err)
+			f.l.refuse(n.id, f.l.name+" (this node's page)", "page sent document data that crashed this node's Automerge worker; it was refused")
+			return fmt.Errorf("this node refused your change: it crashes this node's Automerge worker: %w", ErrRefusedChange)
 		}
-		return n.workerFailedLocked(err)
+		return err
 	}
 	inc := res.Gained
 	if len(inc) > 0 {

@@ -77,16 +77,21 @@ type live struct {
 	refusals      []Refusal
 	refusalCount  int
 	// The documents (docs.go, docsync.go, rules.go).
-	docs       map[crdt.Kind]*sessionDoc
-	links      map[peer.ID]*link       // document exchange, by peer
-	quar       map[peer.ID]Quarantine  // peers whose document data is refused
-	docVersion int                     // counts document changes, for followers
-	waitSnap   map[crdt.Kind]time.Time // snapshots asked for, since
-	gotContent bool                    // shared content came from a peer
+	docs          map[crdt.Kind]*sessionDoc
+	links         map[peer.ID]*link       // document exchange, by peer
+	quar          map[peer.ID]Quarantine  // participants whose document data is refused (quarantine.go)
+	refusers      map[peer.ID]RefusedBy   // nodes that refuse this node's document data
+	crashedBefore map[peer.ID]bool        // participants whose data crashed the worker once
+	poison        map[string]bool         // changes (by hash) whose data crashed the worker, author unknown
+	docVersion    int                     // counts document changes, for followers
+	waitSnap      map[crdt.Kind]time.Time // snapshots asked for, since
+	gotContent    bool                    // shared content came from a peer
 	// Presence and the call (media.go).
 	cursors     map[peer.ID]Cursor     // where the participants' carets are
 	call        *call                  // audio and video, once started
 	mediaStates map[peer.ID]MediaState // microphones and cameras, on or off
+	// Running code (run.go, runboard.go): runs, runners, what this node runs.
+	runs *runBoard
 	// Counters.
 	dropped   atomic.Int64 // envelopes dropped: strangers, bad seals, replays
 	sentBytes atomic.Int64 // document bytes sent to peers (frames, about)
@@ -233,13 +238,17 @@ func (l *live) publish(typ msgType, v any) error {
 // whoever missed a record (pubsub does not resend to peers that arrive late)
 // has it within a heartbeat; "left" when it leaves.
 type presence struct {
-	State   string         `json:"state"` // "here", "left", "cursor" or "media"
+	State   string         `json:"state"` // "here", "left", "cursor", "media", "quarantine" or "lifted"
 	Records []signedRecord `json:"records,omitempty"`
 	// Revocations is, with "here", the company's latest revocation list
 	// this node knows, signed.
-	Revocations string      `json:"revocations,omitempty"`
-	Cursor      *Cursor     `json:"cursor,omitempty"`
-	Media       *MediaState `json:"media,omitempty"`
+	Revocations string       `json:"revocations,omitempty"`
+	Runner      *runnerOffer `json:"runner,omitempty"` // here: what this node runs, if it is a runner
+	Cursor      *Cursor      `json:"cursor,omitempty"`
+	Media       *MediaState  `json:"media,omitempty"`
+	// Quarantine is, with "quarantine" and "lifted", whose document data
+	// the sender refuses now, or again takes.
+	Quarantine *quarantineNotice `json:"quarantine,omitempty"`
 }
 
 // Cursor is where a participant's caret and selection are, in code points
@@ -273,13 +282,14 @@ func (l *live) heartbeatLoop() {
 		if !alone {
 			l.sendHere()
 		}
+		l.liftExpired()
 	}
 }
 
 // sendHere publishes this node's presence and records.
 func (l *live) sendHere() {
 	l.mu.Lock()
-	p := presence{State: "here", Records: l.state.records(), Revocations: l.revToken}
+	p := presence{State: "here", Records: l.state.records(), Revocations: l.revToken, Runner: l.offer()}
 	l.mu.Unlock()
 	if err := l.publish(msgPresence, p); err != nil && l.ctx.Err() == nil {
 		l.log.Debug("presence not sent", "err", err)
@@ -311,6 +321,7 @@ func (l *live) readLoop() {
 			case "here":
 				l.mergeRevocations(p.Revocations)
 				l.mergeRecords(p.Records, author)
+				l.noteOffer(author, p.Runner)
 			case "cursor":
 				if p.Cursor.valid() {
 					l.setCursor(author, *p.Cursor)
@@ -319,6 +330,8 @@ func (l *live) readLoop() {
 				if p.Media != nil {
 					l.setMediaState(author, *p.Media)
 				}
+			case "quarantine", "lifted":
+				l.noticeQuarantine(author, p.State, p.Quarantine)
 			}
 		case msgRecord:
 			var sr signedRecord
@@ -551,7 +564,10 @@ func (l *live) finish(id peer.ID, res admitResult, err error) error {
 		l.mu.Unlock()
 		return fmt.Errorf("peer %s is gone", id)
 	}
-	_, known := l.peers[id] // both sides' handshakes may finish at once
+	old, known := l.peers[id] // both sides' handshakes may finish at once
+	if known && old.credID == p.credID && p.email == "" {
+		p.email = old.email // learnt from its document stream
+	}
 	l.peers[id] = p
 	if p.role == RoleCandidate {
 		l.candidates[id] = true
@@ -561,6 +577,7 @@ func (l *live) finish(id peer.ID, res admitResult, err error) error {
 	l.notify()
 	l.mu.Unlock()
 	l.n.p2p.host.ConnManager().Protect(id, l.tag)
+	l.noteOffer(id, res.intro.Runner)
 	l.openLink(id)
 	l.pokeLink(id)
 	l.startMedia()
@@ -592,7 +609,7 @@ func (l *live) refusedBy(r *RefusedError) {
 
 // introduce returns this node's intro for a handshake transcript.
 func (l *live) introduce(transcript []byte) intro {
-	in := intro{Name: l.name, Since: l.since}
+	in := intro{Name: l.name, Since: l.since, Runner: l.offer()}
 	switch l.role {
 	case RoleCompany:
 		in.CompanySig = signCompany(l.n.company, transcript, l.n.id)
@@ -633,6 +650,8 @@ func (l *live) judge(remote peer.ID, in intro, st admitState, transcript []byte)
 		switch {
 		case errors.Is(err, invite.ErrRevoked):
 			code = refuseRevoked
+		case errors.Is(err, ErrNotNamed):
+			code = refuseNotNamed
 		case in.Credential != "":
 			code = refuseBadCredential
 		}
@@ -968,50 +987,6 @@ func (l *live) recordAttendance(p *participant, joined bool) {
 	if err != nil {
 		l.log.Error("saving attendance", "err", err)
 	}
-}
-
-// Quarantine is a peer whose document data this node refuses for the rest of
-// a session, because it crashed the Automerge worker.
-type Quarantine struct {
-	Peer   string    `json:"peer"`
-	Name   string    `json:"name"`
-	Reason string    `json:"reason"`
-	At     time.Time `json:"at"`
-}
-
-// quarantine refuses a peer's document data from now on.
-func (l *live) quarantine(id peer.ID, reason string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if _, ok := l.quar[id]; ok || id == l.n.id {
-		return
-	}
-	name := id.ShortString()
-	if p, ok := l.peers[id]; ok {
-		name = p.name
-	}
-	l.quar[id] = Quarantine{Peer: id.String(), Name: name, Reason: reason, At: l.n.now().UTC()}
-	l.log.Warn("quarantined a peer's document data", "peer", id, "name", name, "reason", reason)
-	l.notify()
-}
-
-// quarantined returns why a peer is quarantined, or "".
-func (l *live) quarantined(id peer.ID) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.quar[id].Reason
-}
-
-// quarantines lists the quarantined peers.
-func (l *live) quarantines() []Quarantine {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := make([]Quarantine, 0, len(l.quar))
-	for _, q := range l.quar {
-		out = append(out, q)
-	}
-	slices.SortFunc(out, func(a, b Quarantine) int { return a.At.Compare(b.At) })
-	return out
 }
 
 // setCursor records where a participant's caret is.

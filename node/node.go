@@ -30,6 +30,7 @@ import (
 	"parley/crdt"
 	"parley/invite"
 	"parley/node/store"
+	"parley/runner"
 )
 
 // Config configures a Node. The zero value works.
@@ -64,6 +65,10 @@ type Config struct {
 	// MediaRelayOnly makes audio and video go through the link's TURN
 	// server only (tests of that path; networks that allow nothing else).
 	MediaRelayOnly bool
+	// Runner, if set, runs code for the sessions this node takes part in
+	// as the company node or an interviewer (see run.go). If nil, this
+	// node runs no code.
+	Runner *runner.Runner
 }
 
 // Node is a Parley node.

@@ -51,7 +51,11 @@ func (l *live) guardFor(from peer.ID, kind crdt.Kind) *crdt.Guard {
 	if h := l.state.seatHolder(); h != "" {
 		cands = append(cands, h)
 	}
-	return guardOf(&l.state, kind, from, role, cands)
+	g := guardOf(&l.state, kind, from, role, cands)
+	for h := range l.poison {
+		g.Poison = append(g.Poison, h)
+	}
+	return g
 }
 
 // guardOf makes a guard from a session's control state.
@@ -133,7 +137,7 @@ func (l *live) broke(from peer.ID, err error) error {
 		what = fmt.Sprintf("%s (passed on by %s)", what, l.nameOf(from))
 	}
 	l.refuse(culprit, "", "sent a change that "+what+"; it was refused")
-	l.quarantine(culprit, "sent a change that "+rule.What)
+	l.quarantine(culprit, from, "sent a change that "+rule.What, false)
 	return err
 }
 

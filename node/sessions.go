@@ -85,6 +85,12 @@ type Session struct {
 	// interviewers).
 	Refusals []Refusal `json:"refusals,omitempty"`
 	Refused  int       `json:"refused,omitempty"`
+	// RefusedBy are the nodes that refuse this node's document data (its
+	// user's edits reach them no more), as they said: shown in its room.
+	RefusedBy []RefusedBy `json:"refused_by,omitempty"`
+	// Execution says whether and where the session's code can run (see
+	// StartRun), while this node takes part.
+	Execution *Execution `json:"execution,omitempty"`
 }
 
 // NewSessions asks for an interview: one session per block.
@@ -229,6 +235,17 @@ func (n *Node) CreateSessions(ctx context.Context, req NewSessions) ([]Session, 
 	if err != nil {
 		return nil, err
 	}
+	// The link names them by credential: only they are let in as
+	// interviewers, by every node (the candidate's too, which must not
+	// learn their emails).
+	var named []invite.CredentialID
+	for _, e := range interviewers {
+		m, err := n.db.Member(e)
+		if err != nil {
+			return nil, err
+		}
+		named = append(named, m.Credential)
+	}
 	if len(interviewers) > req.MaxInterviewers {
 		return nil, fmt.Errorf("%d interviewers named, but a session allows at most %d (raise it with --max-interviewers)", len(interviewers), req.MaxInterviewers)
 	}
@@ -307,6 +324,7 @@ func (n *Node) CreateSessions(ctx context.Context, req NewSessions) ([]Session, 
 			Criteria:        criteria,
 			Revoked:         revoked,
 			Language:        req.Language,
+			Interviewers:    named,
 		}
 		if turnURL != "" {
 			inv.TURN = turnURL
@@ -456,10 +474,12 @@ func (n *Node) sessionView(r store.Session) Session {
 	n.mu.Unlock()
 	if l != nil {
 		s.Participants = l.participants()
+		s.Execution = l.execution()
 		if l.role != RoleCandidate {
 			s.Quarantined = l.quarantines()
 			s.Refusals, s.Refused = l.refusalsList()
 		}
+		s.RefusedBy = l.refusedByList()
 		l.mu.Lock()
 		start, ended := l.state.start, l.state.end
 		l.mu.Unlock()

@@ -46,6 +46,7 @@ type backend interface {
 	Submit(ctx context.Context, id string, sc store.Scorecard) (store.Mine, error)
 	Feedback(ctx context.Context, id string) (node.FeedbackView, error)
 	FeedbackList(ctx context.Context) ([]node.FeedbackView, error)
+	RunCode(ctx context.Context, id string, req node.RunRequest, events func(node.RunEvent)) (node.CodeRun, error)
 }
 
 var (

@@ -175,7 +175,7 @@ func TestBrowserInterview(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser tests skipped in -short mode")
 	}
-	d, err := startDemo(context.Background(), slog.New(slog.DiscardHandler))
+	d, err := startDemo(context.Background(), slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -521,7 +521,7 @@ func TestBrowserCall(t *testing.T) {
 	chromium(t)
 	ctx := context.Background()
 	dlog := slog.New(slog.DiscardHandler)
-	d, err := startDemo(ctx, dlog)
+	d, err := startDemo(ctx, dlog, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -143,8 +143,9 @@ func (c *cli) cmdReplay(args []string) error {
 		help: `
 Prints the timeline of a session's code, through the running node: each
 change with its time, who made it, the file, and how many characters it
-inserted and deleted. With --at, prints the code as it was at that moment
-(RFC3339) instead.`,
+inserted and deleted, and each run of the code with who pressed Run and how
+it ended. With --at, prints the code as it was at that moment (RFC3339)
+instead.`,
 		examples: []string{"parley replay 7kq3m2xa", "parley replay 7kq3m2xa --at 2026-12-01T14:32:00Z --file main.go"},
 	})
 	asJSON := fs.Bool("json", false, "print the timeline as JSON")
@@ -187,6 +188,10 @@ inserted and deleted. With --at, prints the code as it was at that moment
 				// The session's starter file: made by every node alike, at
 				// time zero, by nobody (see node/starter.go).
 				when, who = "(the start)", "(starter file)"
+			}
+			if e.Run != nil {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", when, who, oneLine(e.File), runSummary(e.Run))
+				continue
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\n", when, who, oneLine(e.File), e.Inserted, e.Deleted)
 		}

@@ -89,7 +89,7 @@ staff = edit(staff, "staff-add", T, file, (d) => {
   d.languages["main.go"] = new A.ImmutableString("go");
 });
 // As "staff-language-text" shows, which the rules refuse.
-edit(A.clone(staff), "staff-language-text", T + 500, file, (d) => {
+edit(A.clone(staff, { actor: STAFF }), "staff-language-text", T + 500, file, (d) => {
   d.languages["main.go"] = "python";
 });
 staff = edit(staff, "staff-question", T + 1000, ["question"], (d) => {

@@ -1,15 +1,19 @@
-// Package trace reads the editing traces of ../shared/data/traces: real
-// keystroke-by-keystroke histories, for replay tests and benchmarks.
+// Package trace reads real keystroke-by-keystroke editing histories, for
+// replay tests and benchmarks. The traces are in testdata/ (their source and
+// licence in testdata/README.md), built into the package so that a test
+// reads them wherever it runs.
 package trace
 
 import (
 	"compress/gzip"
+	"embed"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
-	"runtime"
+	"slices"
 )
+
+//go:embed testdata/*.json.gz
+var files embed.FS
 
 // Patch deletes Del code points at Pos, then inserts Ins there.
 type Patch struct {
@@ -45,18 +49,11 @@ type Trace struct {
 	Txns       []Txn  `json:"txns"`
 }
 
-// Dir returns the traces' directory: ../shared/data/traces from the
-// project's root.
-func Dir() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "data", "traces")
-}
-
 // Load reads a trace by name (rustcode, sveltecomponent, automerge-paper).
 func Load(name string) (*Trace, error) {
-	f, err := os.Open(filepath.Join(Dir(), name+".json.gz"))
+	f, err := files.Open("testdata/" + name + ".json.gz")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("trace %s: %w", name, err)
 	}
 	defer f.Close()
 	z, err := gzip.NewReader(f)
@@ -72,11 +69,10 @@ func Load(name string) (*Trace, error) {
 
 // Apply replays the first n transactions on a string, in code points.
 func (t *Trace) Apply(n int) string {
-	text := []rune{}
+	var text []rune
 	for _, tx := range t.Txns[:n] {
 		for _, p := range tx.Patches {
-			tail := append([]rune(p.Ins), text[p.Pos+p.Del:]...)
-			text = append(text[:p.Pos], tail...)
+			text = slices.Replace(text, p.Pos, p.Pos+p.Del, []rune(p.Ins)...)
 		}
 	}
 	return string(text)

@@ -35,6 +35,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("POST /api/v1/sessions/{id}/leave", s.sessionAction((*node.Node).LeaveSession))
 	mux.HandleFunc("POST /api/v1/sessions/{id}/release-seat", s.sessionAction((*node.Node).ReleaseSeat))
 	mux.HandleFunc("POST /api/v1/sessions/{id}/email", s.inviteEmail)
+	mux.HandleFunc("POST /api/v1/sessions/{id}/quarantine/{peer}/lift", s.liftQuarantine)
 	mux.HandleFunc("POST /api/v1/join", s.join)
 	mux.HandleFunc("POST /api/v1/inspect", s.inspect)
 	mux.HandleFunc("GET /api/v1/sessions/{id}/live", s.live)
@@ -53,6 +54,10 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /api/v1/sessions/{id}/history", s.history)
 	mux.HandleFunc("GET /api/v1/sessions/{id}/doc/{kind}", s.doc)
 	mux.HandleFunc("POST /api/v1/sessions/{id}/doc/{kind}", s.edit)
+	mux.HandleFunc("POST /api/v1/sessions/{id}/run", s.run)
+	mux.HandleFunc("GET /api/v1/sessions/{id}/runs", s.runs)
+	mux.HandleFunc("POST /api/v1/sessions/{id}/runs/{run}/stop", s.stopRun)
+	mux.HandleFunc("PUT /api/v1/sessions/{id}/running", s.setRunning)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no API route %s %s", r.Method, r.URL.Path))
 	})
@@ -82,10 +87,13 @@ var errorCodes = []struct {
 	{node.ErrSessionEnded, http.StatusConflict, "ended"},
 	{node.ErrNotCompany, http.StatusForbidden, "not_company"},
 	{node.ErrNotInterviewer, http.StatusForbidden, "not_interviewer"},
+	{node.ErrNotNamed, http.StatusForbidden, "not_named"},
 	{node.ErrNotJoined, http.StatusConflict, "not_joined"},
 	{node.ErrNotRunning, http.StatusServiceUnavailable, "not_running"},
 	{node.ErrNoDoc, http.StatusNotFound, "no_document"},
 	{node.ErrRecorded, http.StatusConflict, "recorded"},
+	{node.ErrRunOff, http.StatusConflict, "run_off"},
+	{node.ErrNoRunner, http.StatusConflict, "no_runner"},
 	{invite.ErrExpired, http.StatusBadRequest, "expired"},
 	{invite.ErrNotYetValid, http.StatusBadRequest, "not_yet_valid"},
 	{invite.ErrBadSignature, http.StatusBadRequest, "bad_signature"},
@@ -123,7 +131,12 @@ func reply(w http.ResponseWriter, v any, err error) {
 
 // decode reads a bounded, strictly parsed JSON body into v.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	return decodeN(w, r, v, maxBody)
+}
+
+// decodeN is decode with a body of at most limit bytes.
+func decodeN(w http.ResponseWriter, r *http.Request, v any, limit int64) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		writeError(w, http.StatusBadRequest, "bad_request", "bad request body: "+err.Error())
@@ -203,6 +216,11 @@ func (s *Server) sessionAction(act func(*node.Node, context.Context, string) (no
 		v, err := act(s.node, r.Context(), r.PathValue("id"))
 		reply(w, v, err)
 	}
+}
+
+func (s *Server) liftQuarantine(w http.ResponseWriter, r *http.Request) {
+	v, err := s.node.LiftQuarantine(r.Context(), r.PathValue("id"), r.PathValue("peer"))
+	reply(w, v, err)
 }
 
 // EmailRequest is the body of POST /api/v1/sessions/{id}/email.

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf16"
 
@@ -25,18 +27,21 @@ import (
 //     copies of the documents and the node's: a first byte naming the
 //     document (0 shared, 1 private), then the sync message;
 //   - text frames carry JSON messages typed by "type": from the node,
-//     "hello" and "state" (the session, who is present, their carets);
-//     from the page, "cursor".
+//     "hello" and "state" (the session, who is present, their carets),
+//     and "run" (a run of the code started, printed, ended); from the
+//     page, "cursor".
 //
 // Positions on the WebSocket count UTF-16 code units, as the browser does;
 // the node converts them to and from code points, which Automerge and the
 // peers use.
 
 // maxWSMessage bounds a message from the page; maxWSText a text one (an
-// SDP answer is the largest).
+// SDP answer is the largest); maxWSBacklog what the page sent and the loop
+// has not handled yet.
 const (
 	maxWSMessage = 32 << 20
 	maxWSText    = 64 << 10
+	maxWSBacklog = 2 * maxWSMessage
 )
 
 // wsCursor is a caret on the WebSocket, in UTF-16 units.
@@ -72,6 +77,7 @@ type wsOut struct {
 	Media   []node.MediaSlot `json:"media,omitempty"`
 	SDP     string           `json:"sdp,omitempty"` // media-offer
 	Error   string           `json:"error,omitempty"`
+	Run     *node.RunEvent   `json:"run,omitempty"`
 	// Reset, with an error, says the page's copy of the document holds a
 	// change its node refused: the page drops it and syncs afresh.
 	Reset string `json:"reset,omitempty"`
@@ -159,7 +165,8 @@ func codePointsToUTF16(text string, cp int) int {
 	return u
 }
 
-// live serves the session page's WebSocket.
+// live serves the session page's WebSocket: a reader, a keepalive and the
+// loop, which owns the socket's state and does all the work.
 func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 	f, err := s.node.Follow(r.Context(), r.PathValue("id"))
 	if err != nil {
@@ -167,37 +174,39 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Close()
+	var heard atomic.Uint64 // frames read from the page, control frames too
 	// Host and Origin were checked by the guard.
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		InsecureSkipVerify: true,
+		// Control frames are read inside the reader's Read: a pong (or a
+		// ping) never waits for the loop.
+		OnPingReceived: func(context.Context, []byte) bool { heard.Add(1); return true },
+		OnPongReceived: func(context.Context, []byte) { heard.Add(1) },
+	})
 	if err != nil {
 		return
 	}
 	defer c.CloseNow()
 	c.SetReadLimit(maxWSMessage)
 	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-
-	type frame struct {
-		typ  websocket.MessageType
-		data []byte
-	}
-	in := make(chan frame)
+	in := newInbox(maxWSBacklog)
 	done := make(chan struct{})
-	go func() { // the reader
+	var wg sync.WaitGroup
+	wg.Go(func() { // the reader
 		defer close(done)
 		for {
 			typ, data, err := c.Read(ctx)
 			if err != nil {
 				return
 			}
-			select {
-			case in <- frame{typ, data}:
-			case <-ctx.Done():
+			heard.Add(1)
+			if in.put(ctx, pageFrame{typ, data}) != nil {
 				return
 			}
 		}
-	}()
-	defer func() { cancel(); <-done }()
+	})
+	wg.Go(func() { keepalive(ctx, c, s.ping, &heard, in) })
+	defer func() { cancel(); wg.Wait() }()
 
 	write := func(typ websocket.MessageType, b []byte) error {
 		wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
@@ -251,6 +260,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 	// Taken before the state is read and kept until it fires, so that no
 	// change is missed, even one made while a message is handled.
 	changed := f.Changed()
+	runsChanged := f.RunsChanged()
 	info, _ := s.node.Info(ctx)
 	st, err := f.State(ctx)
 	if err != nil {
@@ -277,8 +287,17 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		ended(err)
 		return
 	}
-	ping := time.NewTicker(30 * time.Second)
-	defer ping.Stop()
+	runs := func() error {
+		for _, ev := range f.RunEvents() {
+			if err := writeJSON(wsOut{Type: "run", Run: &ev}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := runs(); err != nil {
+		return
+	}
 	for {
 		select {
 		case <-done:
@@ -287,14 +306,11 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 			writeJSON(wsOut{Type: "state", Error: "this node left the session"})
 			c.Close(websocket.StatusNormalClosure, "left the session")
 			return
-		case <-ping.C:
-			pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
-			err := c.Ping(pctx)
-			pcancel()
-			if err != nil {
-				return
+		case <-in.ready:
+			m, ok := in.take()
+			if !ok {
+				continue
 			}
-		case m := <-in:
 			if err := s.fromPage(ctx, f, m.typ, m.data, syncOut, writeJSON); err != nil {
 				out := wsOut{Type: "error", Error: err.Error()}
 				if errors.Is(err, node.ErrRefusedChange) && m.typ == websocket.MessageBinary {
@@ -303,6 +319,11 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 				if writeJSON(out) != nil {
 					return
 				}
+			}
+		case <-runsChanged:
+			runsChanged = f.RunsChanged()
+			if err := runs(); err != nil {
+				return
 			}
 		case <-changed:
 			changed = f.Changed()
@@ -377,4 +398,106 @@ func (s *Server) fromPage(ctx context.Context, f *node.Follower, typ websocket.M
 		return err
 	}
 	return f.SetCursor(node.Cursor{File: m.File, Anchor: utf16ToCodePoints(text, m.Anchor), Head: utf16ToCodePoints(text, m.Head)})
+}
+
+// pageFrame is a message read from the page.
+type pageFrame struct {
+	typ  websocket.MessageType
+	data []byte
+}
+
+// inbox holds the page's messages from the reader until the loop takes
+// them. The reader does not wait for the loop, so it goes on reading, and
+// reads the page's pongs in time, however long the loop takes over a
+// message; it waits only once the backlog is over its bound.
+type inbox struct {
+	max   int
+	ready chan struct{} // signalled when a message is queued
+	room  chan struct{} // signalled when one is taken
+
+	mu    sync.Mutex
+	q     []pageFrame
+	bytes int
+}
+
+func newInbox(max int) *inbox {
+	return &inbox{max: max, ready: make(chan struct{}, 1), room: make(chan struct{}, 1)}
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// put queues a message, waiting while the backlog is over its bound.
+func (b *inbox) put(ctx context.Context, m pageFrame) error {
+	for {
+		b.mu.Lock()
+		if len(b.q) == 0 || b.bytes+len(m.data) <= b.max {
+			b.q = append(b.q, m)
+			b.bytes += len(m.data)
+			b.mu.Unlock()
+			signal(b.ready)
+			return nil
+		}
+		b.mu.Unlock()
+		select {
+		case <-b.room:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// take returns the oldest queued message.
+func (b *inbox) take() (pageFrame, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.q) == 0 {
+		return pageFrame{}, false
+	}
+	m := b.q[0]
+	b.q[0] = pageFrame{}
+	b.q = b.q[1:]
+	b.bytes -= len(m.data)
+	if len(b.q) > 0 {
+		signal(b.ready)
+	}
+	signal(b.room)
+	return m, true
+}
+
+// backlog reports whether messages wait for the loop.
+func (b *inbox) backlog() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.q) > 0
+}
+
+// keepalive pings the page every interval, and closes the socket when a
+// whole interval after a ping brought no sign of life. Any frame read from
+// the page is one, not only the pong: a page that types fast answers a ping
+// after many messages of its own, all of which say it is there. So is a
+// backlog of its messages that the node has not handled yet (the reader
+// waits then, and reads nothing more).
+func keepalive(ctx context.Context, c *websocket.Conn, every time.Duration, heard *atomic.Uint64, in *inbox) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		last := heard.Load()
+		pctx, cancel := context.WithTimeout(ctx, every)
+		c.Ping(pctx) // its pong is counted in heard, whenever it comes
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if heard.Load() == last && !in.backlog() {
+			c.Close(websocket.StatusPolicyViolation, fmt.Sprintf("nothing heard from the page for %v after a ping", every))
+			return
+		}
+	}
 }

@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/automerge/automerge-go"
@@ -25,10 +27,15 @@ func TestMain(m *testing.M) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	waitWithin(t, 15*time.Second, what, cond)
+}
+
+func waitWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 15s", what)
+			t.Fatalf("%s: not within %v", what, d)
 		}
 		<-time.After(10 * time.Millisecond)
 	}
@@ -36,6 +43,12 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 // up starts a node on loopback with its web server.
 func up(t *testing.T, opts node.InitOptions) (*node.Node, *Server) {
+	t.Helper()
+	return upWith(t, opts, Config{})
+}
+
+// upWith is up with a web server configured by cfg.
+func upWith(t *testing.T, opts node.InitOptions, cfg Config) (*node.Node, *Server) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "data")
 	if _, err := node.Init(dir, opts); err != nil {
@@ -49,80 +62,133 @@ func up(t *testing.T, opts node.InitOptions) (*node.Node, *Server) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
-	s, _ := startServer(t, n, "127.0.0.1:0", Config{Logger: discard()})
+	cfg.Logger = discard()
+	s, _ := startServer(t, n, "127.0.0.1:0", cfg)
 	return n, s
 }
 
 // page is a test stand-in for the session page: automerge-go documents
-// synced with a node over the live WebSocket.
+// synced with a node over the live WebSocket. Like a browser, whose network
+// code answers pings whatever the page's script is doing, it reads (and
+// answers pings) while it handles what it read.
 type page struct {
 	t     *testing.T
 	c     *websocket.Conn
+	pings atomic.Int64  // pings from the node, answered
+	done  chan struct{} // closed when the socket is gone
+	err   error         // why, once done is closed
+
+	qmu     sync.Mutex
+	queue   []wsMessage // read, not handled yet
+	arrived chan struct{}
+
 	mu    sync.Mutex
 	docs  map[crdt.Kind]*automerge.Doc
 	syncs map[crdt.Kind]*automerge.SyncState
 	texts []wsOut
 	actor string // the node's actor prefix, from its hello
-	// closed is how the node closed the socket, once it did.
-	closed error
+}
+
+type wsMessage struct {
+	typ  websocket.MessageType
+	data []byte
+}
+
+func liveURL(s *Server, session string) string {
+	return strings.Replace(s.URL(), "http://", "ws://", 1) + "/api/v1/sessions/" + session + "/live?token=" + s.Token()
 }
 
 func openPage(t *testing.T, s *Server, session string) *page {
 	t.Helper()
-	url := strings.Replace(s.URL(), "http://", "ws://", 1) + "/api/v1/sessions/" + session + "/live?token=" + s.Token()
-	c, _, err := websocket.Dial(context.Background(), url, nil)
+	p := &page{t: t, done: make(chan struct{}), arrived: make(chan struct{}, 1),
+		docs: map[crdt.Kind]*automerge.Doc{}, syncs: map[crdt.Kind]*automerge.SyncState{}}
+	c, _, err := websocket.Dial(context.Background(), liveURL(s, session), &websocket.DialOptions{
+		OnPingReceived: func(context.Context, []byte) bool { p.pings.Add(1); return true },
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.SetReadLimit(64 << 20)
-	p := &page{t: t, c: c, docs: map[crdt.Kind]*automerge.Doc{}, syncs: map[crdt.Kind]*automerge.SyncState{}}
+	p.c = c
 	for _, k := range docCodes {
 		p.docs[k] = automerge.New()
 		p.syncs[k] = automerge.NewSyncState(p.docs[k])
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	var wg sync.WaitGroup
+	wg.Go(func() { // the network
+		defer close(p.done)
 		for {
 			typ, data, err := c.Read(context.Background())
 			if err != nil {
-				p.mu.Lock()
-				p.closed = err
-				p.mu.Unlock()
+				p.err = err
 				return
 			}
-			p.mu.Lock()
-			if typ == websocket.MessageText {
-				var m wsOut
-				json.Unmarshal(data, &m)
-				p.texts = append(p.texts, m)
-				if m.Type == "hello" && len(m.Actor) == 16 {
-					// As the page does: its actor starts with its node's.
-					p.actor = m.Actor
-					for _, d := range p.docs {
-						d.SetActorID(m.Actor + "5a5a5a5a5a5a5a5a")
-					}
-				}
-				if m.Type == "error" && m.Reset != "" {
-					// As the page does: drop the copy, start again.
-					kind := crdt.Kind(m.Reset)
-					p.docs[kind] = automerge.New()
-					p.docs[kind].SetActorID(p.actor + "6b6b6b6b6b6b6b6b")
-					p.syncs[kind] = automerge.NewSyncState(p.docs[kind])
-					p.flushLocked(kind)
-				}
-			} else {
-				kind := docCodes[data[0]]
-				if _, err := p.syncs[kind].ReceiveMessage(data[1:]); err != nil {
-					t.Errorf("page: %v", err)
-				}
-				p.flushLocked(kind)
-			}
-			p.mu.Unlock()
+			p.qmu.Lock()
+			p.queue = append(p.queue, wsMessage{typ, data})
+			p.qmu.Unlock()
+			signal(p.arrived)
 		}
-	}()
-	t.Cleanup(func() { c.Close(websocket.StatusNormalClosure, ""); <-done })
+	})
+	wg.Go(func() { // the script
+		for {
+			select {
+			case <-p.done:
+				return
+			case <-p.arrived:
+			}
+			p.qmu.Lock()
+			q := p.queue
+			p.queue = nil
+			p.qmu.Unlock()
+			for _, m := range q {
+				p.handle(m)
+			}
+		}
+	})
+	t.Cleanup(func() { c.Close(websocket.StatusNormalClosure, ""); wg.Wait() })
 	return p
+}
+
+// handle takes a message from the node.
+func (p *page) handle(m wsMessage) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if m.typ == websocket.MessageText {
+		var out wsOut
+		json.Unmarshal(m.data, &out)
+		p.texts = append(p.texts, out)
+		if out.Type == "hello" && len(out.Actor) == 16 {
+			// As the page does: its actor starts with its node's.
+			p.actor = out.Actor
+			for _, d := range p.docs {
+				d.SetActorID(out.Actor + "5a5a5a5a5a5a5a5a")
+			}
+		}
+		if out.Type == "error" && out.Reset != "" {
+			// As the page does: drop the copy, start again.
+			kind := crdt.Kind(out.Reset)
+			p.docs[kind] = automerge.New()
+			p.docs[kind].SetActorID(p.actor + "6b6b6b6b6b6b6b6b")
+			p.syncs[kind] = automerge.NewSyncState(p.docs[kind])
+			p.flushLocked(kind)
+		}
+		return
+	}
+	kind := docCodes[m.data[0]]
+	if _, err := p.syncs[kind].ReceiveMessage(m.data[1:]); err != nil {
+		p.t.Errorf("page: %v", err)
+	}
+	p.flushLocked(kind)
+}
+
+// closed reports whether the socket is gone, and why.
+func (p *page) closed() (bool, error) {
+	select {
+	case <-p.done:
+		return true, p.err
+	default:
+		return false, nil
+	}
 }
 
 // flushLocked sends what the page's sync state has to say.
@@ -291,18 +357,176 @@ func TestLivePage(t *testing.T) {
 			return ok
 		})
 		waitFor(t, name+"'s socket closes", func() bool {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			return p.closed != nil
+			gone, _ := p.closed()
+			return gone
 		})
-		if st := websocket.CloseStatus(p.closed); st != websocket.StatusNormalClosure {
-			t.Fatalf("%s's socket closed with %v (%v), want 1000", name, st, p.closed)
+		if _, err := p.closed(); websocket.CloseStatus(err) != websocket.StatusNormalClosure {
+			t.Fatalf("%s's socket closed with %v (%v), want 1000", name, websocket.CloseStatus(err), err)
 		}
 	}
 	if d := time.Since(ended); d > 5*time.Second {
 		t.Fatalf("the sockets closed %v after the end: the page waited for its node to leave", d)
 	}
 	_ = fmt.Sprint
+}
+
+// A page that types fast keeps its socket across pings: what it sends says
+// it is there, and its pongs are read at once, however many of its messages
+// the node has still to handle. A page that goes quiet, answering pings,
+// keeps it too.
+func TestLiveBusyPageStays(t *testing.T) {
+	const every = 300 * time.Millisecond
+	ctx := context.Background()
+	company, web := upWith(t, node.InitOptions{Org: "Acme Inc"}, Config{PingInterval: every})
+	ss, err := company.CreateSessions(ctx, node.NewSessions{Candidate: "Sam", Title: "Loop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := ss[0].ID
+	// A file large enough (100 kB) that the node's work for a keystroke (a
+	// caret is converted with the file's text, and so is every state
+	// message) takes a good part of the time between two: the node often
+	// has a backlog of the page's messages when it pings, as it has in a
+	// session where two people type. (Before the reader stopped waiting for
+	// the loop, this test lost the socket at the first or second ping.)
+	want := "package main\n" + strings.Repeat("// filler\n", 10_000)
+	if err := company.Edit(ctx, id, crdt.Shared, crdt.Edit{Op: "add", Name: "main.go", Text: want}); err != nil {
+		t.Fatal(err)
+	}
+	p := openPage(t, web, id)
+	waitFor(t, "the page has the file", func() bool { return p.file("main.go") == want })
+
+	// 30 keystrokes a second, each a sync message and a caret, for two
+	// seconds and at least five pings.
+	start := time.Now()
+	pings := p.pings.Load()
+	tick := time.NewTicker(time.Second / 30)
+	defer tick.Stop()
+	keys := 0
+	for ; keys < 60 || p.pings.Load() < pings+5; keys++ {
+		if time.Since(start) > 15*time.Second {
+			t.Fatalf("%d pings in %d keystrokes", p.pings.Load()-pings, keys)
+		}
+		<-tick.C
+		ch := string(rune('a' + keys%26))
+		p.splice("main.go", len(want), 0, ch)
+		want += ch
+		p.sendText(map[string]any{"type": "cursor", "file": "main.go", "anchor": len(want), "head": len(want)})
+		if gone, err := p.closed(); gone {
+			t.Fatalf("the socket dropped after %d keystrokes, %d pings: %v", keys+1, p.pings.Load()-pings, err)
+		}
+	}
+	t.Logf("%d keystrokes in %v across %d pings", keys, time.Since(start).Round(time.Millisecond), p.pings.Load()-pings)
+	// The node catches up: at once, or (with -race, on a busy machine) in
+	// many seconds.
+	waitWithin(t, time.Minute, "the node has every keystroke", func() bool {
+		text, _, _ := company.Code(ctx, id, "main.go")
+		return text == want
+	})
+	// Quiet now: pongs alone keep the socket.
+	pings = p.pings.Load()
+	waitFor(t, "three more pings", func() bool { return p.pings.Load() >= pings+3 })
+	if gone, err := p.closed(); gone {
+		t.Fatalf("the socket of a quiet page dropped: %v", err)
+	}
+	p.splice("main.go", len(want), 0, "!")
+	waitFor(t, "a keystroke after the quiet", func() bool {
+		text, _, _ := company.Code(ctx, id, "main.go")
+		return text == want+"!"
+	})
+}
+
+// A page from which nothing comes, not even a pong, is dropped one ping
+// interval after a ping.
+func TestLiveSilentPageDropped(t *testing.T) {
+	const every = 100 * time.Millisecond
+	ctx := context.Background()
+	company, web := upWith(t, node.InitOptions{Org: "Acme Inc"}, Config{PingInterval: every})
+	ss, err := company.CreateSessions(ctx, node.NewSessions{Candidate: "Sam", Title: "Loop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pings atomic.Int64
+	c, _, err := websocket.Dial(ctx, liveURL(web, ss[0].ID), &websocket.DialOptions{
+		OnPingReceived: func(context.Context, []byte) bool { pings.Add(1); return false }, // no pong
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan error, 1)
+	go func() {
+		for {
+			if _, _, err := c.Read(ctx); err != nil {
+				ended <- err
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { c.CloseNow(); <-ended })
+	select {
+	case err := <-ended:
+		ended <- err // for the cleanup
+		if websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
+			t.Fatalf("the socket ended with %v, want status %d", err, websocket.StatusPolicyViolation)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("a silent page's socket is still open after 15 s")
+	}
+	if pings.Load() == 0 {
+		t.Fatal("dropped before any ping")
+	}
+}
+
+// The inbox takes messages without waiting up to its bound, then waits for
+// the loop; in order, and one over the bound on its own.
+func TestInbox(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		b := newInbox(10)
+		if b.backlog() {
+			t.Fatal("a new inbox has a backlog")
+		}
+		for _, n := range []int{4, 6} {
+			if err := b.put(ctx, pageFrame{data: make([]byte, n)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !b.backlog() {
+			t.Fatal("no backlog")
+		}
+		// Over the bound: put waits until the loop takes one.
+		put := make(chan error, 1)
+		go func() { put <- b.put(ctx, pageFrame{data: make([]byte, 3)}) }()
+		synctest.Wait()
+		select {
+		case err := <-put:
+			t.Fatalf("put past the bound returned at once: %v", err)
+		default:
+		}
+		if m, ok := b.take(); !ok || len(m.data) != 4 {
+			t.Fatalf("took %d bytes, %v", len(m.data), ok)
+		}
+		if err := <-put; err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []int{6, 3} {
+			if m, ok := b.take(); !ok || len(m.data) != want {
+				t.Fatalf("took %d bytes, %v; want %d", len(m.data), ok, want)
+			}
+		}
+		if _, ok := b.take(); ok || b.backlog() {
+			t.Fatal("took from an empty inbox")
+		}
+		// A message larger than the bound goes in when nothing waits.
+		if err := b.put(ctx, pageFrame{data: make([]byte, 20)}); err != nil {
+			t.Fatal(err)
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if err := b.put(cctx, pageFrame{data: make([]byte, 1)}); err == nil {
+			t.Fatal("put into a full inbox with a cancelled context")
+		}
+	})
 }
 
 func TestPositions(t *testing.T) {

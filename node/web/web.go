@@ -11,6 +11,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -36,6 +37,10 @@ type Config struct {
 	// Now returns the current time, for session cookies. If nil, time.Now
 	// is used.
 	Now func() time.Time
+	// PingInterval is how often the node pings the session page's
+	// WebSocket; a socket from which nothing at all (no message, no pong)
+	// was read for a whole interval after a ping is closed. If zero, 30 s.
+	PingInterval time.Duration
 }
 
 // Server is a node's local HTTP server.
@@ -45,6 +50,7 @@ type Server struct {
 	secret []byte // the node's web secret: keys session cookies
 	now    func() time.Time
 	log    *slog.Logger
+	ping   time.Duration // Config.PingInterval
 	srv    *http.Server
 	hosts  map[string]bool // Host headers accepted
 	url    string
@@ -67,7 +73,7 @@ func NewServer(n *node.Node, l net.Listener, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
-	s := &Server{node: n, token: cfg.Token, secret: secret, now: cfg.Now, log: cfg.Logger, lis: l}
+	s := &Server{node: n, token: cfg.Token, secret: secret, now: cfg.Now, log: cfg.Logger, ping: cmp.Or(cfg.PingInterval, 30*time.Second), lis: l}
 	if s.token == "" {
 		s.token = NewToken()
 	}

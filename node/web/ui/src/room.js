@@ -1,7 +1,8 @@
 // The interview room: the shared editor (CodeMirror bound to the session
 // document through @automerge/automerge-codemirror), files as tabs, the
-// others' carets, who is here, the lobby, Start / Leave / End, and for the
-// interviewers the private notes and the feedback form.
+// others' carets, who is here, the lobby, Start / Leave / End, Run and its
+// output, and for the interviewers the private notes and the feedback
+// form.
 import { basicSetup } from "codemirror";
 import { EditorView, placeholder } from "@codemirror/view";
 import { Compartment, EditorState } from "@codemirror/state";
@@ -18,6 +19,7 @@ import { Channel, initWasm } from "./sync.js";
 import { remoteCursors, setRemoteCursors } from "./cursors.js";
 import { Call } from "./call.js";
 import { feedbackPanel } from "./feedback.js";
+import { runPanel } from "./run.js";
 
 const LANGS = {
   python: ["Python", () => python()],
@@ -123,6 +125,12 @@ export async function room(main, id, info) {
     clear(errors).append(errorBox(new Error(msg)));
     setTimeout(() => clear(errors), 8000);
   };
+  const runs = runPanel(id, showError);
+  work.append(runs.el);
+  const drawRun = () => {
+    const doc = channel?.doc("shared").doc;
+    runs.update(session, current, current && doc ? languageOf(doc, current) : null, role);
+  };
   const act = async (what, path) => {
     try {
       session = await post(`/sessions/${id}/${path}`);
@@ -212,6 +220,7 @@ export async function room(main, id, info) {
     langLabel.hidden = ended;
     if (ended) closeNewFile();
     view?.dispatch({ effects: editable.reconfigure(readOnly()) });
+    drawRun();
     questionView?.dispatch({ effects: questionView.editableCompartment.reconfigure(readOnly(role !== "interviewer")) });
     notesView?.dispatch({ effects: notesView.editableCompartment.reconfigure(readOnly(role !== "interviewer")) });
     if (ended && !finalShown) showFinal();
@@ -262,12 +271,22 @@ export async function room(main, id, info) {
     clear(refusals);
     const rs = role === "candidate" ? [] : session.refusals || [];
     const qs = role === "candidate" ? [] : session.quarantined || [];
-    refusals.hidden = !rs.length && !qs.length;
+    const by = session.refused_by || [];
+    refusals.hidden = !rs.length && !qs.length && !by.length;
     if (refusals.hidden) return;
     refusals.append(h("h2", {}, "Refused"));
     const list = h("ul", {});
+    for (const r of by) {
+      list.append(h("li", { class: "refused-by" }, `${r.name}'s node refuses your edits: it says your node ${r.reason}. What you type now does not reach them; ${role === "interviewer" ? "another interviewer" : "an interviewer"} can let your edits in again.`));
+    }
     for (const q of qs) {
-      list.append(h("li", { class: "quarantine" }, `${q.name}'s document data is refused for this session: their node ${q.reason}.`));
+      const until = q.until ? ` It is taken again at ${fmtTime(q.until)}.` : "";
+      const carrier = q.carrier ? " (passed on by another node)" : "";
+      list.append(h("li", { class: "quarantine" }, `${q.name}'s edits are refused: their node ${q.reason}${carrier}.${until} `,
+        role === "interviewer" ? h("button", {
+          type: "button", class: "lift", dataset: { peer: q.peer },
+          onclick: () => act("Let in again", `quarantine/${encodeURIComponent(q.peer)}/lift`),
+        }, "Take their edits again") : null));
     }
     for (const r of rs.slice(-5)) {
       list.append(h("li", {}, `${r.name}'s node ${r.what}${r.count > 1 ? ` (${r.count} times, last at ${fmtTime(r.at)})` : ` (${fmtTime(r.at)})`}.`));
@@ -325,6 +344,7 @@ export async function room(main, id, info) {
     view.fileLanguage = language;
     drawCursors();
     drawTabs();
+    drawRun();
   }
   function drawTabs() {
     const doc = channel.doc("shared").doc;
@@ -353,6 +373,7 @@ export async function room(main, id, info) {
       view.fileLanguage = l;
       langPick.value = l;
       view.dispatch({ effects: lang.reconfigure(LANGS[l][1]()) });
+      drawRun();
     }
     if (!questionView && !finalShown && doc.question !== undefined) {
       const c = new Compartment();
@@ -482,7 +503,11 @@ export async function room(main, id, info) {
       if (docs.includes("private")) channel.doc("private").listeners.add(onPrivate);
       drawSession();
       if (call) call.started = false; // a new socket: a new leg
+      runs.reset(); // the new socket brings the runs again
       drawCall();
+    },
+    onRun(ev) {
+      runs.event(ev);
     },
     onState(m) {
       if (m.error) {
@@ -521,5 +546,8 @@ export async function room(main, id, info) {
     colorsFor, // how the room colors people
   };
   drawSession();
-  if (ended) channel.close();
+  if (ended) {
+    channel.close();
+    get(`/sessions/${id}/runs`).then((l) => runs.load(l)).catch(() => {});
+  }
 }

@@ -111,9 +111,9 @@ function codePoints(s, from, to) {
 
 // Channel connects to a session's WebSocket and reconnects when it drops.
 export class Channel {
-  constructor(sessionID, { onHello, onState, onError, onStatus, onMedia }) {
+  constructor(sessionID, { onHello, onState, onError, onStatus, onMedia, onRun }) {
     this.url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/v1/sessions/${encodeURIComponent(sessionID)}/live`;
-    this.on = { onHello, onState, onError, onStatus, onMedia };
+    this.on = { onHello, onState, onError, onStatus, onMedia, onRun };
     this.docs = {};
     this.ws = null;
     this.closed = false;
@@ -154,6 +154,7 @@ export class Channel {
           this.on.onHello?.(m);
         } else if (m.type === "state") this.on.onState?.(m);
         else if (m.type === "media-offer") this.on.onMedia?.(m);
+        else if (m.type === "run") this.on.onRun?.(m.run);
         else if (m.type === "error") {
           this.on.onError?.(m.error);
           // The node refused a change this page made (it breaks the
