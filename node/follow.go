@@ -70,8 +70,13 @@ func (f *Follower) ActorPrefix() string { return actorKey(f.l.n.actor()) }
 // documents, presence, cursors, state.
 func (f *Follower) Changed() <-chan struct{} { return f.l.waitChange() }
 
-// Done is closed when this node leaves the session.
+// Done is closed when this node leaves the session, or stops.
 func (f *Follower) Done() <-chan struct{} { return f.l.ctx.Done() }
+
+// Stopping reports whether this node is stopping (it may start again and
+// resume the session: its page should try to reconnect), rather than
+// having left the session.
+func (f *Follower) Stopping() bool { return f.n.closing.Load() }
 
 // Generate returns the next sync message for the follower's copy of a
 // document, or nil.
@@ -241,10 +246,7 @@ func (f *Follower) State(ctx context.Context) (FollowState, error) {
 // MediaOffer opens the call's leg to the page (replacing an earlier one)
 // and returns the node's offer; the interview must have started.
 func (f *Follower) MediaOffer(ctx context.Context) (string, error) {
-	f.l.mu.Lock()
-	started := f.l.gateOpen
-	f.l.mu.Unlock()
-	if !started {
+	if !f.l.started() {
 		return "", fmt.Errorf("the call starts when an interviewer starts the interview")
 	}
 	c, err := f.l.ensureCall()

@@ -104,10 +104,11 @@ type Node struct {
 	// from a peer is handled.
 	changeHook func(session string, from peer.ID)
 	// frameHook, if set (by tests), sees every document frame a peer sends
-	// before it is judged.
-	frameHook atomic.Pointer[func(from string, kind crdt.Kind)]
+	// before it is judged. It must not keep or change the frame's bytes.
+	frameHook atomic.Pointer[func(from string, f docFrame)]
 
 	closeOnce sync.Once
+	closing   atomic.Bool // Close has begun
 }
 
 // New opens the node in cfg.Dir.
@@ -180,6 +181,7 @@ func New(cfg Config) (*Node, error) {
 func (n *Node) Close() error {
 	err := fmt.Errorf("node: close: %w", net.ErrClosed)
 	n.closeOnce.Do(func() {
+		n.closing.Store(true)
 		n.mu.Lock()
 		lives := slices.Collect(maps.Values(n.lives))
 		p := n.p2p

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -77,4 +78,35 @@ func BenchmarkThroughput(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "runs/s")
+}
+
+// BenchmarkSandboxAlone runs /bin/true in the sandbox and bare, to see
+// what the sandbox itself costs without an interpreter's start: the
+// fastest and the median of each, interleaved.
+func BenchmarkSandboxAlone(b *testing.B) {
+	testRunner(b) // skips without bubblewrap
+	cfg := filepath.Join(b.TempDir(), "runner.json")
+	os.WriteFile(cfg, []byte(`{"languages": {"true": {"main": "x", "run": ["/bin/true"]}}}`), 0o644)
+	r, err := Detect(context.Background(), Config{File: cfg, Languages: []string{"true"}, CacheDir: b.TempDir(), Slots: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	job := Job{Lang: "true", Files: map[string]string{"x": ""}}
+	var bare, box []time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		if err := exec.Command("/bin/true").Run(); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if res, err := r.Run(context.Background(), job, nil); err != nil || res.Exit != 0 {
+			b.Fatalf("%v %+v", err, res)
+		}
+		bare, box = append(bare, t1.Sub(t0)), append(box, time.Since(t1))
+	}
+	slices.Sort(bare)
+	slices.Sort(box)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(ms(box[0]-bare[0]), "overhead-min-ms")
+	b.ReportMetric(ms(box[len(box)/2]-bare[len(bare)/2]), "overhead-median-ms")
 }

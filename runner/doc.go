@@ -40,9 +40,10 @@
 // just before it execs bwrap, plus what this package watches from outside
 // by reading /proc: wall time (a timer), CPU time (RLIMIT_CPU per process,
 // and the sum over the sandbox's processes), memory (RLIMIT_AS per process,
-// with headroom for runtimes that reserve address space up front, such as
-// the JVM and V8, and the sum of resident memory over the sandbox's
-// processes), processes (RLIMIT_NPROC), open files (RLIMIT_NOFILE), file
+// with headroom for runtimes that reserve address space up front: the JVM
+// and V8, whose heaps are bounded to the limit by flags, and Go's runtime;
+// and the sum of resident memory over the sandbox's processes, watched
+// every few milliseconds), processes (RLIMIT_NPROC), open files (RLIMIT_NOFILE), file
 // size (RLIMIT_FSIZE, and the tmpfs sizes), output (counted here; the run
 // is stopped past the limit). None of them needs a cgroup, so they hold the
 // same on every host; Limits says which are in force.

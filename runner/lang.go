@@ -50,6 +50,7 @@ type Language struct {
 // languages, each field optional.
 //
 //	{
+//	  "cache_dir": "/var/cache/parley-runner",
 //	  "limits": {"wall": "10s", "cpu": "5s", "memory_mb": 256, "processes": 64,
 //	             "open_files": 256, "file_size_mb": 16, "output_kb": 1024, "disk_mb": 64},
 //	  "languages": {
@@ -63,6 +64,8 @@ type Language struct {
 // A language named here replaces the built-in one of that name; null
 // removes it. Programs are looked up in the sandbox's PATH.
 type fileConfig struct {
+	// CacheDir is Config.CacheDir, unless that is set.
+	CacheDir  string                   `json:"cache_dir"`
 	Limits    *fileLimits              `json:"limits"`
 	Languages map[string]*fileLanguage `json:"languages"`
 }
@@ -96,7 +99,7 @@ type fileLanguage struct {
 const maxConfigFile = 1 << 20
 
 // readConfigFile reads a config file into the limits and languages.
-func readConfigFile(name string, lim *Limits, langs map[string]*Language) error {
+func readConfigFile(name string, lim *Limits, langs map[string]*Language, cacheDir *string) error {
 	b, err := os.ReadFile(name)
 	if err != nil {
 		return fmt.Errorf("runner config: %w", err)
@@ -109,6 +112,9 @@ func readConfigFile(name string, lim *Limits, langs map[string]*Language) error 
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&fc); err != nil {
 		return fmt.Errorf("runner config %s: %w", name, err)
+	}
+	if *cacheDir == "" {
+		*cacheDir = fc.CacheDir
 	}
 	if fl := fc.Limits; fl != nil {
 		for _, d := range []struct {

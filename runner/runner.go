@@ -120,7 +120,10 @@ type Config struct {
 	// in the system directories.
 	Bwrap string
 	// CacheDir holds what runs may read but not write: the Go build cache
-	// that Warm fills. If empty, parley/runner in os.UserCacheDir().
+	// that Warm fills. Runs bind it by its path, so as root (where runs
+	// take user IDs of their own) every directory above it must be open to
+	// others (mode o+x). If empty, /var/cache/parley-runner as root, else
+	// parley/runner in os.UserCacheDir().
 	CacheDir string
 	// Slots is how many runs go at once; more wait. If zero, the number
 	// of CPUs.
@@ -166,8 +169,9 @@ func Detect(ctx context.Context, cfg Config) (*Runner, error) {
 	}
 	langs := builtins()
 	var fileLim Limits
+	r.cacheDir = cfg.CacheDir
 	if cfg.File != "" {
-		if err := readConfigFile(cfg.File, &fileLim, langs); err != nil {
+		if err := readConfigFile(cfg.File, &fileLim, langs, &r.cacheDir); err != nil {
 			return nil, err
 		}
 	}
@@ -190,16 +194,24 @@ func Detect(ctx context.Context, cfg Config) (*Runner, error) {
 	if r.cfg.UIDBase == 0 {
 		r.cfg.UIDBase = 2_000_000_000
 	}
-	r.cacheDir = cfg.CacheDir
-	if r.cacheDir == "" {
+	switch {
+	case r.cacheDir != "":
+	case r.root:
+		r.cacheDir = "/var/cache/parley-runner"
+	default:
 		d, err := os.UserCacheDir()
 		if err != nil {
 			d = os.TempDir()
 		}
 		r.cacheDir = filepath.Join(d, "parley", "runner")
 	}
-	if err := os.MkdirAll(filepath.Join(r.cacheDir, "go"), 0o755); err != nil {
+	if r.cacheDir, err = filepath.Abs(r.cacheDir); err != nil {
 		return nil, fmt.Errorf("runner: cache: %w", err)
+	}
+	if slices.ContainsFunc(slices.Collect(maps.Values(langs)), func(l *Language) bool { return l.cache }) {
+		if err := makeCacheDir(r.cacheDir, r.root); err != nil {
+			return nil, fmt.Errorf("runner: cache: %w", err)
+		}
 	}
 	r.cgroup = cgroupMode()
 
@@ -236,6 +248,36 @@ func Detect(ctx context.Context, cfg Config) (*Runner, error) {
 		return nil, fmt.Errorf("runner: no toolchain found that works in the sandbox (looked for %s)", strings.Join(slices.Sorted(maps.Keys(langs)), ", "))
 	}
 	return r, nil
+}
+
+// makeCacheDir makes the cache directory, readable by runs: as root, runs
+// take other user IDs, which must reach it (and the node's umask may be
+// 077).
+func makeCacheDir(dir string, root bool) error {
+	goDir := filepath.Join(dir, "go")
+	if err := os.MkdirAll(goDir, 0o755); err != nil {
+		return err
+	}
+	if !root {
+		return nil
+	}
+	for _, d := range []string{dir, goDir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			return err
+		}
+	}
+	for d := filepath.Dir(dir); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("%s is closed to other users (mode %04o), so runs, which take user IDs of their own, cannot reach the cache %s: give one elsewhere", d, fi.Mode().Perm(), dir)
+		}
+		if d == "/" {
+			return nil
+		}
+	}
 }
 
 func overlay(base, over Limits) Limits {
@@ -388,7 +430,7 @@ func (r *Runner) Limits() []Limit {
 	return []Limit{
 		{"wall time", l.Wall.String(), "timer; the sandbox's PID namespace is killed"},
 		{"CPU time", l.CPU.String(), "RLIMIT_CPU per process, and the sum over the run's processes from /proc"},
-		{"memory", fmt.Sprintf("%d MiB", l.Memory>>20), "RLIMIT_AS per process (plus headroom for Java and Node.js, which bound their heap to the limit), and resident memory summed from /proc"},
+		{"memory", fmt.Sprintf("%d MiB", l.Memory>>20), "RLIMIT_AS per process (plus headroom for Java, Node.js and Go, whose runtimes reserve address space; Java and Node.js bound their heaps to the limit), and resident memory summed from /proc"},
 		{"processes", fmt.Sprint(l.Processes), procs},
 		{"open files", fmt.Sprint(l.OpenFiles), "RLIMIT_NOFILE"},
 		{"file size", fmt.Sprintf("%d MiB", l.FileSize>>20), "RLIMIT_FSIZE"},

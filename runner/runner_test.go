@@ -269,7 +269,7 @@ func TestConfigFile(t *testing.T) {
 	os.WriteFile(name, []byte(`{"limits": {"wall": "3s", "memory_mb": 128},
 		"languages": {"java": null, "shell": {"main": "main.sh", "run": ["sh", "{main}"], "version": ["sh", "-c", "echo 1.0"]}}}`), 0o644)
 	lim, langs := Limits{}, builtins()
-	if err := readConfigFile(name, &lim, langs); err != nil {
+	if err := readConfigFile(name, &lim, langs, new(string)); err != nil {
 		t.Fatal(err)
 	}
 	if lim.Wall != 3*time.Second || lim.Memory != 128<<20 {
@@ -283,7 +283,7 @@ func TestConfigFile(t *testing.T) {
 	}
 	for _, bad := range []string{`{"limits": {"wall": "soon"}}`, `{"languages": {"Bad Name": {"main": "a", "run": ["a"]}}}`, `{"languages": {"x": {"main": "../a", "run": ["a"]}}}`, `{"extra": 1}`, `{"languages": {"x": {"run": ["a"]}}}`} {
 		os.WriteFile(name, []byte(bad), 0o644)
-		if err := readConfigFile(name, &Limits{}, builtins()); err == nil {
+		if err := readConfigFile(name, &Limits{}, builtins(), new(string)); err == nil {
 			t.Errorf("config %s accepted", bad)
 		}
 	}

@@ -35,13 +35,13 @@ type spec struct {
 
 // Paths inside the sandbox.
 const (
-	workDir  = "/work"
-	goCache  = "/cache/go"
+	workDir = "/work"
+	goCache = "/cache/go"
 	// The sandbox is looked at every tick, more often at first, so that
 	// a short run's memory is seen too.
 	tick      = 50 * time.Millisecond
 	firstTick = 2 * time.Millisecond
-	drainFor = 2 * time.Second
+	drainFor  = 2 * time.Second
 )
 
 // compileAS is the address space of a compile step: toolchains reserve a
@@ -140,16 +140,11 @@ func (r *Runner) exec(ctx context.Context, s *spec, out func(Output)) (Result, e
 		args = append(args, "--file", fd(f), workDir+"/"+n)
 	}
 	if s.lang.cache {
-		dir, err := os.OpenFile(path.Join(r.cacheDir, "go"), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return Result{}, fmt.Errorf("runner: Go build cache: %w", err)
-		}
-		parentEnds = append(parentEnds, dir)
-		bind := "--ro-bind-fd"
+		bind := "--ro-bind"
 		if s.warm {
-			bind = "--bind-fd"
+			bind = "--bind"
 		}
-		args = append(args, "--dir", "/cache", bind, fd(dir), goCache)
+		args = append(args, "--dir", "/cache", bind, path.Join(r.cacheDir, "go"), goCache)
 	}
 	// The root (bwrap's own tmpfs, holding the mount points) is made
 	// read-only last: a run writes to /work and /tmp only, both bounded.

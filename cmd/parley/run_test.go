@@ -21,7 +21,7 @@ func TestRunCommand(t *testing.T) {
 	}
 	root, co, ana, sam := acme(t)
 	cfg := filepath.Join(root, "runner.json")
-	os.WriteFile(cfg, []byte(`{"limits": {"wall": "3s", "cpu": "1s"}, "languages": {"javascript": null, "go": null, "c": null, "cpp": null, "java": null}}`), 0o600)
+	os.WriteFile(cfg, []byte(`{"cache_dir": "`+filepath.Join(root, "cache")+`", "limits": {"wall": "3s", "cpu": "1s"}, "languages": {"javascript": null, "go": null, "c": null, "cpp": null, "java": null}}`), 0o600)
 	coOut := background(t, co, "up", "--listen", "127.0.0.1:0", "--p2p-listen", "/ip4/127.0.0.1/tcp/0", "--runner", "--runner-config", cfg)
 	waitFor(t, 60*time.Second, func() bool { _, err := os.Stat(filepath.Join(co, "api.json")); return err == nil })
 	if out := coOut.String(); !strings.Contains(out, "Runner: runs code in a sandbox (bubblewrap): Python 3.") || !strings.Contains(out, "wall time  3s") {

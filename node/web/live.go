@@ -303,6 +303,12 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		case <-done:
 			return
 		case <-f.Done():
+			if f.Stopping() {
+				// A restart: the page reconnects, and finds the session
+				// again once the node is back.
+				c.Close(websocket.StatusGoingAway, "the node is stopping")
+				return
+			}
 			writeJSON(wsOut{Type: "state", Error: "this node left the session"})
 			c.Close(websocket.StatusNormalClosure, "left the session")
 			return

@@ -49,7 +49,10 @@ function clock(ms) {
 
 
 export async function room(main, id, info) {
-  await initWasm();
+  // Automerge's WebAssembly compiles while the session loads, the camera
+  // starts and the call connects (the channel holds the documents'
+  // messages until it is ready): a reload mid-call comes back sooner.
+  initWasm().then(() => performance.mark("parley:wasm"), (e) => main.append(errorBox(new Error(`The editor cannot start: ${e.message}`))));
   let session = await get("/sessions/" + encodeURIComponent(id));
   id = session.id;
   document.title = `${session.title}: Parley`;
@@ -128,7 +131,9 @@ export async function room(main, id, info) {
   const runs = runPanel(id, showError);
   work.append(runs.el);
   const drawRun = () => {
-    const doc = channel?.doc("shared").doc;
+    // The page's copy, if the hello made it yet (never made here: it is
+    // named after the hello, and Automerge may not be ready).
+    const doc = channel?.docs.shared?.doc;
     runs.update(session, current, current && doc ? languageOf(doc, current) : null, role);
   };
   const act = async (what, path) => {
@@ -143,6 +148,15 @@ export async function room(main, id, info) {
   const inLobby = () => role === "candidate" && session.status !== "live" && session.status !== "ended";
   let call = null;
   const builtInCall = () => !session.conference && role !== "company";
+  const ensureCall = () => {
+    if (!call) {
+      // The channel is only used once the call starts, after its hello.
+      call = new Call(callEl, { sendJSON: (m) => channel.sendJSON(m) }, { onError: showError, colorFor });
+      window.parleyCall = call;
+    }
+    callEl.hidden = false;
+    return call;
+  };
   const drawCall = (slots) => {
     if (!builtInCall()) return;
     if (ended) {
@@ -150,11 +164,7 @@ export async function room(main, id, info) {
       callEl.hidden = true;
       return;
     }
-    if (!call) {
-      call = new Call(callEl, channel, { onError: showError, colorFor });
-      window.parleyCall = call;
-    }
-    callEl.hidden = false;
+    ensureCall();
     if (slots) call.update(slots, session.participants, me);
     // Before the start, a preview only; the call itself once it started.
     if (session.status === "live") call.start();
@@ -492,8 +502,12 @@ export async function room(main, id, info) {
     }
   }
 
+  // The camera and microphone start at once; the call once the channel's
+  // socket is open.
+  if (builtInCall() && !ended) ensureCall().preview();
   const channel = new Channel(id, {
     onHello(m) {
+      performance.mark("parley:hello");
       me = m.you?.peer || me;
       role = m.role || role;
       docs = m.docs || [];
@@ -502,7 +516,6 @@ export async function room(main, id, info) {
       channel.doc("shared").listeners.add(onShared);
       if (docs.includes("private")) channel.doc("private").listeners.add(onPrivate);
       drawSession();
-      if (call) call.started = false; // a new socket: a new leg
       runs.reset(); // the new socket brings the runs again
       drawCall();
     },
@@ -532,13 +545,22 @@ export async function room(main, id, info) {
     },
     onError: showError,
     onStatus(s) {
-      conn.textContent = s === "disconnected" ? "Reconnecting to this node…" : "";
+      performance.mark("parley:" + s);
+      conn.textContent = s === "connected" ? "" : "Reconnecting to this node…";
+      if (s === "connected") {
+        // A new socket: a new leg (the node closed the old one with the
+        // old socket). The hello need not be waited for.
+        if (call) call.started = false;
+        drawCall();
+      }
       if (s !== "connected") {
         get("/sessions/" + encodeURIComponent(id)).then((x) => { session = x; drawSession(); }).catch(() => {});
       }
     },
   });
-  // For scripts and the browser tests: what the editor holds.
+  // For scripts and the browser tests: what the editor holds, and the
+  // channel to the node.
+  window.parleyChannel = channel;
   window.parleyRoom = {
     file: () => current,
     text: () => view?.state.doc.toString() ?? null,

@@ -120,6 +120,8 @@ function codePoints(s, from, to) {
 }
 
 // Channel connects to a session's WebSocket and reconnects when it drops.
+// It may be made before Automerge's WebAssembly is ready: the documents'
+// messages wait for it, the call's offer does not.
 export class Channel {
   constructor(sessionID, { onHello, onState, onError, onStatus, onMedia, onRun }) {
     this.url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/v1/sessions/${encodeURIComponent(sessionID)}/live`;
@@ -128,6 +130,17 @@ export class Channel {
     this.ws = null;
     this.closed = false;
     this.retry = 500;
+    this.timer = null;
+    this.pending = initWasm(); // what arrives waits for Automerge
+    // Back online: try at once rather than after the back-off (the call
+    // comes back with the socket).
+    this.onOnline = () => {
+      if (this.closed || !this.timer) return;
+      clearTimeout(this.timer);
+      this.timer = null;
+      this.connect();
+    };
+    window.addEventListener("online", this.onOnline);
     this.connect();
   }
 
@@ -147,43 +160,23 @@ export class Channel {
       this.on.onStatus?.("connected");
     };
     ws.onmessage = (ev) => {
+      let m = null;
       if (typeof ev.data === "string") {
-        let m;
         try {
           m = JSON.parse(ev.data);
         } catch {
           return;
         }
-        if (m.type === "hello") {
-          this.actorPrefix ??= m.actor;
-          for (const d of Object.values(this.docs)) d.name(this.actorPrefix);
-          for (const kind of m.docs || []) {
-            const d = this.doc(kind);
-            d.reset();
-            d.flush();
-          }
-          this.on.onHello?.(m);
-        } else if (m.type === "state") this.on.onState?.(m);
-        else if (m.type === "media-offer") this.on.onMedia?.(m);
-        else if (m.type === "run") this.on.onRun?.(m.run);
-        else if (m.type === "error") {
-          this.on.onError?.(m.error);
-          // The node refused a change this page made (it breaks the
-          // session's rules): the page's copy is not the session's any
-          // more; start again from the node's.
-          if (m.reset) setTimeout(() => location.reload(), 1500);
+        // The call needs no Automerge: its offer is taken at once, while
+        // the WebAssembly may still compile (a reload mid-call comes back
+        // sooner).
+        if (m.type === "media-offer") {
+          this.on.onMedia?.(m);
+          return;
         }
-        return;
       }
-      const b = new Uint8Array(ev.data);
-      if (b.length < 2) return;
-      const kind = Object.keys(DOC_CODES).find((k) => DOC_CODES[k] === b[0]);
-      if (!kind) return;
-      try {
-        this.doc(kind).receive(b.subarray(1));
-      } catch (e) {
-        this.on.onError?.(`could not apply the node's ${kind} document data: ${e.message}`);
-      }
+      // Everything else in order, once Automerge is ready.
+      this.pending = this.pending.then(() => this.handle(m, ev.data)).catch((e) => console.error("parley:", e));
     };
     ws.onclose = (ev) => {
       if (this.closed) return;
@@ -195,9 +188,49 @@ export class Channel {
         return;
       }
       this.on.onStatus?.("disconnected", ev.reason);
-      setTimeout(() => !this.closed && this.connect(), this.retry);
-      this.retry = Math.min(this.retry * 2, 5000);
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        if (!this.closed) this.connect();
+      }, this.retry);
+      // The node is this machine's (or the company's gateway): trying
+      // every two seconds costs little, and a call waits no longer.
+      this.retry = Math.min(this.retry * 2, 2000);
     };
+  }
+
+  // handle takes a message from the node: m if it is text (JSON), else
+  // the binary data.
+  handle(m, data) {
+    if (m) {
+      if (m.type === "hello") {
+        this.actorPrefix ??= m.actor;
+        for (const d of Object.values(this.docs)) d.name(this.actorPrefix);
+        for (const kind of m.docs || []) {
+          const d = this.doc(kind);
+          d.reset();
+          d.flush();
+        }
+        this.on.onHello?.(m);
+      } else if (m.type === "state") this.on.onState?.(m);
+      else if (m.type === "run") this.on.onRun?.(m.run);
+      else if (m.type === "error") {
+        this.on.onError?.(m.error);
+        // The node refused a change this page made (it breaks the
+        // session's rules): the page's copy is not the session's any
+        // more; start again from the node's.
+        if (m.reset) setTimeout(() => location.reload(), 1500);
+      }
+      return;
+    }
+    const b = new Uint8Array(data);
+    if (b.length < 2) return;
+    const kind = Object.keys(DOC_CODES).find((k) => DOC_CODES[k] === b[0]);
+    if (!kind) return;
+    try {
+      this.doc(kind).receive(b.subarray(1));
+    } catch (e) {
+      this.on.onError?.(`could not apply the node's ${kind} document data: ${e.message}`);
+    }
   }
 
   sendBinary(code, msg) {
@@ -214,6 +247,8 @@ export class Channel {
 
   close() {
     this.closed = true;
+    clearTimeout(this.timer);
+    window.removeEventListener("online", this.onOnline);
     this.ws?.close();
   }
 }
