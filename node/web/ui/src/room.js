@@ -546,7 +546,9 @@ export async function room(main, id, info) {
     onError: showError,
     onStatus(s) {
       performance.mark("parley:" + s);
-      conn.textContent = s === "connected" ? "" : "Reconnecting to this node…";
+      // "closed": the node closed the socket for good (the session ended,
+      // or this node left): nothing is reconnecting.
+      conn.textContent = s === "disconnected" ? "Reconnecting to this node…" : "";
       if (s === "connected") {
         // A new socket: a new leg (the node closed the old one with the
         // old socket). The hello need not be waited for.
