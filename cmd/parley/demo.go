@@ -200,9 +200,11 @@ func startDemo(ctx context.Context, log *slog.Logger, rn *runner.Runner) (_ *dem
 	if _, err := d.Interviewer.AcceptCredential(ctx, added.Member.Token); err != nil {
 		return nil, fmt.Errorf("accepting the interviewer's credential: %w", err)
 	}
+	// The interview names no interviewers: any member of the team gets
+	// in as one (a session that names them lets only them in), so that
+	// addInterviewer can bring more.
 	ss, err := d.Company.CreateSessions(ctx, node.NewSessions{
-		Candidate: demoCandidate, Title: demoTitle, Duration: time.Hour,
-		Interviewers: []string{demoInterviewerMail}, Language: node.DefaultLanguage,
+		Candidate: demoCandidate, Title: demoTitle, Duration: time.Hour, Language: node.DefaultLanguage,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating the interview: %w", err)
