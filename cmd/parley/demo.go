@@ -200,10 +200,9 @@ func startDemo(ctx context.Context, log *slog.Logger, rn *runner.Runner) (_ *dem
 	if _, err := d.Interviewer.AcceptCredential(ctx, added.Member.Token); err != nil {
 		return nil, fmt.Errorf("accepting the interviewer's credential: %w", err)
 	}
-	// The interview names no interviewers: any member of the team gets
-	// in as one (a session that names them lets only them in), so that
-	// addInterviewer can bring more.
 	ss, err := d.Company.CreateSessions(ctx, node.NewSessions{
+		// No interviewers named: any member of the demo's team comes in
+		// as an interviewer (the browser tests add one to the session).
 		Candidate: demoCandidate, Title: demoTitle, Duration: time.Hour, Language: node.DefaultLanguage,
 	})
 	if err != nil {
