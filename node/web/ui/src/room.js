@@ -131,7 +131,9 @@ export async function room(main, id, info) {
   const runs = runPanel(id, showError);
   work.append(runs.el);
   const drawRun = () => {
-    const doc = channel?.doc("shared").doc;
+    // The page's copy, if the hello made it yet (never made here: it is
+    // named after the hello, and Automerge may not be ready).
+    const doc = channel?.docs.shared?.doc;
     runs.update(session, current, current && doc ? languageOf(doc, current) : null, role);
   };
   const act = async (what, path) => {
@@ -544,7 +546,9 @@ export async function room(main, id, info) {
     onError: showError,
     onStatus(s) {
       performance.mark("parley:" + s);
-      conn.textContent = s === "connected" ? "" : "Reconnecting to this node…";
+      // "closed": the node closed the socket for good (the session ended,
+      // or this node left): nothing is reconnecting.
+      conn.textContent = s === "disconnected" ? "Reconnecting to this node…" : "";
       if (s === "connected") {
         // A new socket: a new leg (the node closed the old one with the
         // old socket). The hello need not be waited for.
