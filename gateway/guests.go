@@ -267,6 +267,8 @@ func (g *Gateway) takeSeatFrom(old *guest) error {
 // create makes a new participant's data directory.
 func (g *Gateway) create(gu *guest) error {
 	// Encrypted at rest as the company's store is, with its key.
+	t0 := time.Now()
+	defer func() { g.log.Debug("participant made", "guest", gu.id, "in", time.Since(t0)) }()
 	res, err := node.Init(gu.dir, node.InitOptions{Logger: g.log.With("guest", gu.id), StoreKeyFile: g.company.StoreKeyFile()})
 	if err != nil {
 		return fmt.Errorf("making the participant: %w", err)
@@ -293,12 +295,16 @@ func (g *Gateway) startLocked(ctx context.Context, gu *guest) error {
 	cfg.Dir = gu.dir
 	cfg.Logger = g.log.With("guest", gu.id)
 	cfg.PageMedia = node.PageMedia{Remote: true, PublicIPs: g.cfg.PublicIPs}
+	t0 := time.Now()
 	n, err := node.New(cfg)
 	if err != nil {
 		return err
 	}
+	t1 := time.Now()
 	if err = n.Start(ctx); err == nil {
-		_, err = n.Join(ctx, s.Link, gu.rec.Name)
+		t2 := time.Now()
+		_, err = n.JoinVia(ctx, s.Link, gu.rec.Name, g.company.AddrInfo())
+		g.log.Debug("participant up", "guest", gu.id, "open", t1.Sub(t0), "start", t2.Sub(t1), "join", time.Since(t2))
 	}
 	if err != nil {
 		n.Close()

@@ -2,6 +2,7 @@
 // holds and the role this node will have, then joins.
 import { post, guestPost } from "./api.js";
 import { h, clear, fmtTime, errorBox } from "./dom.js";
+import { initWasm } from "./sync.js";
 
 const explain = {
   expired: "This link has expired: ask the company for a new one.",
@@ -87,9 +88,10 @@ export async function joinPage(main, info) {
 // and joins with a POST of the token (the gateway runs a participant for
 // the guest); the room follows. The token leaves the address at once, and
 // stays in this tab only, so that a reload of the page still has it.
-export async function guestJoinPage(main) {
+export async function guestJoinPage(main, joined) {
   // Another link opened while this page shows changes only the fragment.
   window.addEventListener("hashchange", () => location.reload());
+  initWasm(); // for the room, while the guest reads this page
   const fromHash = decodeURIComponent(location.hash.slice(1));
   if (fromHash) {
     sessionStorage.setItem("parley-link", fromHash);
@@ -140,7 +142,7 @@ export async function guestJoinPage(main) {
     status.textContent = "Joining…";
     try {
       const res = await guestPost("/guest/join", { token, name: name.value.trim() });
-      location.href = res.room;
+      joined(res.room);
     } catch (err) {
       clear(status).append(errorBox(err));
     }

@@ -48,21 +48,32 @@ function noAccess(app) {
 }
 
 // guestMain is the app of a guest of the company's gateway: no node of
-// their own, no dashboard; the join page and the room.
+// their own, no dashboard; the join page and the room. Joining opens the
+// room in the same page: Automerge's WebAssembly, compiled while the guest
+// read the join page, is ready for it.
 async function guestMain(app) {
-  const path = location.pathname;
   const main = h("main", { id: "main" });
   clear(app).append(h("header", {}, h("nav", { "aria-label": "Main" }, h("span", { class: "brand" }, "Parley"))), main);
-  try {
-    const m = path.match(/^\/guest\/s\/([a-z2-7]{16})$/);
-    if (m) {
-      app.classList.add("in-room");
-      await room(main, m[1], { peer: null });
-    } else if (path === "/join") await guestJoinPage(main);
-    else main.append(h("h1", {}, "Parley"), h("p", {}, "Open the interview link you were sent."));
-  } catch (e) {
-    main.append(errorBox(e));
-  }
+  const show = async () => {
+    const path = location.pathname;
+    clear(main);
+    try {
+      const m = path.match(/^\/guest\/s\/([a-z2-7]{16})$/);
+      if (m) {
+        app.classList.add("in-room");
+        await room(main, m[1], { peer: null });
+      } else if (path === "/join") {
+        await guestJoinPage(main, (to) => {
+          history.pushState(null, "", to);
+          show();
+        });
+      } else main.append(h("h1", {}, "Parley"), h("p", {}, "Open the interview link you were sent."));
+    } catch (e) {
+      main.append(errorBox(e));
+    }
+  };
+  window.addEventListener("popstate", () => location.reload());
+  await show();
 }
 
 async function main() {
