@@ -34,6 +34,10 @@ type Guard struct {
 	// when End is empty), and is cut back to them once it has them all.
 	Final bool     `json:"final,omitempty"`
 	End   []string `json:"end,omitempty"`
+	// Poison are changes (hex hashes) the node refuses from anyone: their
+	// data crashed its worker and names no author it knows. They are left
+	// out without blame.
+	Poison []string `json:"poison,omitempty"`
 }
 
 // ActorKey is the part of an actor that names its participant's node: the
@@ -94,6 +98,9 @@ func (s *server) judge(d *doc, g *Guard, chs []*Change) (keep [][]byte, skipped 
 	}
 	take := make([]bool, len(fresh))
 	for i, c := range fresh {
+		if len(g.Poison) > 0 && slices.Contains(g.Poison, c.Hash.String()) {
+			continue
+		}
 		author := ActorKey(c.Actor)
 		role := RoleStaff
 		if g.Own && author != g.Sender {

@@ -181,6 +181,100 @@ func TestCrashers(t *testing.T) {
 	}
 }
 
+// Inputs made by mutating valid changes, documents and sync messages
+// (crasher.Mutator), delivered as a peer's would be, leave the worker
+// refusing them, taking them, or dead: never the caller. Everything here
+// is deterministic (fixed actors, times and seed), so some of them always
+// kill the worker: if none does, the mutator stopped reaching Automerge's
+// decoder.
+func TestMutantsInWorker(t *testing.T) {
+	w := startWorker(t, 2*time.Second)
+	content := []Edit{{Op: "add", Name: "main.go", Text: "func main() {\n\tfmt.Println(\"héllo 🙂\")\n}\n"}, {Op: "splice", Target: "question", Text: "FizzBuzz"}}
+	open := func() {
+		t.Helper()
+		if err := w.New("s/shared", Shared, "aaaa"); err != nil && !strings.Contains(err.Error(), "is open") {
+			t.Fatal(err)
+		}
+		if _, err := w.Edit("s/shared", content, time.Unix(1, 0)); err != nil && !strings.Contains(err.Error(), "exists") {
+			t.Fatal(err)
+		}
+	}
+	// Valid data: another copy's edits, its whole document, and the sync
+	// messages that bring the first copy up to date.
+	open()
+	saved, err := w.Save("s/shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Load("b/shared", "b/shared", Shared, "bbbb", saved); err != nil {
+		t.Fatal(err)
+	}
+	var changes, syncs [][]byte
+	for i, e := range []Edit{{Op: "add", Name: "gen.txt", Text: "hello"}, {Op: "splice", Target: "file:gen.txt", Pos: 2, Del: 1, Text: "ü🙂"}, {Op: "language", Name: "gen.txt", Lang: "go"}} {
+		c, err := w.Edit("b/shared", []Edit{e}, time.Unix(int64(2+i), 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		changes = append(changes, c)
+	}
+	doc, err := w.Save("b/shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		if msg, _ := w.SyncGenerate("b/shared", "s"); msg != nil {
+			syncs = append(syncs, msg)
+			w.SyncReceive("s/shared", "b", msg, nil)
+		}
+		if msg, _ := w.SyncGenerate("s/shared", "b"); msg != nil {
+			w.SyncReceive("b/shared", "s", msg, nil)
+		}
+	}
+	w.CloseDoc("s/shared")
+	open()
+
+	m := crasher.NewMutator(1)
+	died := 0
+	const n = 150
+	for i := range n {
+		var b []byte
+		var what string
+		switch i % 3 {
+		case 0:
+			b, what = m.Chunks(changes[i%len(changes)])
+		case 1:
+			b, what = m.Chunks(doc)
+		default:
+			b, what = m.SyncMessage(syncs[i%len(syncs)])
+		}
+		if i%3 == 2 {
+			_, err = w.SyncReceive("s/shared", "mallory", b, nil)
+			if err == nil {
+				_, err = w.SyncGenerate("s/shared", "mallory")
+			}
+			w.SyncReset("s/shared", "mallory")
+		} else {
+			_, err = w.Apply("s/shared", b, nil)
+			if err == nil {
+				_, err = w.View("s/shared")
+			}
+		}
+		if errors.Is(err, ErrWorkerDied) {
+			died++
+			t.Logf("died: %s", what)
+		} else if _, herr := w.Heads("s/shared"); herr != nil {
+			t.Fatalf("%s: worker broken after %v: %v", what, err, herr)
+		}
+		// A fresh copy for the next: a mutant taken may be in this one.
+		w.CloseDoc("s/shared")
+		open()
+	}
+	if died == 0 {
+		t.Fatalf("none of %d mutants killed the worker: do they still reach Automerge's decoder?", n)
+	}
+	t.Logf("%d of %d mutants killed the worker", died, n)
+}
+
 func FuzzWorkerFrame(f *testing.F) {
 	var seed bytes.Buffer
 	writeFrame(&seed, request{Op: "apply", Doc: "s/shared"}, []byte{1, 2, 3})

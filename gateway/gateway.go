@@ -10,7 +10,8 @@
 //	                           is /join#TOKEN, and the fragment never reaches
 //	                           a server
 //	GET  /app.js, /app.css,    the web app's files
-//	     /automerge.wasm
+//	     /automerge.wasm,
+//	     /favicon.svg
 //	POST /guest/inspect        {token}: what the link holds, as `parley invite
 //	                           inspect` shows it
 //	POST /guest/join           {token, name}: join; sets the guest's cookie

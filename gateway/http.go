@@ -31,7 +31,7 @@ var sessionPattern = regexp.MustCompile(`^[a-z2-7]{16}$`)
 
 // assets are the web app's files a guest's page loads; nothing else of the
 // app's directory is served.
-var assets = []string{"app.js", "app.css", "automerge.wasm"}
+var assets = []string{"app.js", "app.css", "automerge.wasm", "favicon.svg"}
 
 // Handler returns the gateway's routes behind its checks: security
 // headers, per-client rate limits, and the checks each route makes.
@@ -153,7 +153,7 @@ type staticFile struct {
 // staticFiles are made at the first request for one: not in every
 // command's start.
 var staticFiles = sync.OnceValue(func() map[string]*staticFile {
-	types := map[string]string{".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".wasm": "application/wasm"}
+	types := map[string]string{".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".wasm": "application/wasm", ".svg": "image/svg+xml"}
 	out := map[string]*staticFile{}
 	for _, name := range assets {
 		b, err := fs.ReadFile(web.Static(), name)

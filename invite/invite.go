@@ -16,6 +16,7 @@ import (
 	"encoding/base32"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -74,6 +75,26 @@ type Invite struct {
 	// and only with TURN.
 	TURNUser       string
 	TURNCredential string
+
+	// Language is the programming language the session starts with (see
+	// CheckLanguage): its first file is main.EXT in it. Empty: the session
+	// starts with no file (links made before the field existed).
+	Language string
+
+	// Interviewers are the credentials of the interviewers the session
+	// names: when any are, only they are let in as interviewers (at most
+	// MaxInterviewersNamed). Credential IDs, not emails: the candidate holds
+	// the link too.
+	Interviewers []CredentialID
+}
+
+// MaxInterviewersNamed bounds the interviewers a link names.
+const MaxInterviewersNamed = 32
+
+// Names reports whether the link lets the credential id in as an
+// interviewer: it names it, or names nobody.
+func (inv *Invite) Names(id CredentialID) bool {
+	return len(inv.Interviewers) == 0 || slices.Contains(inv.Interviewers, id)
 }
 
 // Invite field numbers. Never reuse a number; add new ones at the end.
@@ -99,6 +120,8 @@ const (
 	fInvTURNUser
 	fInvTURNCredential
 	fInvCriteria
+	fInvLanguage
+	fInvInterviewers
 )
 
 var inviteFields = map[protowire.Number]protowire.Type{
@@ -109,9 +132,10 @@ var inviteFields = map[protowire.Number]protowire.Type{
 	fInvBootstrap: protowire.BytesType, fInvTURN: protowire.BytesType, fInvConference: protowire.BytesType,
 	fInvMaxInterviewers: protowire.VarintType, fInvRecorder: protowire.BytesType, fInvRevoked: protowire.BytesType,
 	fInvTURNUser: protowire.BytesType, fInvTURNCredential: protowire.BytesType, fInvCriteria: protowire.BytesType,
+	fInvLanguage: protowire.BytesType, fInvInterviewers: protowire.BytesType,
 }
 
-var inviteRepeated = map[protowire.Number]bool{fInvBootstrap: true, fInvRevoked: true, fInvCriteria: true}
+var inviteRepeated = map[protowire.Number]bool{fInvBootstrap: true, fInvRevoked: true, fInvCriteria: true, fInvInterviewers: true}
 
 const sessionIDLen = 10
 
@@ -201,6 +225,10 @@ func (inv *Invite) encode() []byte {
 	for _, c := range inv.Criteria {
 		e.string(fInvCriteria, c)
 	}
+	e.string(fInvLanguage, inv.Language)
+	for _, id := range inv.Interviewers {
+		e.bytes(fInvInterviewers, id[:])
+	}
 	return e.b
 }
 
@@ -229,6 +257,8 @@ func (inv *Invite) validate() error {
 		return fmt.Errorf("max interviewers %d; between 1 and %d are allowed", inv.MaxInterviewers, MaxInterviewers)
 	case len(inv.Bootstrap) > MaxBootstrap:
 		return fmt.Errorf("%d bootstrap addresses; at most %d are allowed", len(inv.Bootstrap), MaxBootstrap)
+	case len(inv.Interviewers) > MaxInterviewersNamed:
+		return fmt.Errorf("%d interviewers named; at most %d fit in a link", len(inv.Interviewers), MaxInterviewersNamed)
 	case len(inv.Revoked) > MaxRevokedInInvite:
 		return fmt.Errorf("%d revoked credentials; at most %d fit in a link", len(inv.Revoked), MaxRevokedInInvite)
 	}
@@ -242,6 +272,11 @@ func (inv *Invite) validate() error {
 	}
 	if err := CheckCriteria(inv.Criteria); err != nil {
 		return err
+	}
+	if inv.Language != "" {
+		if err := CheckLanguage(inv.Language); err != nil {
+			return err
+		}
 	}
 	if inv.Conference != "" {
 		if err := CheckConferenceURL(inv.Conference); err != nil {
@@ -277,6 +312,23 @@ func CheckCriteria(cs []string) error {
 			return fmt.Errorf("feedback criterion %q is given twice", c)
 		}
 		seen[strings.ToLower(c)] = true
+	}
+	return nil
+}
+
+// MaxLanguageLen bounds a language name (the shared document allows no
+// longer one).
+const MaxLanguageLen = 32
+
+// CheckLanguage reports whether s can name a session's language: 1 to
+// MaxLanguageLen lowercase letters, digits, '+', '#' or '-'. Which languages
+// a company offers is its node's choice; a link from a newer version may
+// name one this version does not know, which its editor shows as text.
+func CheckLanguage(s string) error {
+	if s == "" || len(s) > MaxLanguageLen || strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '+' || r == '#' || r == '-')
+	}) >= 0 {
+		return fmt.Errorf("language %q is not a language name (lowercase letters, digits, +, # or -; at most %d)", s, MaxLanguageLen)
 	}
 	return nil
 }
@@ -420,6 +472,16 @@ func decodeInvite(b []byte) (*Invite, error) {
 			var c string
 			c, err = f.str("feedback criterion")
 			inv.Criteria = append(inv.Criteria, c)
+		case fInvLanguage:
+			inv.Language, err = f.str("language")
+		case fInvInterviewers:
+			if len(inv.Interviewers) == MaxInterviewersNamed {
+				return nil, fmt.Errorf("more than %d interviewers named", MaxInterviewersNamed)
+			}
+			if len(f.b) != len(CredentialID{}) {
+				return nil, fmt.Errorf("a named interviewer's credential id is %d bytes, want %d", len(f.b), len(CredentialID{}))
+			}
+			inv.Interviewers = append(inv.Interviewers, CredentialID(f.b))
 		}
 		if err != nil {
 			return nil, err

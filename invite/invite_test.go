@@ -45,6 +45,7 @@ func testInvite(key ed25519.PrivateKey) *Invite {
 		MaxInterviewers: 3,
 		Recorder:        "ana@acme.test",
 		Revoked:         []CredentialID{{1, 2, 3, 4, 5, 6, 7, 8}},
+		Language:        "cpp",
 	}
 	inv.TURNUser, inv.TURNCredential = TURNCredential([]byte("relay secret"), inv.SessionID, inv.ValidUntil)
 	return inv
@@ -75,12 +76,36 @@ func TestInviteRoundTrip(t *testing.T) {
 			len(got.Bootstrap) != 1 || !got.Bootstrap[0].Equal(inv.Bootstrap[0]) || got.TURN != inv.TURN ||
 			got.Conference != inv.Conference || got.MaxInterviewers != inv.MaxInterviewers ||
 			got.Recorder != inv.Recorder || len(got.Revoked) != 1 || got.Revoked[0] != inv.Revoked[0] ||
-			got.TURNUser != inv.TURNUser || got.TURNCredential != inv.TURNCredential {
+			got.TURNUser != inv.TURNUser || got.TURNCredential != inv.TURNCredential || got.Language != inv.Language {
 			t.Fatalf("round trip changed the invite:\n got %+v\nwant %+v", got, inv)
 		}
 	}
 	if l := len(AppLinkPrefix + tok); l > 600 {
 		t.Errorf("link is %d characters; a link this full should stay under 600", l)
+	}
+}
+
+func TestCheckLanguage(t *testing.T) {
+	for _, ok := range []string{"python", "cpp", "c#", "objective-c", "f90"} {
+		if err := CheckLanguage(ok); err != nil {
+			t.Errorf("CheckLanguage(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "Python", "c sharp", strings.Repeat("x", MaxLanguageLen+1), "py\n"} {
+		if err := CheckLanguage(bad); err == nil {
+			t.Errorf("CheckLanguage(%q) = nil, want an error", bad)
+		}
+	}
+	// A link naming no language (made before the field) still parses.
+	key := testKey(1)
+	inv := testInvite(key)
+	inv.Language = ""
+	if got, err := Parse(sign(t, inv, key)); err != nil || got.Language != "" {
+		t.Fatalf("a link without a language: %v, %q", err, got.Language)
+	}
+	inv.Language = "Not A Language"
+	if _, err := inv.Sign(key); err == nil {
+		t.Fatal("a link with a bad language was signed")
 	}
 }
 

@@ -25,6 +25,7 @@ func (g *Generator) RequestKeyframe() { g.keyframe.Store(true) }
 func (g *Generator) Run(ctx context.Context, write func(kind Kind, p *rtp.Packet)) {
 	audio := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: opusPayloadType, SSRC: rand.Uint32(), SequenceNumber: uint16(rand.Uint32())}}
 	video := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: vp8PayloadType, SSRC: rand.Uint32(), SequenceNumber: uint16(rand.Uint32())}}
+	picture := uint16(rand.Uint32()) & 0x7fff
 	silence := []byte{0xf8, 0xff, 0xfe} // an Opus frame of 20 ms silence
 	frame := make([]byte, 6000)
 	aTick := time.NewTicker(20 * time.Millisecond)
@@ -47,21 +48,23 @@ func (g *Generator) Run(ctx context.Context, write func(kind Kind, p *rtp.Packet
 				lastKey = now
 			}
 			video.Timestamp += 3600
+			picture = (picture + 1) & 0x7fff
 			// A frame in 1200-byte packets, each with a VP8 payload
-			// descriptor (S bit on the first); a keyframe's first payload
-			// byte has the P bit clear.
+			// descriptor as browsers send it (S bit on the first, a 15-bit
+			// picture ID); a keyframe's first payload byte has the P bit
+			// clear.
 			const per = 1200
 			for off := 0; off < len(frame); off += per {
-				desc := byte(0x00)
+				desc := []byte{0x80, 0x80, 0x80 | byte(picture>>8), byte(picture)}
 				if off == 0 {
-					desc = 0x10
+					desc[0] |= 0x10
 				}
-				payload := append([]byte{desc}, frame[off:min(off+per, len(frame))]...)
+				payload := append(desc, frame[off:min(off+per, len(frame))]...)
 				if off == 0 {
 					if key {
-						payload[1] = 0x00
+						payload[len(desc)] = 0x00
 					} else {
-						payload[1] = 0x01
+						payload[len(desc)] = 0x01
 					}
 				}
 				video.SequenceNumber++

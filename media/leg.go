@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
@@ -34,14 +36,16 @@ type Leg struct {
 
 	mu        sync.Mutex
 	videoSSRC uint32 // of the video received, for keyframe requests
+
+	lastIn atomic.Int64 // when the other side's last RTP or RTCP arrived, Unix nanoseconds
 }
 
 // outTrack is what a leg sends of one kind in one slot.
 type outTrack struct {
 	track *webrtc.TrackLocalStaticRTP
 
-	mu      sync.Mutex
-	dropped uint16 // padding-only packets dropped, by which later ones are renumbered
+	mu sync.Mutex
+	rw rewriter
 }
 
 // NewLeg makes a leg that sends slots pairs of tracks; its tracks and
@@ -72,7 +76,7 @@ func (a *API) NewLeg(slots int, h Handler) (*Leg, error) {
 				pc.Close()
 				return nil, fmt.Errorf("media: %w", err)
 			}
-			pair[k] = &outTrack{track: tr}
+			pair[k] = &outTrack{track: tr, rw: rewriter{clock: codec.ClockRate, vp8: k == Video}}
 			go l.readRTCP(tx.Sender(), slot)
 		}
 		l.out = append(l.out, pair)
@@ -94,6 +98,7 @@ func (l *Leg) readRTCP(s *webrtc.RTPSender, slot int) {
 		if err != nil {
 			return
 		}
+		l.lastIn.Store(time.Now().UnixNano())
 		for _, p := range pkts {
 			switch p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
@@ -121,6 +126,7 @@ func (l *Leg) readTrack(t *webrtc.TrackRemote) {
 		if err != nil {
 			return
 		}
+		l.lastIn.Store(time.Now().UnixNano())
 		if l.h.Packet != nil {
 			l.h.Packet(kind, p)
 		}
@@ -138,7 +144,10 @@ func (l *Leg) RequestKeyframe() {
 }
 
 // WriteRTP sends a packet of a kind in a slot: header extensions stripped,
-// padding-only packets dropped and the sequence closed over them.
+// padding-only packets dropped and the sequence closed over them, and the
+// sequence numbers, timestamps and VP8 picture IDs kept continuous when the
+// packets start coming from another source (see rewriter). p is not
+// modified.
 func (l *Leg) WriteRTP(slot int, kind Kind, p *rtp.Packet) error {
 	if slot < 0 || slot >= len(l.out) {
 		return fmt.Errorf("media: no slot %d", slot)
@@ -146,15 +155,11 @@ func (l *Leg) WriteRTP(slot int, kind Kind, p *rtp.Packet) error {
 	o := l.out[slot][kind]
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if len(p.Payload) == 0 {
-		o.dropped++
+	h, payload, ok := o.rw.rewrite(p, time.Now())
+	if !ok {
 		return nil
 	}
-	h := p.Header
-	h.Extension, h.Extensions, h.ExtensionProfile = false, nil, 0
-	h.Padding, h.PaddingSize = false, 0
-	h.SequenceNumber -= o.dropped
-	err := o.track.WriteRTP(&rtp.Packet{Header: h, Payload: p.Payload})
+	err := o.track.WriteRTP(&rtp.Packet{Header: h, Payload: payload})
 	if errors.Is(err, io.ErrClosedPipe) {
 		return nil // nobody bound yet
 	}
@@ -207,6 +212,21 @@ func (l *Leg) setLocal(ctx context.Context, d webrtc.SessionDescription) (string
 // whether or not the other side sends anything.
 func (l *Leg) Connected() bool {
 	return l.pc.ConnectionState() == webrtc.PeerConnectionStateConnected
+}
+
+// Negotiated reports whether the offer and answer are both applied: the
+// other side has the leg too.
+func (l *Leg) Negotiated() bool {
+	return l.pc.CurrentRemoteDescription() != nil
+}
+
+// LastReceived is when the other side's last packet (RTP or RTCP)
+// arrived, or the zero time.
+func (l *Leg) LastReceived() time.Time {
+	if n := l.lastIn.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // Close ends the leg.

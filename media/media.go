@@ -6,7 +6,10 @@
 // payload type (by Pion's tracks), the header extensions (stripped: their
 // IDs differ per leg) and the sequence numbers (renumbered when empty
 // padding packets are dropped, or the next hop asks for retransmissions
-// forever).
+// forever). What a leg sends on a track stays one continuous stream when
+// its source changes (a page reloads, a leg is replaced): sequence
+// numbers, timestamps and VP8 picture IDs go on from the last packet sent
+// (see rewriter).
 //
 // Every leg offers only VP8 and Opus, with no RTX, RED or FEC, and keeps
 // Pion's default interceptors (NACK, RTCP reports, congestion feedback).
@@ -63,6 +66,11 @@ type Config struct {
 	// Loopback includes loopback candidates: a browser talks to its own
 	// node on 127.0.0.1, and tests run on one machine.
 	Loopback bool
+	// Local is for the leg to this node's own page, on this machine: ICE
+	// takes the first path that works. The page answers with its first host
+	// candidate only, and the others it checks from are peer-reflexive to
+	// this side, which would otherwise wait a second before using one.
+	Local bool
 	// PublicIPs, if set, are announced as host candidates besides the
 	// interfaces' own addresses: the public addresses of a host behind 1:1
 	// NAT (a company's gateway on a cloud VM with a private address).
@@ -92,6 +100,9 @@ func NewAPI(cfg Config) (*API, error) {
 	se.SetIncludeLoopbackCandidate(cfg.Loopback)
 	// A TURN-only path would otherwise wait 2 s before it connects.
 	se.SetRelayAcceptanceMinWait(0)
+	if cfg.Local {
+		se.SetPrflxAcceptanceMinWait(0)
+	}
 	se.SetICETimeouts(5*time.Second, 15*time.Second, 2*time.Second)
 	for _, ip := range cfg.PublicIPs {
 		if net.ParseIP(ip) == nil {

@@ -166,7 +166,7 @@ func TestWriteRenumbers(t *testing.T) {
 }
 
 func TestReadSignal(t *testing.T) {
-	for _, bad := range []string{"", "\x00", "\x05{}", "\x0d{\"type\":\"x\"}", "\xff\xff\xff\xff\x0f"} {
+	for _, bad := range []string{"", "\x00", "\x05{}", "\x0d{\"type\":\"x\"}", "\xff\xff\xff\xff\x0f", "\x1e{\"type\":\"request\",\"sdp\":\"v=0\"}", "\x10{\"type\":\"offer\"}"} {
 		if _, err := ReadSignal(bufio.NewReader(bytes.NewBufferString(bad))); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
@@ -176,6 +176,10 @@ func TestReadSignal(t *testing.T) {
 	if s, err := ReadSignal(bufio.NewReader(&buf)); err != nil || s.Type != "answer" {
 		t.Fatalf("%+v, %v", s, err)
 	}
+	WriteSignal(&buf, Signal{Type: "request"})
+	if s, err := ReadSignal(bufio.NewReader(&buf)); err != nil || s.Type != "request" {
+		t.Fatalf("%+v, %v", s, err)
+	}
 }
 
 func FuzzReadSignal(f *testing.F) {
@@ -183,9 +187,12 @@ func FuzzReadSignal(f *testing.F) {
 	WriteSignal(&buf, Signal{Type: "offer", SDP: "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n"})
 	f.Add(buf.Bytes())
 	f.Add([]byte("\x05{}"))
+	buf.Reset()
+	WriteSignal(&buf, Signal{Type: "request"})
+	f.Add(buf.Bytes())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := ReadSignal(bufio.NewReader(bytes.NewReader(b)))
-		if err == nil && (s.Type != "offer" && s.Type != "answer") {
+		if err == nil && (s.Type != "offer" && s.Type != "answer" && s.Type != "request" || s.Type == "request" && s.SDP != "") {
 			t.Fatalf("accepted %+v", s)
 		}
 	})

@@ -12,9 +12,12 @@ import (
 
 // Signal is one message of the offer/answer exchange between two nodes
 // over /parley/media/1: a length (uvarint) and JSON, strict and bounded.
+// The answering side (the larger peer ID) that has no connection with the
+// offering side sends a "request" (no SDP) for an offer: after it
+// restarted, or when its connection failed.
 type Signal struct {
-	Type string `json:"type"` // "offer" or "answer"
-	SDP  string `json:"sdp"`
+	Type string `json:"type"` // "offer", "answer" or "request"
+	SDP  string `json:"sdp,omitempty"`
 }
 
 // MaxSignal bounds a signal: an SDP with every candidate gathered is a few
@@ -54,7 +57,14 @@ func ReadSignal(r *bufio.Reader) (Signal, error) {
 	if err := dec.Decode(&s); err != nil {
 		return s, fmt.Errorf("media: bad signal: %w", err)
 	}
-	if s.Type != "offer" && s.Type != "answer" {
+	switch s.Type {
+	case "offer", "answer":
+	case "request":
+		if s.SDP != "" {
+			return s, fmt.Errorf("media: a request for an offer holds no session description")
+		}
+		return s, nil
+	default:
 		return s, fmt.Errorf("media: unknown signal type %q", s.Type)
 	}
 	if !strings.HasPrefix(s.SDP, "v=0") {

@@ -80,6 +80,9 @@ type intro struct {
 	Since      time.Time `json:"since"`                 // when it joined the session
 	Credential string    `json:"credential,omitempty"`  // team credential: an interviewer
 	CompanySig []byte    `json:"company_sig,omitempty"` // company key over the transcript: the company node
+	// Runner is what the node runs for the session, if it is a runner
+	// (see run.go); believed of the company node and interviewers only.
+	Runner *runnerOffer `json:"runner,omitempty"`
 }
 
 // admitState is what a node knows of a session's control state.
@@ -101,6 +104,7 @@ const (
 	refuseBadIntro          = "bad_intro"
 	refuseBadCredential     = "bad_credential" // a team credential that does not hold
 	refuseRevoked           = "revoked"        // a team credential the company revoked
+	refuseNotNamed          = "not_named"      // a team member the session does not name
 )
 
 // RefusedError is a refusal by another node of the session.

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -65,8 +66,15 @@ func (l *live) roleOf(id peer.ID, in intro, transcript []byte) (string, *invite.
 	if err != nil {
 		return "", nil, fmt.Errorf("team credential not accepted: %w", err)
 	}
+	if !l.inv.Names(c.ID) {
+		return "", nil, fmt.Errorf("%s is on the team, but this interview names its interviewers and not them: %w", c.Name, ErrNotNamed)
+	}
 	return RoleInterviewer, c, nil
 }
+
+// ErrNotNamed is returned for a team member a session does not name, when it
+// names its interviewers.
+var ErrNotNamed = errors.New("not one of the interviewers named")
 
 // mergeRevocations adopts the company's revocation list if it is newer than
 // the one this node judges with, and re-judges the peers it admitted.

@@ -84,8 +84,6 @@ func TestBackdatedRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cur, err := tm.company.db.Credential(tm.company.companyPublic())
-	_ = cur
 	valid := i1CredToken(t, i1, tm)
 	tests := []struct {
 		name string
@@ -112,9 +110,27 @@ func TestBackdatedRecords(t *testing.T) {
 			t.Fatalf("%s: not counted as a refusal", tt.name)
 		}
 	}
+	// The same through the topic, from the interviewer's (modified) node:
+	// every node refuses it.
+	r := record{Kind: recordEnd, Session: s.ID, Reason: "ended", By: i1.ID().String(), ByName: "Mallory", At: now.Add(-150 * time.Minute)}
+	sr, err := signRecord(r, nil, i1.key, expired)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cbefore := l.refusalsList()
+	if err := liveOf(i1, s.ID).publish(msgRecord, sr); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the company node refuses the record from the topic", func() bool {
+		_, n := l.refusalsList()
+		return n > cbefore
+	})
+	if status(t, tm.company, s.ID) == StatusEnded || status(t, cand, s.ID) == StatusEnded {
+		t.Fatal("a backdated end from the topic ended the session")
+	}
 	// The same end with a credential valid now counts.
-	r := record{Kind: recordEnd, Session: s.ID, Reason: "ended", By: i1.ID().String(), ByName: "Ana", At: now}
-	sr, err := signRecord(r, nil, i1.key, valid)
+	r = record{Kind: recordEnd, Session: s.ID, Reason: "ended", By: i1.ID().String(), ByName: "Ana", At: now}
+	sr, err = signRecord(r, nil, i1.key, valid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,4 +155,106 @@ func i1CredToken(t *testing.T, i *Node, tm *team) string {
 		t.Fatal(err)
 	}
 	return c.Token
+}
+
+// What a candidate's node learns about the interviewers is what the product
+// shows the candidate: their names, not their emails. The interviewers and
+// the company node still learn each other's.
+func TestCandidateLearnsNames(t *testing.T) {
+	tm := startTeam(t, 2)
+	i1, i2 := tm.interviewers[0], tm.interviewers[1]
+	cand := startNode(t, nodeOpts{})
+	s := tm.create(t, NewSessions{})
+	join(t, i1, s.Link, "Ana")
+	join(t, i2, s.Link, "Bob")
+	join(t, cand, s.Link, "Sam")
+	waitRoster(t, s.ID, []string{"Ana/interviewer", "Bob/interviewer", "Sam/candidate"}, tm.company, i1, i2, cand)
+	if _, err := i1.StartSession(context.Background(), s.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, s.ID, StatusLive, cand)
+	lc, err := cand.lookupLive(s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc.mu.Lock()
+	var creds []string
+	for _, sr := range lc.state.records() {
+		creds = append(creds, sr.Credential)
+	}
+	for _, p := range lc.peers {
+		if p.email != "" {
+			t.Errorf("the candidate's node knows %s's email %s", p.name, p.email)
+		}
+	}
+	lc.mu.Unlock()
+	stored, err := cand.db.Session(s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, raw := range stored.Records {
+		var sr signedRecord
+		if err := decodeStrict(raw, &sr); err != nil {
+			t.Fatal(err)
+		}
+		creds = append(creds, sr.Credential)
+	}
+	if len(creds) == 0 {
+		t.Fatal("no records to check")
+	}
+	for _, tok := range creds {
+		if tok == "" {
+			continue // signed by the company key
+		}
+		c, err := invite.ParseCredential(tok)
+		if err != nil || !c.Public() || strings.Contains(tok, ".") {
+			t.Errorf("a record the candidate's node holds carries a whole credential: %v", err)
+		}
+	}
+	// The interviewers know each other's emails (for the recorder), from
+	// the document streams.
+	l1, err := i1.lookupLive(s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "Ana's node learns Bob's email", func() bool {
+		l1.mu.Lock()
+		defer l1.mu.Unlock()
+		return l1.peers[i2.ID()] != nil && l1.peers[i2.ID()].email == "i2@acme.test"
+	})
+}
+
+// A session that names its interviewers lets in only them as interviewers:
+// another team member is refused (not let in as the candidate), by every
+// node, the candidate's included, and cannot sign the session's records.
+func TestNamedInterviewers(t *testing.T) {
+	tm := startTeam(t, 2)
+	i1, i2 := tm.interviewers[0], tm.interviewers[1]
+	cand := startNode(t, nodeOpts{})
+	s := tm.create(t, NewSessions{Interviewers: []string{"i1@acme.test"}})
+	join(t, i1, s.Link, "Ana")
+	join(t, cand, s.Link, "Sam")
+	waitRoster(t, s.ID, []string{"Ana/interviewer", "Sam/candidate"}, tm.company, i1, cand)
+	_, err := i2.Join(context.Background(), s.Link, "Bob")
+	if !errors.Is(err, ErrNotNamed) {
+		t.Fatalf("Bob's join: %v", err)
+	}
+	// Bob's modified node presents its credential anyway: every node refuses.
+	inv := liveOf(i1, s.ID).inv
+	tok := i1CredToken(t, i2, tm)
+	for _, n := range []*Node{tm.company, i1, cand} {
+		l := liveOf(n, s.ID)
+		if _, _, err := l.roleOf(i2.ID(), intro{Name: "Bob", Credential: invite.PublicCredential(tok)}, nil); !errors.Is(err, ErrNotNamed) {
+			t.Errorf("%s: Bob's credential: %v", n.ID().ShortString(), err)
+		}
+	}
+	// Nor does a record Bob signs count.
+	r := record{Kind: recordEnd, Session: s.ID, Reason: "ended", By: i2.ID().String(), ByName: "Bob", At: time.Now().UTC()}
+	sr, err := signRecord(r, nil, i2.key, invite.PublicCredential(tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := verifyRecord(sr, inv, func(invite.CredentialID) bool { return false }, time.Now()); err == nil {
+		t.Fatal("a record by an interviewer the session does not name verified")
+	}
 }

@@ -233,7 +233,7 @@ func (n *Node) recoverLocked() (found bool) {
 		found = true
 		n.removeIncrementLocked(at, hit.inc)
 		if from, err := peer.Decode(hit.inc.From); err == nil && at.l != nil {
-			if author := at.l.blameOf(hit.inc); author != n.id {
+			if author := at.l.blameOf(hit.inc); author != "" && author != n.id {
 				at.l.quarantine(author, from, "sent document data that crashed this node's Automerge worker", true)
 			}
 		}
@@ -341,7 +341,7 @@ func (n *Node) workerFailed(err error) error {
 //     goes and its sender is quarantined; if none, the peer is.
 //
 // Call with n.docMu held.
-func (n *Node) fromPeer(d *sessionDoc, from peer.ID, op func(id string) error) error {
+func (n *Node) fromPeer(d *sessionDoc, from peer.ID, data []byte, op func(id string) error) error {
 	err := op(d.id)
 	if !errors.Is(err, crdt.ErrWorkerDied) {
 		return err
@@ -354,7 +354,11 @@ func (n *Node) fromPeer(d *sessionDoc, from peer.ID, op func(id string) error) e
 	const reason = "sent document data that crashed this node's Automerge worker"
 	blame := func() error {
 		n.ensureLoaded(d)
-		d.l.quarantine(from, from, reason, true)
+		if d.l != nil {
+			if author := d.l.blameData(from, data); author != "" && author != n.id {
+				d.l.quarantine(author, from, reason, true)
+			}
+		}
 		return fmt.Errorf("%w: the data crashed the worker twice", crdt.ErrWorkerDied)
 	}
 	probe := d.id + "/probe"
@@ -404,7 +408,7 @@ func (n *Node) fromPeer(d *sessionDoc, from peer.ID, op func(id string) error) e
 			// Without inc, the peer's bytes are fine: inc was the poison.
 			n.removeIncrementLocked(d, inc)
 			if carrier, perr := peer.Decode(inc.From); perr == nil {
-				if author := d.l.blameOf(inc); author != n.id {
+				if author := d.l.blameOf(inc); author != "" && author != n.id {
 					d.l.quarantine(author, carrier, reason, true)
 				}
 			}
@@ -449,7 +453,7 @@ func (n *Node) applyGuarded(d *sessionDoc, from peer.ID, b []byte, g *crdt.Guard
 	}
 	var res crdt.Result
 	queued := false
-	err = n.fromPeer(d, from, func(id string) error {
+	err = n.fromPeer(d, from, b, func(id string) error {
 		var err error
 		// What the document gained is stored as the sender's.
 		res, err = n.worker.Apply(id, b, g)
@@ -711,6 +715,9 @@ type TimelineEntry struct {
 	File        string    `json:"file"`
 	Inserted    int       `json:"inserted"`
 	Deleted     int       `json:"deleted"`
+	// Run, if set, says this entry is a run of the code, started then by
+	// Participant, of File (see run.go).
+	Run *TimelineRun `json:"run,omitempty"`
 }
 
 // Timeline lists who changed which file when, oldest first.
@@ -741,6 +748,8 @@ func (n *Node) Timeline(ctx context.Context, id string) ([]TimelineEntry, error)
 			out = append(out, TimelineEntry{Time: c.Time, Participant: names[p], Peer: p.String(), File: file, Inserted: e.Ins, Deleted: e.Del})
 		}
 	}
+	out = append(out, n.runEntries(ctx, id)...)
+	slices.SortStableFunc(out, func(a, b TimelineEntry) int { return a.Time.Compare(b.Time) })
 	return out, nil
 }
 

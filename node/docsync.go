@@ -129,8 +129,9 @@ type link struct {
 	kick chan struct{}
 	stop chan struct{}
 
-	mu    sync.Mutex
-	needs map[crdt.Kind]bool // snapshots the peer asked for and has not had
+	mu       sync.Mutex
+	needs    map[crdt.Kind]bool      // snapshots the peer asked for and has not had
+	answered map[crdt.Kind]time.Time // when a snapshot last went out to the peer
 
 	retrying atomic.Bool // a retry round is scheduled
 }
@@ -159,7 +160,8 @@ func (l *live) openLink(id peer.ID) {
 		l.mu.Unlock()
 		return
 	}
-	k := &link{l: l, peer: id, out: make(chan docFrame, 1024), kick: make(chan struct{}, 1), stop: make(chan struct{}), needs: map[crdt.Kind]bool{}}
+	k := &link{l: l, peer: id, out: make(chan docFrame, 1024), kick: make(chan struct{}, 1), stop: make(chan struct{}),
+		needs: map[crdt.Kind]bool{}, answered: map[crdt.Kind]time.Time{}}
 	l.links[id] = k
 	l.mu.Unlock()
 	l.wg.Go(k.run)
@@ -250,7 +252,16 @@ func (k *link) run() {
 			s = nil
 			return err
 		}
+		// The records first thing: they say what may follow.
 		sentVer = -1
+		if ver, st := l.stateFor(sentVer, k.peer); st != nil {
+			if err := writeDocFrame(s, docFrame{typ: frameRecords, kind: crdt.Shared, data: st}); err != nil {
+				s.Reset()
+				s = nil
+				return err
+			}
+			sentVer = ver
+		}
 		// An empty document asks for a snapshot. (The sync states were
 		// reset when the peer was admitted; a stream opened again after a
 		// break resets ours, so that we send again what may be lost.)
@@ -262,7 +273,11 @@ func (k *link) run() {
 			if reopened {
 				l.n.syncReset(d, k.peer)
 			}
-			if l.n.docEmpty(d) && (kind == crdt.Shared || l.isStaff(k.peer)) {
+			// Snapshots are asked of interviewers and the company node: a
+			// candidate's whole document would have to be judged change by
+			// change (the sync rounds bring it that way if nobody else has
+			// it).
+			if l.n.docEmpty(d) && l.isStaff(k.peer) {
 				writeDocFrame(s, docFrame{typ: frameNeed, kind: kind, data: []byte{0}})
 			}
 		}
@@ -328,7 +343,7 @@ func (k *link) run() {
 			if k.takeNeed(kind) {
 				if snap, err := l.n.saveDoc(d); err == nil && snap != nil {
 					if !send(docFrame{typ: frameSnapshot, kind: kind, data: snap}) {
-						k.need(kind) // again, on the next round
+						k.unanswered(kind, true) // again, on the next round
 						k.retrySoon()
 					}
 					// The peer answers with a sync round once it loaded
@@ -336,6 +351,7 @@ func (k *link) run() {
 					// whole history again.
 					continue
 				}
+				k.unanswered(kind, false)
 			}
 			if l.awaiting(kind) {
 				// A sync round now would bring the history change by
@@ -401,21 +417,45 @@ func (l *live) awaiting(kind crdt.Kind) bool {
 	return false
 }
 
-// need records that the peer asked for a snapshot of kind.
+// need records that the peer asked for a snapshot of kind. A node asks
+// when its stream opens with the document empty; the snapshot it was sent
+// less than snapshotWait ago answers it (a node whose snapshot did not
+// come syncs change by change after snapshotWait), so that a modified
+// node's flood of needs costs at most one snapshot, a whole document saved
+// and sent, per document every snapshotWait.
 func (k *link) need(kind crdt.Kind) {
 	k.mu.Lock()
+	defer k.mu.Unlock()
+	if at, ok := k.answered[kind]; ok && time.Since(at) < snapshotWait {
+		return
+	}
 	k.needs[kind] = true
-	k.mu.Unlock()
 }
 
 // takeNeed reports whether the peer asked for a snapshot of kind, and
-// forgets the ask.
+// forgets the ask: the snapshot sent now answers it, and every ask until
+// snapshotWait has passed.
 func (k *link) takeNeed(kind crdt.Kind) bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	need := k.needs[kind]
 	delete(k.needs, kind)
+	if need {
+		k.answered[kind] = time.Now()
+	}
 	return need
+}
+
+// unanswered undoes what takeNeed did when no snapshot went out after all:
+// the document held nothing to send, or the send failed (again: the peer
+// still needs it, on the next round).
+func (k *link) unanswered(kind crdt.Kind, again bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	delete(k.answered, kind)
+	if again {
+		k.needs[kind] = true
+	}
 }
 
 // syncHello opens a document stream.
@@ -481,7 +521,7 @@ func (l *live) waitAdmitted(id peer.ID, timeout time.Duration) bool {
 // receive takes a document frame from an admitted peer.
 func (l *live) receive(from peer.ID, f docFrame) {
 	if h := l.n.frameHook.Load(); h != nil {
-		(*h)(from.String(), f.kind)
+		(*h)(from.String(), f)
 	}
 	if reason := l.quarantined(from); reason != "" {
 		return
@@ -644,9 +684,17 @@ func (n *Node) applySnapshot(d *sessionDoc, from peer.ID, saved []byte) (bool, e
 		var g *crdt.Guard
 		if d.l != nil {
 			g = d.l.guardFor(from, d.kind)
+			if g.SenderRole == crdt.RoleStaff && !g.Final {
+				// An interviewer's or the company node's own document, whose
+				// every change it judged when it came: judging the whole
+				// history again would cost a late joiner seconds (a change
+				// at a time; BenchmarkGuardSnapshot). A candidate's, and
+				// anything after the end, is judged.
+				g = nil
+			}
 		}
 		var res crdt.Result
-		err := n.fromPeer(d, from, func(id string) error {
+		err := n.fromPeer(d, from, saved, func(id string) error {
 			var err error
 			res, err = n.worker.Replace(id, saved, g)
 			return err
@@ -713,7 +761,7 @@ func (n *Node) syncExchange(d *sessionDoc, from peer.ID, msg []byte) (bool, []by
 	var res crdt.Result
 	var reply []byte
 	queued := false
-	err := n.fromPeer(d, from, func(id string) error {
+	err := n.fromPeer(d, from, msg, func(id string) error {
 		var err error
 		res, err = n.worker.SyncReceive(id, from.String(), msg, g)
 		if errors.Is(err, crdt.ErrQueued) {

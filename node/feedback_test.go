@@ -216,8 +216,8 @@ func TestCandidateGetsNoFeedback(t *testing.T) {
 	// Everything of the private document that reaches the candidate's
 	// node, from its first connection on.
 	var privateFrames sync.Map
-	hook := func(from string, kind crdt.Kind) {
-		if kind == crdt.Private {
+	hook := func(from string, f docFrame) {
+		if f.kind == crdt.Private {
 			privateFrames.Store(from, true)
 		}
 	}

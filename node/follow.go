@@ -31,6 +31,7 @@ type Follower struct {
 	timer   *time.Timer // publishes pending
 	closed  bool
 	leg     *media.Leg // the call's leg to the page, once asked for
+	runs    runCursor  // how far the page has followed the session's runs
 }
 
 var followers atomic.Int64
@@ -40,6 +41,11 @@ func (n *Node) Follow(ctx context.Context, id string) (*Follower, error) {
 	l, err := n.lookupLive(id)
 	if err != nil {
 		return nil, err
+	}
+	// An interviewer's page may be the first to open the shared document:
+	// it starts with its starter file, not an empty room (see addStarter).
+	if err := n.addStarter(l); err != nil {
+		l.log.Warn("adding the starter file", "err", err)
 	}
 	f := &Follower{n: n, l: l, id: fmt.Sprintf("local-client-%d", followers.Add(1))}
 	for _, k := range docKinds(l.role) {
@@ -64,8 +70,13 @@ func (f *Follower) ActorPrefix() string { return actorKey(f.l.n.actor()) }
 // documents, presence, cursors, state.
 func (f *Follower) Changed() <-chan struct{} { return f.l.waitChange() }
 
-// Done is closed when this node leaves the session.
+// Done is closed when this node leaves the session, or stops.
 func (f *Follower) Done() <-chan struct{} { return f.l.ctx.Done() }
+
+// Stopping reports whether this node is stopping (it may start again and
+// resume the session: its page should try to reconnect), rather than
+// having left the session.
+func (f *Follower) Stopping() bool { return f.n.closing.Load() }
 
 // Generate returns the next sync message for the follower's copy of a
 // document, or nil.
@@ -235,10 +246,7 @@ func (f *Follower) State(ctx context.Context) (FollowState, error) {
 // MediaOffer opens the call's leg to the page (replacing an earlier one)
 // and returns the node's offer; the interview must have started.
 func (f *Follower) MediaOffer(ctx context.Context) (string, error) {
-	f.l.mu.Lock()
-	started := f.l.gateOpen
-	f.l.mu.Unlock()
-	if !started {
+	if !f.l.started() {
 		return "", fmt.Errorf("the call starts when an interviewer starts the interview")
 	}
 	c, err := f.l.ensureCall()

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"time"
 
@@ -30,14 +29,13 @@ type PageMedia struct {
 	PublicIPs []string
 }
 
-// pageMedia is the media configuration of the leg to this node's page.
+// pageMedia is the media configuration of the leg to this node's page: on
+// this machine (media.Config.Local), or in a browser elsewhere.
 func (l *live) pageMedia() media.Config {
-	c := media.Config{Loopback: true}
 	if pm := l.n.cfg.PageMedia; pm.Remote {
-		c.ICEServers = iceServers(l)
-		c.PublicIPs = pm.PublicIPs
+		return media.Config{Loopback: true, ICEServers: iceServers(l), PublicIPs: pm.PublicIPs}
 	}
-	return c
+	return media.Config{Loopback: true, Local: true}
 }
 
 // PageICEServers are the STUN and TURN servers the page should use for its
@@ -68,16 +66,6 @@ func (n *Node) SeatHolder(session string) (string, error) {
 func (n *Node) InSession(session string) bool {
 	_, err := n.lookupLive(session)
 	return err == nil
-}
-
-// browserAdvice adds, under an https link in an invite email (the company
-// runs a public gateway), that it opens in a browser with nothing to
-// install, unless the email says so already.
-func browserAdvice(body, link string) string {
-	if !strings.HasPrefix(link, "https://") || strings.Contains(body, "nothing to install") {
-		return body
-	}
-	return strings.Replace(body, link, link+"\n  (open this link in your browser; nothing to install)", 1)
 }
 
 // StoreKeyFile returns the file whose key encrypts this node's store at

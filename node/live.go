@@ -82,6 +82,7 @@ type live struct {
 	quar          map[peer.ID]Quarantine  // participants whose document data is refused (quarantine.go)
 	refusers      map[peer.ID]RefusedBy   // nodes that refuse this node's document data
 	crashedBefore map[peer.ID]bool        // participants whose data crashed the worker once
+	poison        map[string]bool         // changes (by hash) whose data crashed the worker, author unknown
 	docVersion    int                     // counts document changes, for followers
 	waitSnap      map[crdt.Kind]time.Time // snapshots asked for, since
 	gotContent    bool                    // shared content came from a peer
@@ -89,6 +90,8 @@ type live struct {
 	cursors     map[peer.ID]Cursor     // where the participants' carets are
 	call        *call                  // audio and video, once started
 	mediaStates map[peer.ID]MediaState // microphones and cameras, on or off
+	// Running code (run.go, runboard.go): runs, runners, what this node runs.
+	runs *runBoard
 	// Counters.
 	dropped   atomic.Int64 // envelopes dropped: strangers, bad seals, replays
 	sentBytes atomic.Int64 // document bytes sent to peers (frames, about)
@@ -239,9 +242,10 @@ type presence struct {
 	Records []signedRecord `json:"records,omitempty"`
 	// Revocations is, with "here", the company's latest revocation list
 	// this node knows, signed.
-	Revocations string      `json:"revocations,omitempty"`
-	Cursor      *Cursor     `json:"cursor,omitempty"`
-	Media       *MediaState `json:"media,omitempty"`
+	Revocations string       `json:"revocations,omitempty"`
+	Runner      *runnerOffer `json:"runner,omitempty"` // here: what this node runs, if it is a runner
+	Cursor      *Cursor      `json:"cursor,omitempty"`
+	Media       *MediaState  `json:"media,omitempty"`
 	// Quarantine is, with "quarantine" and "lifted", whose document data
 	// the sender refuses now, or again takes.
 	Quarantine *quarantineNotice `json:"quarantine,omitempty"`
@@ -285,7 +289,7 @@ func (l *live) heartbeatLoop() {
 // sendHere publishes this node's presence and records.
 func (l *live) sendHere() {
 	l.mu.Lock()
-	p := presence{State: "here", Records: l.state.records(), Revocations: l.revToken}
+	p := presence{State: "here", Records: l.state.records(), Revocations: l.revToken, Runner: l.offer()}
 	l.mu.Unlock()
 	if err := l.publish(msgPresence, p); err != nil && l.ctx.Err() == nil {
 		l.log.Debug("presence not sent", "err", err)
@@ -317,6 +321,7 @@ func (l *live) readLoop() {
 			case "here":
 				l.mergeRevocations(p.Revocations)
 				l.mergeRecords(p.Records, author)
+				l.noteOffer(author, p.Runner)
 			case "cursor":
 				if p.Cursor.valid() {
 					l.setCursor(author, *p.Cursor)
@@ -559,7 +564,10 @@ func (l *live) finish(id peer.ID, res admitResult, err error) error {
 		l.mu.Unlock()
 		return fmt.Errorf("peer %s is gone", id)
 	}
-	_, known := l.peers[id] // both sides' handshakes may finish at once
+	old, known := l.peers[id] // both sides' handshakes may finish at once
+	if known && old.credID == p.credID && p.email == "" {
+		p.email = old.email // learnt from its document stream
+	}
 	l.peers[id] = p
 	if p.role == RoleCandidate {
 		l.candidates[id] = true
@@ -569,6 +577,7 @@ func (l *live) finish(id peer.ID, res admitResult, err error) error {
 	l.notify()
 	l.mu.Unlock()
 	l.n.p2p.host.ConnManager().Protect(id, l.tag)
+	l.noteOffer(id, res.intro.Runner)
 	l.openLink(id)
 	l.pokeLink(id)
 	l.startMedia()
@@ -600,7 +609,7 @@ func (l *live) refusedBy(r *RefusedError) {
 
 // introduce returns this node's intro for a handshake transcript.
 func (l *live) introduce(transcript []byte) intro {
-	in := intro{Name: l.name, Since: l.since}
+	in := intro{Name: l.name, Since: l.since, Runner: l.offer()}
 	switch l.role {
 	case RoleCompany:
 		in.CompanySig = signCompany(l.n.company, transcript, l.n.id)
@@ -641,6 +650,8 @@ func (l *live) judge(remote peer.ID, in intro, st admitState, transcript []byte)
 		switch {
 		case errors.Is(err, invite.ErrRevoked):
 			code = refuseRevoked
+		case errors.Is(err, ErrNotNamed):
+			code = refuseNotNamed
 		case in.Credential != "":
 			code = refuseBadCredential
 		}

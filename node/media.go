@@ -39,6 +39,8 @@ type call struct {
 
 	mu      sync.Mutex
 	legs    map[peer.ID]*media.Leg
+	asked   map[peer.ID]time.Time // when this side last asked a peer for an offer
+	asking  map[peer.ID]bool      // while it asks
 	recv    map[peer.ID]*packetCount
 	gen     *media.Generator // the test signal, while one runs
 	browser *media.Leg       // to this node's own page, while one is open
@@ -80,7 +82,7 @@ func (l *live) ensureCall() (*call, error) {
 	if err != nil {
 		return nil, err
 	}
-	l.call = &call{l: l, api: api, local: local, legs: map[peer.ID]*media.Leg{}, recv: map[peer.ID]*packetCount{}, slots: map[peer.ID]int{}}
+	l.call = &call{l: l, api: api, local: local, legs: map[peer.ID]*media.Leg{}, asked: map[peer.ID]time.Time{}, asking: map[peer.ID]bool{}, recv: map[peer.ID]*packetCount{}, slots: map[peer.ID]int{}}
 	return l.call, nil
 }
 
@@ -96,14 +98,24 @@ func iceServers(l *live) []media.ICEServer {
 	return out
 }
 
+// started reports whether the interview started. It reads the control
+// state, which a restarted node has from its store before any peer speaks
+// to it again (the lobby gate opens only when a record arrives).
+func (l *live) started() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.state.start != nil
+}
+
 // startMedia connects the call to every participant present: when the
-// interview starts, and when a participant is admitted after the start.
+// interview starts, when a participant is admitted after the start (again,
+// after it restarted), and when this node's page joins the call.
 func (l *live) startMedia() {
 	if l.mediaOff() != "" {
 		return
 	}
+	started := l.started()
 	l.mu.Lock()
-	started := l.gateOpen
 	var ids []peer.ID
 	for id, p := range l.peers {
 		if p.role != RoleCompany {
@@ -123,15 +135,27 @@ func (l *live) startMedia() {
 	}
 }
 
-// dial offers a leg to a peer, if this side offers (the smaller peer ID)
-// and none is up.
+// dial connects the call to a peer unless a leg is up or under way: this
+// side offers if it has the smaller peer ID, and otherwise asks the peer
+// for an offer.
 func (c *call) dial(id peer.ID) {
+	if c.l.n.id > id {
+		c.requestOffer(id)
+		return
+	}
+	c.offerLeg(id, nil)
+}
+
+// offerLeg makes a new leg to a peer and offers it, if the peer's leg is
+// still old (nil: none); the new leg replaces old, keeping its slot on the
+// page.
+func (c *call) offerLeg(id peer.ID, old *media.Leg) {
 	l := c.l
 	if l.n.id >= id {
 		return // the peer offers
 	}
 	c.mu.Lock()
-	if c.closed || c.legs[id] != nil {
+	if c.closed || c.legs[id] != old {
 		c.mu.Unlock()
 		return
 	}
@@ -143,6 +167,9 @@ func (c *call) dial(id peer.ID) {
 	}
 	c.legs[id] = leg
 	c.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
 	c.changed()
 	l.wg.Go(func() {
 		if err := c.offer(id, leg); err != nil {
@@ -160,6 +187,81 @@ func (c *call) redialLater(id peer.ID) {
 			c.dial(id)
 		}
 	})
+}
+
+// requestOffer asks a peer with a smaller ID, which offers, for an offer:
+// this side has no leg to it (it restarted, or its leg failed), and the
+// peer may hold one that is dead without knowing it yet. At most once a
+// second, and again every 3 s while no leg comes and the peer is present.
+func (c *call) requestOffer(id peer.ID) {
+	l := c.l
+	c.mu.Lock()
+	if c.closed || c.legs[id] != nil || c.asking[id] || time.Since(c.asked[id]) < time.Second {
+		c.mu.Unlock()
+		return
+	}
+	c.asking[id] = true
+	c.mu.Unlock()
+	l.wg.Go(func() {
+		defer func() {
+			c.mu.Lock()
+			delete(c.asking, id)
+			c.mu.Unlock()
+		}()
+		for {
+			c.mu.Lock()
+			c.asked[id] = time.Now()
+			c.mu.Unlock()
+			ctx, cancel := context.WithTimeout(l.ctx, 10*time.Second)
+			if err := c.sendRequest(ctx, id); err != nil {
+				l.log.Debug("media: asking for an offer", "peer", id, "err", err)
+			}
+			cancel()
+			select {
+			case <-l.ctx.Done():
+				return
+			case <-time.After(3 * time.Second):
+			}
+			c.mu.Lock()
+			none := !c.closed && c.legs[id] == nil
+			c.mu.Unlock()
+			if !none || !l.isAdmitted(id) {
+				return
+			}
+		}
+	})
+}
+
+func (c *call) sendRequest(ctx context.Context, id peer.ID) error {
+	l := c.l
+	s, err := l.n.p2p.host.NewStream(network.WithAllowLimitedConn(ctx, "media"), id, MediaProtocol)
+	if err != nil {
+		return err
+	}
+	s.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := writeFrame(s, syncHello{Tag: l.tag}); err != nil {
+		s.Reset()
+		return err
+	}
+	if err := media.WriteSignal(s, media.Signal{Type: "request"}); err != nil {
+		s.Reset()
+		return err
+	}
+	return s.Close()
+}
+
+// offerRequested offers a peer a new leg when it asked for one, unless the
+// leg this side has is under way (the offer has not been answered: the
+// peer asked before it arrived) or alive (packets arrived from it in the
+// last half second: the request is older than the leg).
+func (c *call) offerRequested(id peer.ID) {
+	c.mu.Lock()
+	old := c.legs[id]
+	c.mu.Unlock()
+	if old != nil && (!old.Negotiated() || time.Since(old.LastReceived()) < 500*time.Millisecond) {
+		return
+	}
+	c.offerLeg(id, old)
 }
 
 func (c *call) offer(id peer.ID, leg *media.Leg) error {
@@ -209,7 +311,7 @@ func (n *Node) handleMedia(s network.Stream) {
 	n.mu.Lock()
 	l := n.byTag[hello.Tag]
 	n.mu.Unlock()
-	if l == nil || !l.waitAdmitted(from, 5*time.Second) || l.roleOfPeer(from) == RoleCompany || from > n.id {
+	if l == nil || !l.waitAdmitted(from, 5*time.Second) || l.roleOfPeer(from) == RoleCompany {
 		s.Reset()
 		return
 	}
@@ -219,8 +321,15 @@ func (n *Node) handleMedia(s network.Stream) {
 		return
 	}
 	offer, err := media.ReadSignal(r)
-	if err != nil || offer.Type != "offer" {
-		l.log.Info("media: bad offer", "peer", from, "err", err)
+	if err == nil && offer.Type == "request" && from > n.id {
+		// The peer answers, and has no leg to this node.
+		if l.started() {
+			c.offerRequested(from)
+		}
+		return
+	}
+	if err != nil || offer.Type != "offer" || from > n.id {
+		l.log.Info("media: bad offer", "peer", from, "type", offer.Type, "err", err)
 		s.Reset()
 		return
 	}
@@ -355,7 +464,7 @@ func (c *call) toBrowser(id peer.ID, kind media.Kind, p *rtp.Packet) {
 func (c *call) openBrowser(ctx context.Context) (*media.Leg, string, error) {
 	var leg *media.Leg
 	leg, err := c.local.NewLeg(c.browserSlots(), media.Handler{
-		Packet: c.publish,
+		Packet: c.publishPage,
 		KeyframeRequest: func(slot int) {
 			c.mu.Lock()
 			var from *media.Leg
@@ -488,6 +597,18 @@ func (l *live) mediaSlots() []MediaSlot {
 	return out
 }
 
+// publishPage sends a packet of the page's to every peer, unless a media
+// check's test signal runs: one source at a time, or each leg's stream
+// would switch between the two at every packet.
+func (c *call) publishPage(kind media.Kind, p *rtp.Packet) {
+	c.mu.Lock()
+	checking := c.gen != nil
+	c.mu.Unlock()
+	if !checking {
+		c.publish(kind, p)
+	}
+}
+
 // publish sends a packet of this participant's to every peer.
 func (c *call) publish(kind media.Kind, p *rtp.Packet) {
 	c.mu.Lock()
@@ -527,6 +648,7 @@ func (l *live) dropPeerMedia(id peer.ID) {
 	}
 	c.mu.Lock()
 	leg := c.legs[id]
+	delete(c.asked, id)
 	c.mu.Unlock()
 	if leg != nil {
 		c.drop(id, leg)
@@ -585,10 +707,7 @@ func (n *Node) MediaCheck(ctx context.Context, id string, d time.Duration) ([]Me
 	deadline := time.Now().Add(d)
 	for {
 		changed := l.waitChange()
-		l.mu.Lock()
-		started := l.gateOpen
-		l.mu.Unlock()
-		if started {
+		if l.started() {
 			break
 		}
 		select {

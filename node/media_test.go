@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"parley/media"
 )
 
 // Three participants' nodes (two interviewers and the candidate; the
@@ -122,4 +125,217 @@ func TestMediaTURNOnly(t *testing.T) {
 		t.Fatal("the TURN server relayed nothing: the media went another way")
 	}
 	t.Logf("%+v %+v; TURN relayed %.0f bytes in", got[0], got[1], relayed)
+}
+
+// page is a session page's side of its node's call, played in Go: it
+// answers the node's offer as the browser does, sends a generated test
+// signal as its camera and microphone, and notes what arrives from the
+// others, in order.
+type page struct {
+	t      testing.TB
+	f      *Follower
+	leg    *media.Leg
+	gen    media.Generator
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu  sync.Mutex
+	got []arrival
+}
+
+// arrival is an RTP packet as the page received it.
+type arrival struct {
+	kind    media.Kind
+	seq     uint16
+	ts      uint32
+	picture int // the VP8 picture ID, or -1
+	key     bool
+}
+
+// openPage opens a page on a node's session and joins its call.
+func openPage(t testing.TB, n *Node, id string) *page {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	f, err := n.Follow(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offer, err := f.MediaOffer(ctx)
+	if err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	api, err := media.NewAPI(media.Config{Loopback: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &page{t: t, f: f, done: make(chan struct{})}
+	p.leg, err = api.NewLeg(1, media.Handler{Packet: p.packet, KeyframeRequest: func(int) { p.gen.RequestKeyframe() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, err := p.leg.Answer(ctx, offer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.MediaAnswer(answer); err != nil {
+		t.Fatal(err)
+	}
+	gctx, gcancel := context.WithCancel(context.Background())
+	p.cancel = gcancel
+	go func() {
+		defer close(p.done)
+		p.gen.Run(gctx, func(k media.Kind, pkt *rtp.Packet) { p.leg.WriteRTP(0, k, pkt) })
+	}()
+	t.Cleanup(p.close)
+	return p
+}
+
+func (p *page) packet(k media.Kind, pkt *rtp.Packet) {
+	a := arrival{kind: k, seq: pkt.SequenceNumber, ts: pkt.Timestamp, picture: -1}
+	if b := pkt.Payload; k == media.Video && len(b) >= 4 && b[0]&0x80 != 0 && b[1]&0x80 != 0 && b[2]&0x80 != 0 {
+		a.picture = int(b[2]&0x7f)<<8 | int(b[3])
+		a.key = media.IsKeyframe(b)
+	}
+	p.mu.Lock()
+	p.got = append(p.got, a)
+	p.mu.Unlock()
+}
+
+// received counts the packets of a kind received so far.
+func (p *page) received(k media.Kind) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, a := range p.got {
+		if a.kind == k {
+			n++
+		}
+	}
+	return n
+}
+
+// close leaves, as a page that reloads or closes does: its socket and its
+// peer connection go.
+func (p *page) close() {
+	if p.cancel == nil {
+		return
+	}
+	p.cancel()
+	<-p.done
+	p.cancel = nil
+	p.leg.Close()
+	p.f.Close()
+}
+
+// continuous fails the test unless what the page received of a kind is one
+// stream, as a browser's jitter buffer needs it: sequence numbers step
+// forward (a few lost at most), timestamps never go back, VP8 picture IDs
+// step forward by a frame at a time.
+func (p *page) continuous(k media.Kind) {
+	p.t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var prev *arrival
+	for i := range p.got {
+		a := &p.got[i]
+		if a.kind != k {
+			continue
+		}
+		if prev != nil {
+			if d := a.seq - prev.seq; d == 0 || d > 20 {
+				p.t.Fatalf("%s packet %d: sequence number %d after %d", k, i, a.seq, prev.seq)
+			}
+			if d := a.ts - prev.ts; int32(d) < 0 || d > 10*90000 {
+				p.t.Fatalf("%s packet %d: timestamp %d after %d", k, i, a.ts, prev.ts)
+			}
+			if a.picture >= 0 && prev.picture >= 0 {
+				if d := (a.picture - prev.picture) & 0x7fff; d > 3 {
+					p.t.Fatalf("%s packet %d: picture ID %d after %d", k, i, a.picture, prev.picture)
+				}
+			}
+		}
+		prev = a
+	}
+}
+
+// liveCall is an interviewer and a candidate in a started interview, each
+// with a page in the call.
+func liveCall(t *testing.T) (i1, cand *Node, s Session) {
+	t.Helper()
+	tm := startTeam(t, 1)
+	i1 = tm.interviewers[0]
+	cand = startNode(t, nodeOpts{})
+	s = tm.create(t, NewSessions{})
+	join(t, i1, s.Link, "")
+	join(t, cand, s.Link, "Sam")
+	waitRoster(t, s.ID, []string{"Sam/candidate", "Interviewer 1/interviewer"}, i1, cand)
+	if _, err := i1.StartSession(context.Background(), s.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, s.ID, "live", i1, cand)
+	return i1, cand, s
+}
+
+// flowing waits until a page receives audio and video beyond what it had.
+func flowing(t *testing.T, p *page, within time.Duration, what string) time.Duration {
+	t.Helper()
+	start := time.Now()
+	a, v := p.received(media.Audio), p.received(media.Video)
+	waitFor(t, within, what, func() bool {
+		return p.received(media.Audio) >= a+10 && p.received(media.Video) >= v+25
+	})
+	return time.Since(start)
+}
+
+// A page replaced mid-call (a reload: a new peer connection from the page,
+// whose SSRC, sequence numbers, timestamps and picture IDs start anywhere)
+// reaches the other participant's page as one continuous stream, every
+// time: the other browser would drop what looks older than what it played.
+func TestMediaPageReplaced(t *testing.T) {
+	i1, cand, s := liveCall(t)
+	mine, theirs := openPage(t, i1, s.ID), openPage(t, cand, s.ID)
+	flowing(t, theirs, 10*time.Second, "the candidate's page receives the interviewer's")
+	flowing(t, mine, 10*time.Second, "the interviewer's page receives the candidate's")
+	for i := range 4 {
+		mine.close()
+		mine = openPage(t, i1, s.ID)
+		took := flowing(t, theirs, 5*time.Second, "the candidate's page receives the new page's")
+		flowing(t, mine, 5*time.Second, "the new page receives the candidate's")
+		t.Logf("replacement %d: flowing again after %v", i+1, took)
+	}
+	theirs.continuous(media.Video)
+	theirs.continuous(media.Audio)
+}
+
+// A node restarted mid-call (each side's in turn: one offers the peer
+// connection between them, the other answers) is back in the call as soon
+// as its page is: the other node replaces its dead connection rather than
+// waiting for it to time out, and the other page receives one continuous
+// stream throughout.
+func TestMediaNodeRestart(t *testing.T) {
+	i1, cand, s := liveCall(t)
+	pages := map[*Node]*page{i1: openPage(t, i1, s.ID), cand: openPage(t, cand, s.ID)}
+	for _, p := range pages {
+		flowing(t, p, 10*time.Second, "the call flows")
+	}
+	nodes := []*Node{i1, cand}
+	for i := range nodes {
+		n, other := nodes[i], nodes[1-i]
+		pages[n].close()
+		dir := n.Dir()
+		n.Close()
+		n = startNode(t, nodeOpts{dir: dir})
+		nodes[i] = n
+		waitRoster(t, s.ID, []string{"Sam/candidate", "Interviewer 1/interviewer"}, n, other)
+		back := time.Now()
+		pages[n] = openPage(t, n, s.ID)
+		flowing(t, pages[other], 10*time.Second, "the other page receives the restarted node's")
+		flowing(t, pages[n], 10*time.Second, "the restarted node's page receives the other's")
+		t.Logf("restart of the %s's node (the %s side): flowing both ways %v after it was back in the session", map[bool]string{true: "interviewer", false: "candidate"}[i == 0],
+			map[bool]string{true: "offering", false: "answering"}[n.ID() < other.ID()], time.Since(back).Round(time.Millisecond))
+		pages[other].continuous(media.Video)
+		pages[other].continuous(media.Audio)
+	}
 }

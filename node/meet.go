@@ -64,6 +64,7 @@ func (n *Node) Start(ctx context.Context) error {
 	p.host.SetStreamHandler(SyncProtocol, n.handleSync)
 	p.host.SetStreamHandler(MediaProtocol, n.handleMedia)
 	p.host.SetStreamHandler(ArchiveProtocol, n.handleArchive)
+	p.host.SetStreamHandler(RunProtocol, n.handleRun)
 	sub, err := p.host.EventBus().Subscribe(new(event.EvtLocalAddressesUpdated))
 	if err != nil {
 		return err
@@ -84,6 +85,13 @@ func (n *Node) Start(ctx context.Context) error {
 		n.wg.Go(n.announceCompany)
 	}
 	n.wg.Go(n.outboxLoop)
+	if rn := n.cfg.Runner; rn != nil {
+		n.wg.Go(func() {
+			if err := rn.Warm(n.runCtx); err != nil && n.runCtx.Err() == nil {
+				n.log.Warn("runner: Go runs will compile the standard library each time", "err", err)
+			}
+		})
+	}
 	n.wg.Go(n.rejoin)
 	n.log.Info("node started", "peer", n.id, "addrs", p.host.Addrs())
 	return nil
@@ -177,6 +185,8 @@ func (n *Node) openLive(inv *invite.Invite, role, name, cred string, since time.
 		quar:          make(map[peer.ID]Quarantine),
 		refusers:      make(map[peer.ID]RefusedBy),
 		crashedBefore: make(map[peer.ID]bool),
+		poison:        make(map[string]bool),
+		runs:          newRunBoard(),
 
 		revokedEmails: make(map[string]bool),
 	}
@@ -408,6 +418,9 @@ func (n *Node) roleFor(inv *invite.Invite) (role, cred, name string, err error) 
 	if err := c.Check(invite.CredentialCheck{Company: inv.CompanyKey, Peer: n.id, Now: n.now(), Revoked: inv.IsRevoked}); err != nil {
 		return "", "", "", fmt.Errorf("your %s team credential cannot be used: %w", c.Org, err)
 	}
+	if !inv.Names(c.ID) {
+		return "", "", "", fmt.Errorf("you are on the %s team, but this interview names its interviewers and you are not one of them; ask the admin to add you (parley session create --interviewer %s): %w", c.Org, c.Email, ErrNotNamed)
+	}
 	return RoleInterviewer, sc.Token, c.Name, nil
 }
 
@@ -417,7 +430,8 @@ func sessionFromInvite(inv *invite.Invite, link string) store.Session {
 	return store.Session{
 		ID: inv.SessionID, Token: tok, Title: inv.Title, Candidate: inv.Candidate, Block: inv.Block, Blocks: inv.Blocks,
 		Starts: inv.Starts, Duration: inv.Duration, Expires: inv.ValidUntil, MaxInterviewers: inv.MaxInterviewers,
-		Conference: inv.Conference, Recorder: inv.Recorder, Criteria: inv.Criteria, Created: inv.ValidFrom, State: store.StatePending,
+		Conference: inv.Conference, Recorder: inv.Recorder, Criteria: inv.Criteria, Language: inv.Language,
+		Created: inv.ValidFrom, State: store.StatePending,
 	}
 }
 

@@ -30,6 +30,7 @@ import (
 	"parley/crdt"
 	"parley/invite"
 	"parley/node/store"
+	"parley/runner"
 )
 
 // Config configures a Node. The zero value works.
@@ -64,6 +65,10 @@ type Config struct {
 	// MediaRelayOnly makes audio and video go through the link's TURN
 	// server only (tests of that path; networks that allow nothing else).
 	MediaRelayOnly bool
+	// Runner, if set, runs code for the sessions this node takes part in
+	// as the company node or an interviewer (see run.go). If nil, this
+	// node runs no code.
+	Runner *runner.Runner
 	// PageMedia configures the call's leg to this node's page. The zero
 	// value suits a page on this machine.
 	PageMedia PageMedia
@@ -102,10 +107,11 @@ type Node struct {
 	// from a peer is handled.
 	changeHook func(session string, from peer.ID)
 	// frameHook, if set (by tests), sees every document frame a peer sends
-	// before it is judged.
-	frameHook atomic.Pointer[func(from string, kind crdt.Kind)]
+	// before it is judged. It must not keep or change the frame's bytes.
+	frameHook atomic.Pointer[func(from string, f docFrame)]
 
 	closeOnce sync.Once
+	closing   atomic.Bool // Close has begun
 }
 
 // New opens the node in cfg.Dir.
@@ -178,6 +184,7 @@ func New(cfg Config) (*Node, error) {
 func (n *Node) Close() error {
 	err := fmt.Errorf("node: close: %w", net.ErrClosed)
 	n.closeOnce.Do(func() {
+		n.closing.Store(true)
 		n.mu.Lock()
 		lives := slices.Collect(maps.Values(n.lives))
 		p := n.p2p

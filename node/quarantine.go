@@ -20,7 +20,9 @@ import (
 //   - blame follows the author: a change relayed by an honest node names
 //     its author by its actor, and the author is quarantined, not the
 //     carrier (a candidate's node cannot pass on others' changes, so it
-//     cannot put its data in someone else's name);
+//     cannot put its data in someone else's name); data whose actors name
+//     no one known blames nobody, and its changes are refused by hash from
+//     anyone (blameData);
 //   - it is logged at WARN with author, carrier and reason, counted, and
 //     listed in the session for the interviewers;
 //   - the quarantined participant's node is told, on the topic, and its room
@@ -201,26 +203,56 @@ func (l *live) refusedByList() []RefusedBy {
 	return out
 }
 
-// blameOf returns who authored a stored increment: the participant its
-// changes' actors name, when they all name one this session knows; else
-// the peer that sent it.
+// blameOf returns whom a stored increment that crashed the worker is blamed
+// on (see blameData).
 func (l *live) blameOf(inc store.Increment) peer.ID {
 	from, _ := peer.Decode(inc.From)
-	chs, err := crdt.DecodeChanges(inc.Bytes)
-	if err != nil || len(chs) == 0 {
+	return l.blameData(from, inc.Bytes)
+}
+
+// blameData returns whom document data from a peer that crashed the worker
+// is blamed on: the participant its changes' actors name, when they all
+// name one this session knows. When they name nobody known, or several,
+// the peer that sent it may only have passed it on (an honest node passes
+// on what its worker took): nobody is blamed, and its changes are refused
+// from anyone from now on ("" is returned). Data that does not decode as
+// changes is its sender's: no honest node passes on such bytes.
+func (l *live) blameData(from peer.ID, data []byte) peer.ID {
+	var chs []*crdt.Change
+	if c, err := crdt.DecodeChanges(data); err == nil {
+		chs = c
+	} else if m, err := crdt.DecodeSyncMessage(data); err == nil {
+		chs = m.Changes
+	}
+	if len(chs) == 0 {
 		return from
 	}
 	var author peer.ID
 	for _, c := range chs {
 		a := l.authorOf(crdt.ActorKey(c.Actor))
 		if a == "" || author != "" && a != author {
-			return from
+			l.poisonChanges(chs)
+			l.log.Warn("document data that crashed the worker names no one author; its changes are refused from now on, and the peer that sent it is not blamed (it may have passed it on)",
+				"carrier", from, "changes", len(chs))
+			return ""
 		}
 		author = a
 	}
-	// A candidate's node passes on only its own changes (rules.go): what it
-	// sent in another's name was never stored.
 	return author
+}
+
+// maxPoison bounds the changes a session refuses by hash.
+const maxPoison = 4096
+
+// poisonChanges refuses changes from anyone, from now on.
+func (l *live) poisonChanges(chs []*crdt.Change) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range chs {
+		if len(l.poison) < maxPoison {
+			l.poison[c.Hash.String()] = true
+		}
+	}
 }
 
 // LiftQuarantine takes a quarantined participant's document data again:

@@ -25,6 +25,7 @@ const (
 	recordSeat  = "seat"
 	recordStart = "start"
 	recordEnd   = "end"
+	recordRun   = "run" // running code on or off (see run.go)
 )
 
 // maxRecord bounds a record's body.
@@ -43,6 +44,9 @@ type record struct {
 	By       string    `json:"by"`               // the author's peer ID
 	ByName   string    `json:"by_name"`          // the author's name, for people
 	At       time.Time `json:"at"`
+	// Off is, in a run record, that running code is switched off for the
+	// session (absent: on).
+	Off bool `json:"off,omitempty"`
 	// Heads are, in an end, the heads of the documents on the author's node
 	// when it ended the session, by document ("shared", "private"): the
 	// final documents are what those heads reach, on every node, whatever
@@ -110,7 +114,7 @@ func checkRecord(sr signedRecord, inv *invite.Invite, revoked func(invite.Creden
 	switch {
 	case r.Session != inv.SessionID:
 		return r, fmt.Errorf("record is for session %q, not %q", r.Session, inv.SessionID)
-	case r.Kind != recordSeat && r.Kind != recordStart && r.Kind != recordEnd:
+	case r.Kind != recordSeat && r.Kind != recordStart && r.Kind != recordEnd && r.Kind != recordRun:
 		return r, fmt.Errorf("unknown record kind %q", r.Kind)
 	case r.At.After(now.Add(invite.ClockSkew)):
 		return r, fmt.Errorf("record is dated %s, in the future", r.At)
@@ -120,6 +124,8 @@ func checkRecord(sr signedRecord, inv *invite.Invite, revoked func(invite.Creden
 		return r, fmt.Errorf("record fields too long")
 	case r.Heads != nil && r.Kind != recordEnd:
 		return r, fmt.Errorf("only an end names document heads")
+	case r.Off && r.Kind != recordRun:
+		return r, fmt.Errorf("only a run record switches running code off")
 	}
 	for doc, hs := range r.Heads {
 		if doc != "shared" && doc != "private" || len(hs) > maxEndHeads {
@@ -161,6 +167,9 @@ func checkRecord(sr signedRecord, inv *invite.Invite, revoked func(invite.Creden
 	if err := c.Check(check); err != nil {
 		return r, fmt.Errorf("record author is not an interviewer: %w", err)
 	}
+	if !inv.Names(c.ID) {
+		return r, fmt.Errorf("record author %s is not one of the interviewers this interview names", c.Name)
+	}
 	pub, err := by.ExtractPublicKey()
 	if err != nil {
 		return r, fmt.Errorf("record author: %v", err)
@@ -174,6 +183,7 @@ func checkRecord(sr signedRecord, inv *invite.Invite, revoked func(invite.Creden
 // controlState is what a session's records say, merged.
 type controlState struct {
 	seat, start, end *verifiedRecord
+	run              *verifiedRecord // running code on or off: the latest
 }
 
 type verifiedRecord struct {
@@ -183,7 +193,8 @@ type verifiedRecord struct {
 
 // merge folds in a verified record and reports whether anything changed.
 // Seat: the highest Seq wins (ties: the later, then the greater author).
-// Start and end: the earliest wins; an end is final.
+// Start and end: the earliest wins; an end is final. Run (running code on
+// or off): the latest wins (ties: the greater author).
 func (s *controlState) merge(v *verifiedRecord) bool {
 	switch v.Kind {
 	case recordSeat:
@@ -199,6 +210,11 @@ func (s *controlState) merge(v *verifiedRecord) bool {
 	case recordEnd:
 		if s.end == nil || v.At.Before(s.end.At) {
 			s.end = v
+			return true
+		}
+	case recordRun:
+		if s.run == nil || s.run.At.Before(v.At) || s.run.At.Equal(v.At) && s.run.By < v.By {
+			s.run = v
 			return true
 		}
 	}
@@ -217,7 +233,7 @@ func seatBefore(a, b record) bool {
 
 // holds reports whether s holds exactly this signed record.
 func (s *controlState) holds(sr signedRecord) bool {
-	for _, v := range []*verifiedRecord{s.seat, s.start, s.end} {
+	for _, v := range []*verifiedRecord{s.seat, s.start, s.end, s.run} {
 		if v != nil && bytes.Equal(v.signed.Body, sr.Body) && bytes.Equal(v.signed.Sig, sr.Sig) {
 			return true
 		}
@@ -228,7 +244,7 @@ func (s *controlState) holds(sr signedRecord) bool {
 // records returns the signed records of s.
 func (s *controlState) records() []signedRecord {
 	var out []signedRecord
-	for _, v := range []*verifiedRecord{s.seat, s.start, s.end} {
+	for _, v := range []*verifiedRecord{s.seat, s.start, s.end, s.run} {
 		if v != nil {
 			out = append(out, v.signed)
 		}

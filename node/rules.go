@@ -51,7 +51,11 @@ func (l *live) guardFor(from peer.ID, kind crdt.Kind) *crdt.Guard {
 	if h := l.state.seatHolder(); h != "" {
 		cands = append(cands, h)
 	}
-	return guardOf(&l.state, kind, from, role, cands)
+	g := guardOf(&l.state, kind, from, role, cands)
+	for h := range l.poison {
+		g.Poison = append(g.Poison, h)
+	}
+	return g
 }
 
 // guardOf makes a guard from a session's control state.

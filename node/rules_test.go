@@ -173,6 +173,77 @@ func TestDocumentRules(t *testing.T) {
 	})
 }
 
+// The same rules hold for the other ways document data reaches a node: a
+// whole document in a snapshot frame, and a handover to the company node's
+// archive after the end.
+func TestDocumentRulesOtherPaths(t *testing.T) {
+	ctx := context.Background()
+	t.Run("snapshot", func(t *testing.T) {
+		tm, i1, cand, s := interview(t, "Ana", "Sam")
+		edit(t, i1, s.ID, crdt.Shared, crdt.Edit{Op: "splice", Target: "question", Text: "Reverse a list."}, crdt.Edit{Op: "add", Name: "main.py", Text: "x = 1\n"})
+		if _, err := i1.StartSession(ctx, s.ID); err != nil {
+			t.Fatal(err)
+		}
+		waitFile(t, s.ID, "main.py", "x = 1\n", cand)
+		// The candidate's modified node edits the question in its own copy
+		// and sends the whole document as a snapshot.
+		l := liveOf(cand, s.ID)
+		d, err := l.doc(crdt.Shared)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cand.editDoc(d, []crdt.Edit{{Op: "splice", Target: "question", Pos: 0, Del: 7, Text: "Ignore"}}, func([]byte) {}); err != nil {
+			t.Fatal(err)
+		}
+		snap, err := cand.saveDoc(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sendFrames(t, cand, tm.company, s.ID, docFrame{typ: frameSnapshot, kind: crdt.Shared, data: snap})
+		waitFor(t, 10*time.Second, "the company node quarantines the candidate", func() bool { return quarantinedOn(t, tm.company, s.ID, cand, "question") })
+		if q := sharedView(t, tm.company, s.ID).Question; q != "Reverse a list." {
+			t.Fatalf("the archive's question: %q", q)
+		}
+	})
+
+	t.Run("handover after the end", func(t *testing.T) {
+		tm, i1, cand, s := interview(t, "Ana", "Sam")
+		edit(t, i1, s.ID, crdt.Shared, crdt.Edit{Op: "add", Name: "main.py", Text: "x = 1\n"})
+		if _, err := i1.StartSession(ctx, s.ID); err != nil {
+			t.Fatal(err)
+		}
+		waitFile(t, s.ID, "main.py", "x = 1\n", cand, tm.company)
+		if _, err := i1.EndSession(ctx, s.ID); err != nil {
+			t.Fatal(err)
+		}
+		waitStatus(t, s.ID, StatusEnded, tm.company)
+		// After the end, Ana's node has an edit of its own (made around the
+		// moment of the end, say) and hands over its documents: the company
+		// node takes only what the end's heads reach.
+		li := liveOf(i1, s.ID)
+		if li == nil {
+			t.Skip("Ana's node left the session already")
+		}
+		d, err := li.doc(crdt.Shared)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := i1.editDoc(d, []crdt.Edit{{Op: "splice", Target: "file:main.py", Pos: 0, Text: "# late\n"}}, func([]byte) {}); err != nil {
+			t.Fatal(err)
+		}
+		saved, err := i1.saveDoc(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tm.company.archiveDoc(s.ID, crdt.Shared, i1.ID(), saved); err != nil {
+			t.Fatal(err)
+		}
+		if f := sharedView(t, tm.company, s.ID).Files["main.py"]; f != "x = 1\n" {
+			t.Fatalf("the archive took an edit after the end: %q", f)
+		}
+	})
+}
+
 func hasRefusal(s Session, name, what string) bool {
 	for _, r := range s.Refusals {
 		if r.Name == name && strings.Contains(r.What, what) {

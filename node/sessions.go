@@ -16,11 +16,13 @@ import (
 	"parley/node/store"
 )
 
-// Session defaults.
+// Session defaults and limits.
 const (
 	DefaultDuration        = time.Hour
 	DefaultLinkValidity    = 7 * 24 * time.Hour
 	DefaultMaxInterviewers = 3
+	MinDuration            = time.Minute    // of a block
+	MaxDuration            = 24 * time.Hour // of a block
 )
 
 // Session statuses as users see them. A pending session whose link expired
@@ -51,6 +53,8 @@ type Session struct {
 	Conference      string    `json:"conference,omitempty"`
 	Recorder        string    `json:"recorder,omitempty"`
 	Criteria        []string  `json:"criteria,omitempty"`
+	Language        string    `json:"language,omitempty"` // the starter file's (see Languages)
+	Zone            string    `json:"zone,omitempty"`     // the recruiter's time zone, on the company node
 	Created         time.Time `json:"created"`
 	StartedAt       time.Time `json:"started_at,omitzero"`
 	StartedBy       string    `json:"started_by,omitempty"` // who started it, as this node saw the start
@@ -84,6 +88,9 @@ type Session struct {
 	// RefusedBy are the nodes that refuse this node's document data (its
 	// user's edits reach them no more), as they said: shown in its room.
 	RefusedBy []RefusedBy `json:"refused_by,omitempty"`
+	// Execution says whether and where the session's code can run (see
+	// StartRun), while this node takes part.
+	Execution *Execution `json:"execution,omitempty"`
 }
 
 // NewSessions asks for an interview: one session per block.
@@ -119,6 +126,53 @@ type NewSessions struct {
 	// Criteria are what the feedback rates, 1 to 4 each; the node's
 	// defaults (Settings.Criteria, else DefaultCriteria) if empty.
 	Criteria []string `json:"criteria,omitempty"`
+	// Language is the programming language the sessions start in (one of
+	// Languages): each starts with one file in it, main.EXT, as CoderPad's
+	// pads do. If empty, a session starts with no file (the command line
+	// and the web form default to DefaultLanguage).
+	Language string `json:"language,omitempty"`
+	// Zone is the recruiter's time zone, an IANA name ("Europe/Paris"):
+	// invite emails give times in it and in UTC. If empty, in UTC only.
+	Zone string `json:"zone,omitempty"`
+}
+
+// Limits are what CreateSessions and AddMember accept and their defaults,
+// for forms that say so before a request fails: the web app's New interview
+// and Team pages, which then offer what the command line does. Durations
+// are nanoseconds in JSON, as in requests.
+type Limits struct {
+	MinDuration     time.Duration `json:"min_duration"` // of a block
+	MaxDuration     time.Duration `json:"max_duration"`
+	MaxBlocks       int           `json:"max_blocks"`
+	MaxInterviewers int           `json:"max_interviewers"`
+	MaxCriteria     int           `json:"max_criteria"`
+	MaxCriterionLen int           `json:"max_criterion_len"`
+	Languages       []Language    `json:"languages"`
+	Roles           []string      `json:"roles"` // of a team member
+	Defaults        struct {
+		Duration           time.Duration `json:"duration"`
+		Validity           time.Duration `json:"validity"`
+		MaxInterviewers    int           `json:"max_interviewers"`
+		Criteria           []string      `json:"criteria"` // this node's
+		Language           string        `json:"language"`
+		CredentialLifetime time.Duration `json:"credential_lifetime"`
+	} `json:"defaults"`
+}
+
+// Limits returns what session creation and team additions accept here.
+func (n *Node) Limits() Limits {
+	l := Limits{
+		MinDuration: MinDuration, MaxDuration: MaxDuration, MaxBlocks: invite.MaxBlocks,
+		MaxInterviewers: invite.MaxInterviewers, MaxCriteria: invite.MaxCriteria, MaxCriterionLen: invite.MaxCriterionLen,
+		Languages: Languages, Roles: []string{string(invite.RoleInterviewer), string(invite.RoleAdmin)},
+	}
+	l.Defaults.Duration, l.Defaults.Validity, l.Defaults.MaxInterviewers = DefaultDuration, DefaultLinkValidity, DefaultMaxInterviewers
+	l.Defaults.Criteria = n.settings.Criteria
+	if len(l.Defaults.Criteria) == 0 {
+		l.Defaults.Criteria = DefaultCriteria
+	}
+	l.Defaults.Language, l.Defaults.CredentialLifetime = DefaultLanguage, DefaultCredentialLifetime
+	return l
 }
 
 // DefaultCriteria are the feedback criteria of a company node that set none.
@@ -146,8 +200,8 @@ func (n *Node) CreateSessions(ctx context.Context, req NewSessions) ([]Session, 
 		return nil, fmt.Errorf("a session needs the candidate's name (--candidate)")
 	case req.Title == "":
 		return nil, fmt.Errorf("a session needs a title (--title)")
-	case req.Duration < time.Minute || req.Duration > 24*time.Hour:
-		return nil, fmt.Errorf("duration %s is out of range: between 1 minute and 24 hours", FormatLongDuration(req.Duration))
+	case req.Duration < MinDuration || req.Duration > MaxDuration:
+		return nil, fmt.Errorf("duration %s is out of range: between %s and %s", FormatLongDuration(req.Duration), FormatLongDuration(MinDuration), FormatLongDuration(MaxDuration))
 	case req.Validity <= 0:
 		return nil, fmt.Errorf("link validity %s is not positive", FormatLongDuration(req.Validity))
 	case req.Blocks < 1 || req.Blocks > invite.MaxBlocks:
@@ -156,6 +210,16 @@ func (n *Node) CreateSessions(ctx context.Context, req NewSessions) ([]Session, 
 		return nil, fmt.Errorf("maximum interviewers %d is out of range: between 1 and %d", req.MaxInterviewers, invite.MaxInterviewers)
 	case !req.Starts.Add(time.Duration(req.Blocks-1) * req.Duration).Add(req.Validity).After(now):
 		return nil, fmt.Errorf("the link would already have expired: it starts %s and stays valid for %s; give a later --starts or a longer --expires", invite.FormatTime(req.Starts), FormatLongDuration(req.Validity))
+	}
+	if req.Language != "" {
+		if _, ok := LanguageOf(req.Language); !ok {
+			return nil, fmt.Errorf("language %q: a session starts in one of %s", req.Language, languageIDs())
+		}
+	}
+	if req.Zone != "" {
+		if _, err := time.LoadLocation(req.Zone); err != nil || req.Zone == "Local" {
+			return nil, fmt.Errorf("time zone %q is not one this node knows: give an IANA name such as Europe/Paris or America/New_York", req.Zone)
+		}
 	}
 	if req.CandidateEmail != "" {
 		if err := checkAddress(req.CandidateEmail); err != nil {
@@ -170,6 +234,17 @@ func (n *Node) CreateSessions(ctx context.Context, req NewSessions) ([]Session, 
 	interviewers, err := n.teamEmails(req.Interviewers)
 	if err != nil {
 		return nil, err
+	}
+	// The link names them by credential: only they are let in as
+	// interviewers, by every node (the candidate's too, which must not
+	// learn their emails).
+	var named []invite.CredentialID
+	for _, e := range interviewers {
+		m, err := n.db.Member(e)
+		if err != nil {
+			return nil, err
+		}
+		named = append(named, m.Credential)
 	}
 	if len(interviewers) > req.MaxInterviewers {
 		return nil, fmt.Errorf("%d interviewers named, but a session allows at most %d (raise it with --max-interviewers)", len(interviewers), req.MaxInterviewers)
@@ -248,6 +323,8 @@ func (n *Node) CreateSessions(ctx context.Context, req NewSessions) ([]Session, 
 			Recorder:        req.Recorder,
 			Criteria:        criteria,
 			Revoked:         revoked,
+			Language:        req.Language,
+			Interviewers:    named,
 		}
 		if turnURL != "" {
 			inv.TURN = turnURL
@@ -262,11 +339,19 @@ func (n *Node) CreateSessions(ctx context.Context, req NewSessions) ([]Session, 
 			CandidateEmail: req.CandidateEmail, Block: b, Blocks: req.Blocks, Starts: starts,
 			Duration: req.Duration, Expires: inv.ValidUntil, Interviewers: interviewers,
 			MaxInterviewers: req.MaxInterviewers, Conference: req.Conference, Recorder: req.Recorder,
-			Criteria: criteria, Created: now, State: store.StatePending, Company: true, Role: RoleCompany, Name: n.settings.Org,
+			Criteria: criteria, Language: req.Language, Zone: req.Zone,
+			Created: now, State: store.StatePending, Company: true, Role: RoleCompany, Name: n.settings.Org,
 		})
 	}
 	if err := n.db.CreateSessions(records); err != nil {
 		return nil, err
+	}
+	if req.Language != "" {
+		for _, r := range records {
+			if err := n.storeStarter(r.ID, req.Language); err != nil {
+				n.log.Warn("storing the starter file; interviewers' pages add it", "session", r.ID, "err", err)
+			}
+		}
 	}
 	n.mu.Lock()
 	running := n.p2p != nil
@@ -364,9 +449,16 @@ func (n *Node) sessionView(r store.Session) Session {
 		Candidate: r.Candidate, CandidateEmail: r.CandidateEmail, Block: r.Block, Blocks: r.Blocks,
 		Starts: r.Starts, Duration: FormatDuration(r.Duration), Expires: r.Expires,
 		Interviewers: append([]string{}, r.Interviewers...), MaxInterviewers: r.MaxInterviewers,
-		Conference: r.Conference, Recorder: r.Recorder, Criteria: r.Criteria, Created: r.Created, StartedAt: r.StartedAt,
+		Conference: r.Conference, Recorder: r.Recorder, Criteria: r.Criteria, Language: r.Language, Zone: r.Zone,
+		Created: r.Created, StartedAt: r.StartedAt,
 		EndedAt: r.EndedAt, EndedBy: r.EndedBy, EndReason: r.EndReason, Role: r.Role,
 		Participants: []Participant{}, Attendance: r.Attendance,
+	}
+	// This node took part too, though it records only the others it saw
+	// come and go.
+	me := n.id.String()
+	if r.Role != RoleCompany && r.Role != "" && !r.Since.IsZero() && !slices.ContainsFunc(r.Attendance, func(a store.Attendance) bool { return a.Peer == me }) {
+		s.Attendance = append([]store.Attendance{{Peer: me, Name: r.Name, Role: r.Role, Joined: r.Since}}, r.Attendance...)
 	}
 	if r.Company {
 		if f, err := n.db.Feedback(r.ID); err == nil {
@@ -382,6 +474,7 @@ func (n *Node) sessionView(r store.Session) Session {
 	n.mu.Unlock()
 	if l != nil {
 		s.Participants = l.participants()
+		s.Execution = l.execution()
 		if l.role != RoleCandidate {
 			s.Quarantined = l.quarantines()
 			s.Refusals, s.Refused = l.refusalsList()
@@ -540,29 +633,76 @@ func (n *Node) CancelSession(ctx context.Context, id string) (Session, error) {
 	return n.sessionView(r), nil
 }
 
-// InviteEmail renders the invite email of a session from a text/template
-// (invite.DefaultEmailTemplate if tmpl is empty).
+// InviteEmail renders the invite email of a session to its candidate from a
+// text/template (invite.DefaultEmailTemplate if tmpl is empty).
 func (n *Node) InviteEmail(ctx context.Context, id, tmpl string) (InviteEmail, error) {
-	s, err := n.Session(ctx, id)
+	return n.renderEmail(ctx, id, cmp.Or(tmpl, invite.DefaultEmailTemplate), false)
+}
+
+// InterviewerEmail renders the email to a session's interviewers from a
+// text/template (invite.InterviewerEmailTemplate if tmpl is empty); its To
+// lists their addresses.
+func (n *Node) InterviewerEmail(ctx context.Context, id, tmpl string) (InviteEmail, error) {
+	return n.renderEmail(ctx, id, cmp.Or(tmpl, invite.InterviewerEmailTemplate), true)
+}
+
+func (n *Node) renderEmail(ctx context.Context, id, tmpl string, interviewers bool) (InviteEmail, error) {
+	r, err := n.lookupSession(id)
 	if err != nil {
 		return InviteEmail{}, err
 	}
-	t, err := invite.ParseEmailTemplate(cmp.Or(tmpl, invite.DefaultEmailTemplate))
+	s := n.sessionView(r)
+	t, err := invite.ParseEmailTemplate(tmpl)
 	if err != nil {
 		return InviteEmail{}, err
 	}
-	dur, _ := time.ParseDuration(s.Duration)
-	e, err := invite.RenderEmail(t, invite.EmailFields{
+	f := invite.EmailFields{
 		Link: s.Link, Candidate: s.Candidate, Title: s.Title, Org: n.settings.Org,
-		Starts: invite.Time{Time: s.Starts}, Duration: invite.Duration(dur),
-		Block: s.Block, Blocks: s.Blocks, Conference: s.Conference,
-	})
-	return InviteEmail{Subject: e.Subject, Body: browserAdvice(e.Body, s.Link), To: s.CandidateEmail}, err
+		Starts: invite.Time{Time: s.Starts}, Duration: invite.Duration(r.Duration),
+		Block: s.Block, Blocks: s.Blocks, Conference: s.Conference, InBrowser: n.settings.PublicURL != "",
+	}
+	if r.Zone != "" {
+		if loc, err := time.LoadLocation(r.Zone); err == nil {
+			f.Starts.Zone = loc
+		}
+	}
+	if l, ok := LanguageOf(r.Language); ok {
+		f.Language, f.File = l.Name, l.File
+	}
+	var to []string
+	for _, email := range r.Interviewers {
+		name := email
+		if m, err := n.db.Member(email); err == nil {
+			name = m.Name
+		}
+		f.Interviewers = append(f.Interviewers, name)
+		if email == r.Recorder {
+			f.Recorder = name
+		}
+		to = append(to, email)
+	}
+	if f.Recorder == "" && r.Recorder != "" {
+		f.Recorder = r.Recorder
+		if m, err := n.db.Member(r.Recorder); err == nil {
+			f.Recorder = m.Name
+		}
+	}
+	e, err := invite.RenderEmail(t, f)
+	if err != nil {
+		return InviteEmail{}, err
+	}
+	out := InviteEmail{Subject: e.Subject, Body: e.Body, To: s.CandidateEmail}
+	if interviewers {
+		out.To = strings.Join(to, ", ")
+	}
+	return out, nil
 }
 
 // InviteEmail is a rendered invite email.
 type InviteEmail struct {
 	Subject string `json:"subject"`
 	Body    string `json:"body"`
-	To      string `json:"to,omitempty"` // the candidate's email, if known
+	// To is the candidate's email, if known; for the interviewers' email,
+	// their addresses, comma-separated.
+	To string `json:"to,omitempty"`
 }

@@ -26,6 +26,7 @@ type backend interface {
 	Session(ctx context.Context, id string) (node.Session, error)
 	CancelSession(ctx context.Context, id string) (node.Session, error)
 	InviteEmail(ctx context.Context, id, tmpl string) (node.InviteEmail, error)
+	InterviewerEmail(ctx context.Context, id, tmpl string) (node.InviteEmail, error)
 	Join(ctx context.Context, link, name string) (node.JoinResult, error)
 	StartSession(ctx context.Context, id string) (node.Session, error)
 	EndSession(ctx context.Context, id string) (node.Session, error)
@@ -45,6 +46,7 @@ type backend interface {
 	Submit(ctx context.Context, id string, sc store.Scorecard) (store.Mine, error)
 	Feedback(ctx context.Context, id string) (node.FeedbackView, error)
 	FeedbackList(ctx context.Context) ([]node.FeedbackView, error)
+	RunCode(ctx context.Context, id string, req node.RunRequest, events func(node.RunEvent)) (node.CodeRun, error)
 }
 
 var (

@@ -143,8 +143,9 @@ func (c *cli) cmdReplay(args []string) error {
 		help: `
 Prints the timeline of a session's code, through the running node: each
 change with its time, who made it, the file, and how many characters it
-inserted and deleted. With --at, prints the code as it was at that moment
-(RFC3339) instead.`,
+inserted and deleted, and each run of the code with who pressed Run and how
+it ended. With --at, prints the code as it was at that moment (RFC3339)
+instead.`,
 		examples: []string{"parley replay 7kq3m2xa", "parley replay 7kq3m2xa --at 2026-12-01T14:32:00Z --file main.go"},
 	})
 	asJSON := fs.Bool("json", false, "print the timeline as JSON")
@@ -182,7 +183,17 @@ inserted and deleted. With --at, prints the code as it was at that moment
 		tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintf(tw, "TIME\tPARTICIPANT\tFILE\tINSERTED\tDELETED\n")
 		for _, e := range tl {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\n", e.Time.UTC().Format("2006-01-02 15:04:05.000"), editor(e), oneLine(e.File), e.Inserted, e.Deleted)
+			when, who := e.Time.UTC().Format("2006-01-02 15:04:05.000"), editor(e)
+			if e.Time.Year() < 2000 {
+				// The session's starter file: made by every node alike, at
+				// time zero, by nobody (see node/starter.go).
+				when, who = "(the start)", "(starter file)"
+			}
+			if e.Run != nil {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", when, who, oneLine(e.File), runSummary(e.Run))
+				continue
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\n", when, who, oneLine(e.File), e.Inserted, e.Deleted)
 		}
 		return tw.Flush()
 	})

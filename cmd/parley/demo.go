@@ -14,11 +14,12 @@ import (
 
 	"parley/node"
 	"parley/node/web"
+	"parley/runner"
 )
 
 func (c *cli) cmdDemo(args []string) error {
 	fs := c.flags("demo", usage{
-		synopsis: "[--keep] [--json]",
+		synopsis: "[--keep] [--json] [--runner]",
 		help: `
 Starts a whole interview on this machine, in one process and on loopback
 only: a relay, a company node ("Demo Company"), an interviewer's node (Ana,
@@ -26,11 +27,14 @@ on the company's team) and a candidate's node (Sam Doe), each with its own
 web app. It creates one interview, joins Ana and Sam to it, and prints the
 company dashboard and the interviewer's and the candidate's session pages:
 open the last two in two browser tabs. It runs until Ctrl-C; the data
-directories are temporary, and removed then unless --keep.`,
-		examples: []string{"parley demo", "parley demo --keep"},
+directories are temporary, and removed then unless --keep. With --runner,
+the company node runs the code in a sandbox (bubblewrap) when someone
+presses Run.`,
+		examples: []string{"parley demo", "parley demo --keep", "parley demo --runner"},
 		ignores:  []string{"data", "store-key-file"},
 	})
 	keep := fs.Bool("keep", false, "keep the demo's data directories on exit (and print where they are)")
+	runCode := fs.Bool("runner", false, "the company node runs the interview's code (needs bubblewrap)")
 	asJSON := fs.Bool("json", false, `print one line of JSON: {"company_url", "interviewer_url", "candidate_url", "session", "link", "dirs"}`)
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
@@ -38,7 +42,14 @@ directories are temporary, and removed then unless --keep.`,
 	if c.dataDir != "" || c.storeKeyFile != "" {
 		fmt.Fprintf(c.stderr, "parley demo: --data and --store-key-file are not used: the demo's nodes live in temporary directories.\n")
 	}
-	d, err := startDemo(c.ctx, c.logger())
+	var rn *runner.Runner
+	if *runCode {
+		var err error
+		if rn, err = runner.Detect(c.ctx, runner.Config{Logger: c.logger()}); err != nil {
+			return err
+		}
+	}
+	d, err := startDemo(c.ctx, c.logger(), rn)
 	if err != nil {
 		if c.ctx.Err() != nil {
 			return nil // Ctrl-C while starting; startDemo has cleaned up
@@ -116,8 +127,9 @@ type demo struct {
 	Keep bool `json:"-"`
 
 	relay   *node.Relay
-	nodes   []*node.Node  // in start order
-	servers []*web.Server // in start order
+	runner  *runner.Runner // the company node's, if any
+	nodes   []*node.Node   // in start order
+	servers []*web.Server  // in start order
 	serving sync.WaitGroup
 	failed  chan error // the first error of a web server's Serve
 	once    sync.Once
@@ -136,8 +148,9 @@ const (
 // startDemo starts a demo and returns once the interviewer's node sees the
 // candidate in the session. On error, everything it started is stopped and
 // its directories removed. Close the demo to stop it.
-func startDemo(ctx context.Context, log *slog.Logger) (_ *demo, err error) {
-	d := &demo{failed: make(chan error, 1)}
+// startDemo starts the demo; rn, if set, makes the company node a runner.
+func startDemo(ctx context.Context, log *slog.Logger, rn *runner.Runner) (_ *demo, err error) {
+	d := &demo{failed: make(chan error, 1), runner: rn}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -188,8 +201,9 @@ func startDemo(ctx context.Context, log *slog.Logger) (_ *demo, err error) {
 		return nil, fmt.Errorf("accepting the interviewer's credential: %w", err)
 	}
 	ss, err := d.Company.CreateSessions(ctx, node.NewSessions{
-		Candidate: demoCandidate, Title: demoTitle, Duration: time.Hour,
-		Interviewers: []string{demoInterviewerMail},
+		// No interviewers named: any member of the demo's team comes in
+		// as an interviewer (the browser tests add one to the session).
+		Candidate: demoCandidate, Title: demoTitle, Duration: time.Hour, Language: node.DefaultLanguage,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating the interview: %w", err)
@@ -213,7 +227,11 @@ func startDemo(ctx context.Context, log *slog.Logger) (_ *demo, err error) {
 // startNode opens and starts the node in dir, and serves its web app on a
 // free loopback port.
 func (d *demo) startNode(ctx context.Context, dir string, log *slog.Logger) error {
-	n, err := node.New(node.Config{Dir: dir, Logger: log, ListenAddrs: []string{demoLoopback}})
+	cfg := node.Config{Dir: dir, Logger: log, ListenAddrs: []string{demoLoopback}}
+	if len(d.nodes) == 0 {
+		cfg.Runner = d.runner // the company node runs the code
+	}
+	n, err := node.New(cfg)
 	if err != nil {
 		return err
 	}

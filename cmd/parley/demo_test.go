@@ -186,7 +186,7 @@ func TestDemoKeep(t *testing.T) {
 }
 
 func TestStartDemo(t *testing.T) {
-	d, err := startDemo(context.Background(), slog.New(slog.DiscardHandler))
+	d, err := startDemo(context.Background(), slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"parley/gateway"
 	"parley/node"
@@ -102,7 +103,7 @@ func TestGatewayBrowser(t *testing.T) {
 	}
 	chromium(t)
 	ctx := context.Background()
-	d, err := startDemo(ctx, slog.New(slog.DiscardHandler))
+	d, err := startDemo(ctx, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,8 +148,8 @@ func TestGatewayBrowser(t *testing.T) {
 	ana.run("open the room", chromedp.Navigate(d.InterviewerWeb.PageURL("/s/"+id)))
 	ana.waitJS("the interviewer sees the candidate waiting, through the gateway", `document.querySelector("#banner").textContent.includes("candidate is waiting") && document.querySelector(".via-gateway")`)
 	ana.shot("candidate-via-gateway")
-	ana.prompt = "main.py"
-	ana.run("add a file", chromedp.Click(`#add-file`, chromedp.ByQuery))
+	ana.run("add a file", chromedp.Click(`#add-file`, chromedp.ByQuery), chromedp.WaitVisible(`#new-file-name`, chromedp.ByQuery),
+		chromedp.SendKeys(`#new-file-name`, "main.py"+kb.Enter, chromedp.ByQuery))
 	ana.waitJS("the file opens", `window.parleyRoom.file() === "main.py"`)
 	ana.typeText("def greet():\n    return \"héllo\"\n")
 	clickJS(ana, "start", "#start")

@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	_ "time/tzdata" // time zones for invite emails, on machines without a zoneinfo database
 
 	"parley/crdt"
 	"parley/node"
@@ -66,6 +67,7 @@ func commands() []command {
 		{"join", "take part in the interview of a link (through the running node)", (*cli).cmdJoin},
 		{"relay", "run the admin's relay and bootstrap node until Ctrl-C", (*cli).cmdRelay},
 		{"code", "print a session's code, or load a file into it", (*cli).cmdCode},
+		{"run", "run a session's code on a runner, printing its output as it comes", (*cli).cmdRun},
 		{"replay", "print the timeline of a session's code, or the code at a moment", (*cli).cmdReplay},
 		{"media", "check audio and video: check", (*cli).cmdMedia},
 		{"notes", "print the interviewers' private notes of a session, or add to them", (*cli).cmdNotes},
@@ -79,6 +81,15 @@ type usageError struct{ msg string }
 func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// exitError ends a command with a status of its own (`parley run` passes
+// on its program's), after msg on stderr, if any.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d: %s", e.code, e.msg) }
 
 // run runs the command line args and returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
@@ -97,9 +108,15 @@ func runWith(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 	c := &cli{ctx: ctx, stdout: stdout, stderr: stderr, getenv: getenv, interactive: interactive}
 	err := c.dispatch(args)
 	var ue usageError
+	var ee exitError
 	switch {
 	case err == nil:
 		return 0
+	case errors.As(err, &ee):
+		if ee.msg != "" {
+			fmt.Fprintf(stderr, "parley: %s\n", ee.msg)
+		}
+		return ee.code
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.As(err, &ue):

@@ -324,6 +324,26 @@ func TestSessionEmail(t *testing.T) {
 	}
 	os.WriteFile(tmpl, []byte("{{.Nope}}"), 0o644)
 	fails(t, companyDir, 1, "email template", "session", "email", created[0].ID, "--template", tmpl)
+
+	// The interviewers get their own: named, with the recorder, the
+	// language, and times in the recruiter's zone and UTC.
+	json.Unmarshal([]byte(ok(t, companyDir, "session", "create", "--candidate", "Sam Doe", "--title", "Loop", "--interviewer", "ana@acme.test",
+		"--recorder", "ana@acme.test", "--language", "go", "--zone", "Europe/Paris", "--starts", "2030-03-01T15:00:00+01:00", "--json").stdout), &created)
+	r = ok(t, companyDir, "session", "email", created[0].ID, "--interviewers")
+	for _, want := range []string{"To: ana@acme.test", "Subject: Interview with Sam Doe: Loop", "Interviewers: Ana Li.", "Feedback: Ana Li records it.",
+		"main.go, in Go", "Friday 1 March 2030, 15:00 CET (14:00 UTC)", created[0].Link} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("interviewers' email lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	r = ok(t, companyDir, "session", "email", created[0].ID)
+	for _, want := range []string{"With: Ana Li.", "parley up", "--as-candidate", "15:00 CET (14:00 UTC)"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("candidate's email lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	fails(t, companyDir, 2, "--language \"cobol\"", "session", "create", "--candidate", "S", "--title", "T", "--language", "cobol")
+	fails(t, companyDir, 2, "--zone \"Mars/Olympus\"", "session", "create", "--candidate", "S", "--title", "T", "--zone", "Mars/Olympus")
 	fails(t, companyDir, 2, "needs --from", "session", "email", created[0].ID, "--smtp", "127.0.0.1:25")
 }
 

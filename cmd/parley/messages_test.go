@@ -237,7 +237,8 @@ func TestLiveMessages(t *testing.T) {
 		t.Errorf("up twice: %s", r.stderr)
 	}
 	var created []sessionJSON
-	json.Unmarshal([]byte(ok(t, co, "session", "create", "--candidate", "Sam Doe", "--title", "Loop", "--json").stdout), &created)
+	// In Go: its starter file is main.go, and main.py below is new.
+	json.Unmarshal([]byte(ok(t, co, "session", "create", "--candidate", "Sam Doe", "--title", "Loop", "--language", "go", "--json").stdout), &created)
 	link, id := created[0].Link, created[0].ID
 
 	// Joining as the candidate at a terminal needs --as-candidate, and says

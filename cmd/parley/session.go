@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -147,7 +148,7 @@ next. Named interviewers must be on the team. --starts is refused when it is
 past (more than a few minutes ago): an interview is scheduled from now on.`,
 		examples: []string{
 			`parley session create --candidate "Sam Doe" --title "Backend loop"`,
-			`parley session create --candidate "Sam Doe" --candidate-email sam@example.com --title "Backend loop" --starts 2027-03-01T15:00:00+01:00 --duration 45m --blocks 2 --interviewer ana@acme.test`,
+			`parley session create --candidate "Sam Doe" --candidate-email sam@example.com --title "Backend loop" --starts 2027-03-01T15:00:00+01:00 --duration 45m --blocks 2 --interviewer ana@acme.test --language go`,
 		},
 	})
 	var req node.NewSessions
@@ -168,8 +169,18 @@ past (more than a few minutes ago): an interview is scheduled from now on.`,
 	criteria := fs.String("criteria", "", "the feedback `CRITERIA` for these sessions, comma-separated, instead of the node's")
 	fs.Var(&bootstrap, "bootstrap", "bootstrap/relay `MULTIADDR` for these links instead of the node's defaults (repeatable)")
 	fs.StringVar(&req.TURN, "turn", "", "TURN server `URL` for these links instead of the node's (none for none); its secret must be the one init copied")
+	fs.StringVar(&req.Language, "language", node.DefaultLanguage, "the `LANGUAGE` each session starts in, with one file main.EXT: "+languageList())
+	fs.StringVar(&req.Zone, "zone", "", "the time `ZONE` (IANA name, like Europe/Paris) the invite email gives times in, besides UTC (default this machine's)")
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
+	}
+	if _, ok := node.LanguageOf(req.Language); !ok {
+		return usagef("--language %q: a session starts in %s", req.Language, languageList())
+	}
+	if req.Zone == "" {
+		req.Zone = localZone(c.getenv)
+	} else if _, err := time.LoadLocation(req.Zone); err != nil || req.Zone == "Local" {
+		return usagef("--zone %q is not a time zone this machine knows: give an IANA name like Europe/Paris or America/New_York", req.Zone)
 	}
 	if req.Candidate == "" || req.Title == "" {
 		return usagef("session create needs --candidate and --title (see `parley session create -h`)")
@@ -335,6 +346,9 @@ func (c *cli) printSession(s node.Session) {
 	if len(s.Criteria) > 0 {
 		row("Feedback criteria", strings.Join(s.Criteria, ", "))
 	}
+	if l, ok := node.LanguageOf(s.Language); ok {
+		row("Language", fmt.Sprintf("%s (starts with %s)", l.Name, l.File))
+	}
 	if s.Recorder != "" {
 		row("Feedback recorder", s.Recorder)
 	}
@@ -433,25 +447,32 @@ func inSession(s node.Session) string {
 
 func (c *cli) sessionEmail(args []string) error {
 	fs := c.flags("session email", usage{
-		synopsis: "ID [--template FILE] [--smtp HOST:PORT --from ADDRESS [--to ADDRESS]]",
+		synopsis: "ID [--interviewers] [--template FILE] [--smtp HOST:PORT --from ADDRESS [--to ADDRESS]]",
 		examples: []string{
 			"parley session email 7kq3m2xa",
+			"parley session email 7kq3m2xa --interviewers",
 			"PARLEY_SMTP_USERNAME=hiring PARLEY_SMTP_PASSWORD=... parley session email 7kq3m2xa --smtp smtp.acme.test:587 --from hiring@acme.test",
 		},
 		help: `
-Prints the invite email of a session, with its link, from the default template
-or a text/template FILE whose output is a "Subject:" line, an empty line and
-the body. Fields: {{.Link}} {{.Candidate}} {{.Title}} {{.Org}} {{.Starts}}
-{{.Duration}} {{.Block}} {{.Blocks}} {{.Conference}}.
+Prints the invite email of a session, with its link: to the candidate (what
+Parley is and how to open the link), or with --interviewers to the
+interviewers the session names. Times are in the zone the session was created
+in and in UTC. A text/template FILE replaces the default; its output is a
+"Subject:" line, an empty line and the body. Fields: {{.Link}} {{.Candidate}}
+{{.Title}} {{.Org}} {{.Starts}} {{.Duration}} {{.Block}} {{.Blocks}}
+{{.Conference}} {{.Interviewers}} {{.Recorder}} {{.Language}} {{.File}}
+{{.InBrowser}}.
 
 With --smtp and --from it sends the email instead (STARTTLS required), to the
-candidate's email or --to. Credentials come from the environment:
-PARLEY_SMTP_USERNAME and PARLEY_SMTP_PASSWORD.`,
+candidate's email (each interviewer's with --interviewers) or --to.
+Credentials come from the environment: PARLEY_SMTP_USERNAME and
+PARLEY_SMTP_PASSWORD.`,
 	})
+	forInterviewers := fs.Bool("interviewers", false, "the email to the session's interviewers instead of the candidate")
 	tmplFile := fs.String("template", "", "text/template `FILE` for the email")
 	smtpAddr := fs.String("smtp", "", "send through the SMTP server at `HOST:PORT`")
 	from := fs.String("from", "", "sender `ADDRESS` when sending")
-	to := fs.String("to", "", "recipient `ADDRESS` (default: the candidate's email)")
+	to := fs.String("to", "", "recipient `ADDRESS` (default: the candidate's email, or the interviewers')")
 	pos, err := parseArgs(fs, args, "ID")
 	if err != nil {
 		return err
@@ -469,7 +490,11 @@ PARLEY_SMTP_USERNAME and PARLEY_SMTP_PASSWORD.`,
 	}
 	var email node.InviteEmail
 	err = c.withBackend(func(n backend) error {
-		email, err = n.InviteEmail(c.ctx, pos[0], tmpl)
+		if *forInterviewers {
+			email, err = n.InterviewerEmail(c.ctx, pos[0], tmpl)
+		} else {
+			email, err = n.InviteEmail(c.ctx, pos[0], tmpl)
+		}
 		return err
 	})
 	if err != nil {
@@ -487,14 +512,53 @@ PARLEY_SMTP_USERNAME and PARLEY_SMTP_PASSWORD.`,
 		return nil
 	}
 	if rcpt == "" {
+		if *forInterviewers {
+			return usagef("the session names no interviewers: give --to")
+		}
 		return usagef("the session has no candidate email: give --to")
 	}
 	cfg := node.SMTP{Addr: *smtpAddr, From: *from, Username: c.getenv("PARLEY_SMTP_USERNAME"), Password: c.getenv("PARLEY_SMTP_PASSWORD")}
-	if err := node.SendMail(c.ctx, cfg, rcpt, invite.Email{Subject: email.Subject, Body: email.Body}); err != nil {
-		return err
+	for _, addr := range strings.Split(rcpt, ",") {
+		addr = strings.TrimSpace(addr)
+		if err := node.SendMail(c.ctx, cfg, addr, invite.Email{Subject: email.Subject, Body: email.Body}); err != nil {
+			return err
+		}
+		c.printf("Sent %q to %s.\n", email.Subject, addr)
 	}
-	c.printf("Sent %q to %s.\n", email.Subject, rcpt)
 	return nil
+}
+
+// languageList names the languages a session may start in, for help and
+// messages.
+func languageList() string {
+	ids := make([]string, len(node.Languages))
+	for i, l := range node.Languages {
+		ids[i] = l.ID
+	}
+	return strings.Join(ids, ", ")
+}
+
+// localZone returns this machine's time zone as an IANA name: $TZ, else
+// the zone /etc/localtime links to; "" (UTC) when neither says.
+func localZone(getenv func(string) string) string {
+	if tz := strings.TrimPrefix(getenv("TZ"), ":"); tz != "" {
+		if _, err := time.LoadLocation(tz); err == nil && tz != "Local" {
+			return tz
+		}
+		return ""
+	}
+	p, err := filepath.EvalSymlinks("/etc/localtime")
+	if err != nil {
+		return ""
+	}
+	_, name, ok := strings.Cut(p, "zoneinfo/")
+	if !ok {
+		return ""
+	}
+	if _, err := time.LoadLocation(name); err != nil {
+		return ""
+	}
+	return name
 }
 
 // readLimited reads a file of at most max bytes.

@@ -17,13 +17,15 @@ import (
 	"parley/node"
 	"parley/node/store"
 	"parley/node/web"
+	"parley/runner"
 )
 
 func (c *cli) cmdUp(args []string) error {
 	fs := c.flags("up", usage{
-		synopsis: "[--listen 127.0.0.1:7420] [--p2p-listen MULTIADDR]... [--public-listen ADDRESS --tls-cert FILE --tls-key FILE|--acme-domain DOMAIN --acme-email EMAIL|--behind-proxy]",
+		synopsis: "[--listen 127.0.0.1:7420] [--p2p-listen MULTIADDR]... [--runner [--runner-config FILE]] [--public-listen ADDRESS --tls-cert FILE --tls-key FILE|--acme-domain DOMAIN --acme-email EMAIL|--behind-proxy]",
 		examples: []string{
 			"parley up",
+			"parley up --runner",
 			"parley up --listen 127.0.0.1:7421 --p2p-listen /ip4/0.0.0.0/tcp/4002",
 			"parley up --public-listen :443 --acme-domain interviews.acme.example --acme-email it@acme.example",
 			"parley up --public-listen 127.0.0.1:8080 --behind-proxy",
@@ -40,6 +42,14 @@ It prints the web app's address with the token. A browser's first visit
 trades the token for a cookie that lasts 30 days, across restarts on the
 same address; ` + "`parley open`" + ` prints a fresh address for another browser.
 
+With --runner, the node runs the code of the interviews it takes part in as
+the company node or an interviewer, for every participant who presses Run,
+in a sandbox (bubblewrap: apt install bubblewrap; without it the node
+refuses to start, and never runs code unsandboxed). It offers the
+toolchains it finds (Python 3, Node.js, Go, C, C++, Java) and prints them
+with the limits in force. A JSON --runner-config file sets the limits and
+the languages: see the runner package's documentation.
+
 On the company node, --public-listen also serves the public gateway: a
 candidate opens the link (https://HOST/join#TOKEN, with ` + "`parley init\n--public-url https://HOST`" + `) in any browser, with nothing to install,
 and the gateway runs a participant for them. It serves only the guests'
@@ -52,6 +62,8 @@ or as plain HTTP behind a reverse proxy that terminates TLS
 	listen := fs.String("listen", "127.0.0.1:7420", "loopback `ADDRESS` of the local API and web app (port 0 picks a free one)")
 	var p2pListen listFlag
 	fs.Var(&p2pListen, "p2p-listen", "libp2p `MULTIADDR` to listen on (repeatable; default: every interface, random TCP and QUIC ports)")
+	runCode := fs.Bool("runner", false, "run the interviews' code for their participants, in a sandbox")
+	runnerConfig := fs.String("runner-config", "", "with --runner: a JSON `FILE` of limits and languages")
 	idle := node.DefaultIdleEnd
 	fs.Var(durationFlag{&idle}, "idle-end", "company node: end a live interview nobody attended for this `DURATION`")
 	var gf gatewayFlags
@@ -71,9 +83,18 @@ or as plain HTTP behind a reverse proxy that terminates TLS
 			return usagef("--p2p-listen %q: %v", a, err)
 		}
 	}
+	if *runnerConfig != "" && !*runCode {
+		return usagef("--runner-config needs --runner")
+	}
+	var rn *runner.Runner
+	if *runCode {
+		if rn, err = runner.Detect(c.ctx, runner.Config{File: *runnerConfig, Logger: c.logger()}); err != nil {
+			return err
+		}
+	}
 	n, err := node.New(node.Config{
 		Dir: dir, StoreKeyFile: c.storeKeyFile, Logger: c.logger(),
-		ListenAddrs: p2pListen, IdleEnd: idle,
+		ListenAddrs: p2pListen, IdleEnd: idle, Runner: rn,
 	})
 	if errors.Is(err, store.ErrLocked) {
 		running := ""
@@ -115,6 +136,9 @@ or as plain HTTP behind a reverse proxy that terminates TLS
 	c.printf("Local API: %s (token in %s/%s)\n", url, dir, node.APIFile)
 	for _, a := range info.Addrs {
 		c.printf("Listening: %s\n", a)
+	}
+	if rn != nil {
+		c.printRunner(rn)
 	}
 	gwErr := make(chan error, 1)
 	var gw *gateway.Gateway
@@ -349,4 +373,16 @@ func parsePortRange(s string) (lo, hi int, err error) {
 		return 0, 0, fmt.Errorf("%q is not a port range MIN-MAX (for example 49152-65535)", s)
 	}
 	return lo, hi, nil
+}
+
+// printRunner says what the node runs and within which limits.
+func (c *cli) printRunner(rn *runner.Runner) {
+	var langs []string
+	for _, l := range rn.Languages() {
+		langs = append(langs, l.Title)
+	}
+	c.printf("Runner: runs code in a sandbox (bubblewrap): %s.\n", strings.Join(langs, ", "))
+	for _, l := range rn.Limits() {
+		c.printf("  %-10s %-9s %s\n", l.Name, l.Value, l.How)
+	}
 }

@@ -65,6 +65,8 @@ type Session struct {
 	Conference      string        `json:"conference,omitempty"`
 	Recorder        string        `json:"recorder,omitempty"`
 	Criteria        []string      `json:"criteria,omitempty"`
+	Language        string        `json:"language,omitempty"` // of the starter file, as the link names it
+	Zone            string        `json:"zone,omitempty"`     // the recruiter's time zone (IANA), for emails
 	Created         time.Time     `json:"created"`
 	State           string        `json:"state"`
 	EndedAt         time.Time     `json:"ended_at,omitzero"`

@@ -16,6 +16,7 @@
 //	feedback/<session>      Feedback: a session's recorded feedback, on the company node
 //	mine/<session>          Mine: this node's own feedback: draft and outbox
 //	handover/<session>      Handover: final documents on their way to the company node
+//	run/<session>/<id>      Run: a run of the session's code (see runs.go)
 //
 // Everything that must change together does so in one transaction: a member's
 // removal and their revocation, or all blocks of a new interview loop.

@@ -21,6 +21,7 @@ const maxBody = 1 << 20
 func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/info", s.info)
+	mux.HandleFunc("GET /api/v1/limits", s.limits)
 	mux.HandleFunc("GET /api/v1/team", s.team)
 	mux.HandleFunc("POST /api/v1/team", s.addMember)
 	mux.HandleFunc("POST /api/v1/team/accept", s.acceptCredential)
@@ -53,6 +54,10 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /api/v1/sessions/{id}/history", s.history)
 	mux.HandleFunc("GET /api/v1/sessions/{id}/doc/{kind}", s.doc)
 	mux.HandleFunc("POST /api/v1/sessions/{id}/doc/{kind}", s.edit)
+	mux.HandleFunc("POST /api/v1/sessions/{id}/run", s.run)
+	mux.HandleFunc("GET /api/v1/sessions/{id}/runs", s.runs)
+	mux.HandleFunc("POST /api/v1/sessions/{id}/runs/{run}/stop", s.stopRun)
+	mux.HandleFunc("PUT /api/v1/sessions/{id}/running", s.setRunning)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no API route %s %s", r.Method, r.URL.Path))
 	})
@@ -82,10 +87,13 @@ var errorCodes = []struct {
 	{node.ErrSessionEnded, http.StatusConflict, "ended"},
 	{node.ErrNotCompany, http.StatusForbidden, "not_company"},
 	{node.ErrNotInterviewer, http.StatusForbidden, "not_interviewer"},
+	{node.ErrNotNamed, http.StatusForbidden, "not_named"},
 	{node.ErrNotJoined, http.StatusConflict, "not_joined"},
 	{node.ErrNotRunning, http.StatusServiceUnavailable, "not_running"},
 	{node.ErrNoDoc, http.StatusNotFound, "no_document"},
 	{node.ErrRecorded, http.StatusConflict, "recorded"},
+	{node.ErrRunOff, http.StatusConflict, "run_off"},
+	{node.ErrNoRunner, http.StatusConflict, "no_runner"},
 	{invite.ErrExpired, http.StatusBadRequest, "expired"},
 	{invite.ErrNotYetValid, http.StatusBadRequest, "not_yet_valid"},
 	{invite.ErrBadSignature, http.StatusBadRequest, "bad_signature"},
@@ -123,7 +131,12 @@ func reply(w http.ResponseWriter, v any, err error) {
 
 // decode reads a bounded, strictly parsed JSON body into v.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	return decodeN(w, r, v, maxBody)
+}
+
+// decodeN is decode with a body of at most limit bytes.
+func decodeN(w http.ResponseWriter, r *http.Request, v any, limit int64) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		writeError(w, http.StatusBadRequest, "bad_request", "bad request body: "+err.Error())
@@ -139,6 +152,10 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 	i, err := s.node.Info(r.Context())
 	reply(w, i, err)
+}
+
+func (s *Server) limits(w http.ResponseWriter, r *http.Request) {
+	reply(w, s.node.Limits(), nil)
 }
 
 func (s *Server) team(w http.ResponseWriter, r *http.Request) {
@@ -209,14 +226,27 @@ func (s *Server) liftQuarantine(w http.ResponseWriter, r *http.Request) {
 // EmailRequest is the body of POST /api/v1/sessions/{id}/email.
 type EmailRequest struct {
 	Template string `json:"template,omitempty"`
+	// For is whom the email is for: "candidate" (the default) or
+	// "interviewers".
+	For string `json:"for,omitempty"`
 }
 
 func (s *Server) inviteEmail(w http.ResponseWriter, r *http.Request) {
 	var req EmailRequest
-	if decode(w, r, &req) {
-		e, err := s.node.InviteEmail(r.Context(), r.PathValue("id"), req.Template)
-		reply(w, e, err)
+	if !decode(w, r, &req) {
+		return
 	}
+	render := s.node.InviteEmail
+	switch req.For {
+	case "", "candidate":
+	case "interviewers":
+		render = s.node.InterviewerEmail
+	default:
+		writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("an email is for the candidate or the interviewers, not %q", req.For))
+		return
+	}
+	e, err := render(r.Context(), r.PathValue("id"), req.Template)
+	reply(w, e, err)
 }
 
 // JoinRequest is the body of POST /api/v1/join.

@@ -224,6 +224,12 @@ func (c *Client) InviteEmail(ctx context.Context, id, tmpl string) (node.InviteE
 	return v, c.do(ctx, "POST", "/api/v1/sessions/"+url.PathEscape(id)+"/email", EmailRequest{Template: tmpl}, &v)
 }
 
+// InterviewerEmail renders the email to a session's interviewers.
+func (c *Client) InterviewerEmail(ctx context.Context, id, tmpl string) (node.InviteEmail, error) {
+	var v node.InviteEmail
+	return v, c.do(ctx, "POST", "/api/v1/sessions/"+url.PathEscape(id)+"/email", EmailRequest{Template: tmpl, For: "interviewers"}, &v)
+}
+
 // Join takes part in the session of a link.
 func (c *Client) Join(ctx context.Context, link, name string) (node.JoinResult, error) {
 	var v node.JoinResult

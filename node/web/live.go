@@ -18,6 +18,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"parley/crdt"
+	"parley/invite"
 	"parley/node"
 )
 
@@ -28,8 +29,9 @@ import (
 //     copies of the documents and the node's: a first byte naming the
 //     document (0 shared, 1 private), then the sync message;
 //   - text frames carry JSON messages typed by "type": from the node,
-//     "hello" and "state" (the session, who is present, their carets);
-//     from the page, "cursor".
+//     "hello" and "state" (the session, who is present, their carets),
+//     and "run" (a run of the code started, printed, ended); from the
+//     page, "cursor".
 //
 // Positions on the WebSocket count UTF-16 code units, as the browser does;
 // the node converts them to and from code points, which Automerge and the
@@ -75,11 +77,12 @@ type wsOut struct {
 	Cursors []wsCursor       `json:"cursors,omitempty"`
 	Media   []node.MediaSlot `json:"media,omitempty"`
 	SDP     string           `json:"sdp,omitempty"` // media-offer
+	Error   string           `json:"error,omitempty"`
+	Run     *node.RunEvent   `json:"run,omitempty"`
 	// ICEServers, with a media offer to a page in a browser on another
 	// machine (a guest of the company's gateway), are the link's STUN and
 	// TURN servers, for the page's RTCPeerConnection.
 	ICEServers []wsICEServer `json:"ice_servers,omitempty"`
-	Error      string        `json:"error,omitempty"`
 	// Reset, with an error, says the page's copy of the document holds a
 	// change its node refused: the page drops it and syncs afresh.
 	Reset string `json:"reset,omitempty"`
@@ -281,10 +284,17 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 		}
 		return write(websocket.MessageBinary, append([]byte{docCode(kind)}, msg...))
 	}
+	// state sends the session's state; once the session has ended, it
+	// says so and reports errEnded: the documents no longer change, and
+	// the page closes its editors and shows the final code.
+	errEnded := errors.New("the session ended")
 	state := func() error {
 		st, err := f.State(ctx)
 		if err != nil {
 			return err
+		}
+		if st.Session.Status == node.StatusEnded {
+			return errors.Join(writeJSON(wsOut{Type: "state", Session: &st.Session, Error: endedText(st.Session)}), errEnded)
 		}
 		out := wsOut{Type: "state", Session: &st.Session, Cursors: []wsCursor{}, Media: st.Media}
 		texts := map[string]string{}
@@ -310,6 +320,7 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 	// Taken before the state is read and kept until it fires, so that no
 	// change is missed, even one made while a message is handled.
 	changed := f.Changed()
+	runsChanged := f.RunsChanged()
 	info, _ := n.Info(ctx)
 	st, err := f.State(ctx)
 	if err != nil {
@@ -323,7 +334,28 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 			return
 		}
 	}
+	// ended closes the socket at once once the session ended: 1000 tells
+	// the page not to reconnect. (The node itself stays in the session a
+	// few seconds more, so that the end reaches everyone; the page has no
+	// use for those.)
+	ended := func(err error) {
+		if errors.Is(err, errEnded) {
+			c.Close(websocket.StatusNormalClosure, "the interview has ended")
+		}
+	}
 	if err := state(); err != nil {
+		ended(err)
+		return
+	}
+	runs := func() error {
+		for _, ev := range f.RunEvents() {
+			if err := writeJSON(wsOut{Type: "run", Run: &ev}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := runs(); err != nil {
 		return
 	}
 	for {
@@ -331,6 +363,12 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 		case <-done:
 			return
 		case <-f.Done():
+			if f.Stopping() {
+				// A restart: the page reconnects, and finds the session
+				// again once the node is back.
+				c.Close(websocket.StatusGoingAway, "the node is stopping")
+				return
+			}
 			writeJSON(wsOut{Type: "state", Error: "this node left the session"})
 			c.Close(websocket.StatusNormalClosure, "left the session")
 			return
@@ -348,6 +386,11 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 					return
 				}
 			}
+		case <-runsChanged:
+			runsChanged = f.RunsChanged()
+			if err := runs(); err != nil {
+				return
+			}
 		case <-changed:
 			changed = f.Changed()
 			for _, k := range f.Kinds() {
@@ -356,10 +399,31 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 				}
 			}
 			if err := state(); err != nil {
+				ended(err)
 				return
 			}
 		}
 	}
+}
+
+// endedText is the state message's error once a session ended: "this
+// interview has ended (ended by Ana Li at 2026-11-25 15:02 UTC)".
+func endedText(s node.Session) string {
+	what := "this interview has ended"
+	if s.EndReason == "canceled" {
+		what = "this interview was cancelled"
+	}
+	var by []string
+	if s.EndedBy != "" {
+		by = append(by, "by "+s.EndedBy)
+	}
+	if !s.EndedAt.IsZero() {
+		by = append(by, "at "+invite.FormatTime(s.EndedAt))
+	}
+	if len(by) > 0 {
+		what += " (" + strings.Join(by, " ") + ")"
+	}
+	return what
 }
 
 // fromPage handles one message from the page.

@@ -27,10 +27,15 @@ func TestMain(m *testing.M) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	waitWithin(t, 15*time.Second, what, cond)
+}
+
+func waitWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 15s", what)
+			t.Fatalf("%s: not within %v", what, d)
 		}
 		<-time.After(10 * time.Millisecond)
 	}
@@ -336,6 +341,32 @@ func TestLivePage(t *testing.T) {
 		text, _, _ := ana.Code(ctx, id, "main.go")
 		return strings.HasPrefix(text, "x// ✓")
 	})
+
+	// The end: every page is told, with the session, and its socket closes
+	// at once with 1000 ("do not reconnect"), not when its node leaves the
+	// session some seconds later.
+	if _, err := ana.EndSession(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	ended := time.Now()
+	for name, p := range map[string]*page{"ana": anaPage, "sam": samPage} {
+		waitFor(t, name+"'s page is told the interview ended", func() bool {
+			_, ok := p.last("state", func(m wsOut) bool {
+				return m.Session != nil && m.Session.Status == node.StatusEnded && strings.Contains(m.Error, "this interview has ended (by Ana")
+			})
+			return ok
+		})
+		waitFor(t, name+"'s socket closes", func() bool {
+			gone, _ := p.closed()
+			return gone
+		})
+		if _, err := p.closed(); websocket.CloseStatus(err) != websocket.StatusNormalClosure {
+			t.Fatalf("%s's socket closed with %v (%v), want 1000", name, websocket.CloseStatus(err), err)
+		}
+	}
+	if d := time.Since(ended); d > 5*time.Second {
+		t.Fatalf("the sockets closed %v after the end: the page waited for its node to leave", d)
+	}
 	_ = fmt.Sprint
 }
 
@@ -344,7 +375,7 @@ func TestLivePage(t *testing.T) {
 // the node has still to handle. A page that goes quiet, answering pings,
 // keeps it too.
 func TestLiveBusyPageStays(t *testing.T) {
-	const every = 200 * time.Millisecond
+	const every = 300 * time.Millisecond
 	ctx := context.Background()
 	company, web := upWith(t, node.InitOptions{Org: "Acme Inc"}, Config{PingInterval: every})
 	ss, err := company.CreateSessions(ctx, node.NewSessions{Candidate: "Sam", Title: "Loop"})
@@ -386,7 +417,9 @@ func TestLiveBusyPageStays(t *testing.T) {
 		}
 	}
 	t.Logf("%d keystrokes in %v across %d pings", keys, time.Since(start).Round(time.Millisecond), p.pings.Load()-pings)
-	waitFor(t, "the node has every keystroke", func() bool {
+	// The node catches up: at once, or (with -race, on a busy machine) in
+	// many seconds.
+	waitWithin(t, time.Minute, "the node has every keystroke", func() bool {
 		text, _, _ := company.Code(ctx, id, "main.go")
 		return text == want
 	})

@@ -7,10 +7,11 @@ import { h, clear, colorOf } from "./dom.js";
 import { guest, plainName } from "./mode.js";
 
 export class Call {
-  constructor(el, channel, { onError }) {
+  constructor(el, channel, { onError, colorFor = colorOf }) {
     this.el = el;
     this.channel = channel;
     this.onError = onError;
+    this.colorFor = colorFor; // a participant's color in the room
     this.local = null; // MediaStream of camera and microphone
     this.pc = null;
     this.streams = {}; // slot -> MediaStream
@@ -28,9 +29,13 @@ export class Call {
     el.append(h("h2", {}, "Call"), this.tiles, h("div", { class: "call-controls" }, this.micButton, this.camButton, this.devices, this.blocked));
   }
 
-  // preview asks for the camera and microphone and shows them here.
-  async preview() {
-    if (this.local) return;
+  // preview asks for the camera and microphone, once, and shows them here.
+  preview() {
+    this.previewed ||= this.openDevices();
+    return this.previewed;
+  }
+
+  async openDevices() {
     try {
       this.local = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 480 } });
     } catch (e) {
@@ -89,6 +94,28 @@ export class Call {
     // Ask for the node's offer while the camera starts.
     this.previewing = this.preview().then(() => this.mark?.("preview"));
     this.channel.sendJSON({ type: "media-start" });
+    this.watch(5000);
+  }
+
+  // watch starts the call afresh unless its leg is connected within ms:
+  // the node refused to start it yet (it was restarting), an offer or an
+  // answer was lost with a socket, or the leg went down and stays down. A
+  // leg still connecting after an answer sent lately has a while longer (a
+  // busy machine).
+  watch(ms) {
+    clearTimeout(this.watchdog);
+    this.watchdog = setTimeout(() => {
+      if (!this.started) return;
+      // The leg must be one the node offered since this start.
+      const state = this.offeredAt >= this.startedAt ? this.pc?.connectionState : "none";
+      if (state === "connected") return;
+      if ((state === "new" || state === "connecting") && performance.now() - this.answeredAt < 10000) {
+        this.watch(1000);
+        return;
+      }
+      this.started = false;
+      this.start();
+    }, ms);
   }
 
   // offer takes the node's offer and answers it. A guest's page (its node
@@ -96,6 +123,7 @@ export class Call {
   // servers with it.
   async offer(sdp, iceServers) {
     this.mark?.("offer");
+    this.offeredAt = performance.now();
     this.pc?.close();
     this.streams = {};
     const pc = new RTCPeerConnection({ iceServers: iceServers || [] });
@@ -106,11 +134,15 @@ export class Call {
       this.draw();
     };
     pc.onconnectionstatechange = () => {
+      if (this.pc !== pc) return;
       if (pc.connectionState === "connected") this.mark?.("connected");
-      if (pc.connectionState === "failed" && this.pc === pc) {
+      if (pc.connectionState === "failed") {
         this.started = false;
         this.start(); // a fresh leg
       }
+      // Down: a leg to this machine's node that does not come back within
+      // seconds will not.
+      if (pc.connectionState === "disconnected") this.watch(3000);
     };
     await pc.setRemoteDescription({ type: "offer", sdp });
     await this.previewing;
@@ -141,6 +173,7 @@ export class Call {
     await pc.setLocalDescription(await pc.createAnswer());
     await gathered;
     this.mark?.("answer");
+    this.answeredAt = performance.now();
     this.channel.sendJSON({ type: "media-answer", sdp: pc.localDescription.sdp });
     this.channel.sendJSON({ type: "media-state", mic: this.mic, cam: this.cam });
   }
@@ -172,10 +205,10 @@ export class Call {
     this.camButton.textContent = this.cam ? "Turn camera off" : "Turn camera on";
     this.camButton.setAttribute("aria-pressed", String(!this.cam));
     const want = [];
-    if (this.local) want.push({ key: "self", name: "You", stream: this.local, mic: this.mic, cam: this.cam, self: true, color: colorOf(this.me) });
+    if (this.local) want.push({ key: "self", name: "You", stream: this.local, mic: this.mic, cam: this.cam, self: true, color: this.colorFor(this.me) });
     for (const s of this.slots) {
       if (s.peer === this.me || s.slot < 0) continue;
-      want.push({ key: "slot-" + s.slot, peer: s.peer, name: this.names[s.peer] || "…", stream: this.streams[s.slot], mic: s.mic, cam: s.cam, color: colorOf(s.peer) });
+      want.push({ key: "slot-" + s.slot, peer: s.peer, name: this.names[s.peer] || "…", stream: this.streams[s.slot], mic: s.mic, cam: s.cam, color: this.colorFor(s.peer) });
     }
     const keep = new Set(want.map((w) => w.key));
     for (const t of [...this.tiles.children]) if (!keep.has(t.dataset.key)) t.remove();
@@ -225,10 +258,12 @@ export class Call {
   }
 
   stop() {
+    clearTimeout(this.watchdog);
     this.pc?.close();
     this.pc = null;
     for (const t of this.local?.getTracks() || []) t.stop();
     this.local = null;
+    this.previewed = null;
     this.started = false;
     clear(this.tiles);
   }

@@ -6,13 +6,16 @@ import { Decoration, EditorView, WidgetType } from "@codemirror/view";
 export const setRemoteCursors = StateEffect.define();
 
 class Caret extends WidgetType {
-  constructor(name, color) {
+  // below puts the name under the caret: on the first line, above it
+  // would be cut off by the editor's top edge.
+  constructor(name, color, below) {
     super();
     this.name = name;
     this.color = color;
+    this.below = below;
   }
   eq(o) {
-    return o.name === this.name && o.color === this.color;
+    return o.name === this.name && o.color === this.color && o.below === this.below;
   }
   toDOM() {
     const caret = document.createElement("span");
@@ -20,7 +23,7 @@ class Caret extends WidgetType {
     caret.style.borderLeftColor = this.color;
     caret.setAttribute("aria-label", `${this.name}'s cursor`);
     const label = document.createElement("span");
-    label.className = "cm-remote-name";
+    label.className = "cm-remote-name" + (this.below ? " below" : "");
     label.style.backgroundColor = this.color;
     label.textContent = this.name;
     caret.append(label);
@@ -31,7 +34,8 @@ class Caret extends WidgetType {
   }
 }
 
-function build(cursors, length) {
+function build(cursors, doc) {
+  const length = doc.length;
   const ranges = [];
   for (const c of cursors) {
     const anchor = Math.min(Math.max(c.anchor, 0), length);
@@ -40,7 +44,7 @@ function build(cursors, length) {
     if (from < to) {
       ranges.push(Decoration.mark({ class: "cm-remote-selection", attributes: { style: `background-color: ${c.color}40` } }).range(from, to));
     }
-    ranges.push(Decoration.widget({ widget: new Caret(c.name, c.color), side: 1 }).range(head));
+    ranges.push(Decoration.widget({ widget: new Caret(c.name, c.color, doc.lineAt(head).number === 1), side: 1 }).range(head));
   }
   return Decoration.set(ranges, true);
 }
@@ -50,7 +54,7 @@ export const remoteCursors = StateField.define({
   update(deco, tr) {
     deco = deco.map(tr.changes);
     for (const e of tr.effects) {
-      if (e.is(setRemoteCursors)) deco = build(e.value, tr.state.doc.length);
+      if (e.is(setRemoteCursors)) deco = build(e.value, tr.state.doc);
     }
     return deco;
   },

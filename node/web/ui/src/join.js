@@ -31,8 +31,10 @@ export async function joinPage(main, info) {
       out.append(errorBox(e));
       return;
     }
+    // The company key's fingerprint is for interviewers to compare with
+    // their credential's; a candidate has nothing to compare it with.
     const rows = [
-      ["Organisation", `${ins.org} (key ${ins.company_key})`],
+      ["Organisation", ins.role === "candidate" || !ins.role ? ins.org : `${ins.org} (key ${ins.company_key})`],
       ["Interview", ins.title],
       ["Candidate", ins.candidate],
       ["Block", `${ins.block} of ${ins.blocks}`],

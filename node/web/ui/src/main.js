@@ -90,11 +90,16 @@ async function main() {
   }
   const path = location.pathname;
   const company = !!info.org;
+  // A node with no team credential joins interviews as the candidate: the
+  // Team page is no use to it, bar accepting a first credential, which the
+  // dashboard links to.
+  const held = company ? [] : await get("/team").catch(() => []);
+  const teamTab = company || held.length > 0 || path === "/team";
   const nav = h("nav", { "aria-label": "Main" },
     h("a", { href: "/", class: "brand" }, "Parley"),
     h("a", { href: "/", "aria-current": path === "/" ? "page" : null }, "Interviews"),
     company && h("a", { href: "/new", "aria-current": path === "/new" ? "page" : null }, "New interview"),
-    h("a", { href: "/team", "aria-current": path === "/team" ? "page" : null }, "Team"),
+    teamTab && h("a", { href: "/team", "aria-current": path === "/team" ? "page" : null }, "Team"),
     h("a", { href: "/join", "aria-current": path === "/join" ? "page" : null }, "Join"),
     h("span", { class: "who" }, company ? `${info.org} (company node)` : `Node ${info.peer.slice(-8)}`));
   const main = h("main", { id: "main" });
@@ -109,7 +114,7 @@ async function main() {
     } else if (path === "/new") await newInterview(main, info);
     else if (path === "/team") await team(main, info);
     else if (path === "/join") await joinPage(main, info);
-    else await dashboard(main, info);
+    else await dashboard(main, info, { credentials: held.length > 0 });
   } catch (e) {
     main.append(errorBox(e));
   }

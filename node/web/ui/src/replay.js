@@ -1,14 +1,15 @@
 // The Replay page: plays a session's code history from the saved document
 // (the same changes `parley replay` lists): play and pause, speeds up to
 // 32x, skipping idle stretches, a timeline to scrub with each participant's
-// changes in their color, the code at any moment, and what each change
-// inserted highlighted in its author's color.
+// changes in their color, the code at any moment, what each change
+// inserted highlighted in its author's color, and the runs of the code at
+// their moments, with their output.
 import { basicSetup } from "codemirror";
 import { EditorView, Decoration } from "@codemirror/view";
 import { EditorState, StateEffect, StateField } from "@codemirror/state";
 import * as A from "@automerge/automerge";
 import { get } from "./api.js";
-import { h, clear, fmtTime, colorOf } from "./dom.js";
+import { h, clear, fmtTime, colorsFor } from "./dom.js";
 import { initWasm } from "./sync.js";
 
 const IDLE = 3000; // ms without a change that "skip idle" jumps over
@@ -58,13 +59,20 @@ export async function replay(main, id) {
   }
   const who = (actor) => hist.actors[actor.slice(0, 16)] || { name: "someone", peer: actor };
 
+  // The runs of the code, at the moments Run was pressed.
+  let runs = [];
+  try {
+    runs = (await get(`/sessions/${encodeURIComponent(id)}/runs`)).map((r) => ({ ...r, time: Date.parse(r.started) })).filter((r) => r.time > 0);
+  } catch {
+    // This node kept no runs.
+  }
   const title = h("h1", {}, "Replay: ", hist.title);
   main.append(title);
   if (!steps.length) {
     main.append(h("p", { class: "muted" }, "Nobody wrote any code in this session."));
     return;
   }
-  const t0 = steps[0].time, t1 = steps[steps.length - 1].time;
+  const t0 = steps[0].time, t1 = Math.max(steps[steps.length - 1].time, ...runs.map((r) => r.time));
   const play = h("button", { type: "button", id: "replay-play", class: "primary" }, "Play");
   const speed = h("select", { id: "replay-speed", "aria-label": "Speed" }, SPEEDS.map((s) => h("option", { value: String(s), selected: s === 4 }, `${s}x`)));
   const skip = h("input", { type: "checkbox", id: "replay-skip", checked: true });
@@ -74,6 +82,11 @@ export async function replay(main, id) {
   const codeEl = h("div", { class: "replay-code", id: "replay-code" });
   const track = h("div", { class: "replay-track", "aria-hidden": "true" });
   const legend = h("ul", { class: "replay-legend", "aria-label": "Participants" });
+  // Distinct colors, in the order people first wrote.
+  const firsts = new Map();
+  for (const s of steps) if (!firsts.has(who(s.actor).peer)) firsts.set(who(s.actor).peer, new Date(s.time).toISOString());
+  const colors = colorsFor([...firsts].map(([peer, since]) => ({ peer, since })));
+  const colorOf = (peer) => colors[peer];
   const seen = new Set();
   for (const s of steps) {
     const w = who(s.actor);
@@ -89,9 +102,14 @@ export async function replay(main, id) {
     const x = t1 === t0 ? 0 : ((s.time - t0) / (t1 - t0)) * 100;
     track.append(h("span", { style: `left:${x}%;background:${colorOf(who(s.actor).peer)}` }));
   }
+  for (const r of runs) {
+    const x = t1 === t0 ? 0 : ((r.time - t0) / (t1 - t0)) * 100;
+    track.append(h("span", { class: "run-mark", style: `left:${x}%`, title: `${r.by} ran ${r.main}` }));
+  }
+  const runEl = h("section", { class: "run-panel", id: "replay-run", "aria-label": "The last run", "aria-live": "polite", hidden: true });
   main.append(
     h("div", { class: "replay-controls" }, play, h("label", {}, "Speed ", speed), h("label", {}, skip, " Skip idle stretches"), clock),
-    scrub, track, legend, fileTabs, codeEl,
+    scrub, track, legend, fileTabs, codeEl, runEl,
     h("p", { class: "muted" }, `${steps.length} changes from ${fmtTime(t0)} to ${fmtTime(t1)}.`));
 
   const view = new EditorView({
@@ -162,9 +180,31 @@ export async function replay(main, id) {
         fileTabs.append(h("button", { type: "button", role: "tab", class: "file-tab", "aria-selected": String(f === name), onclick: () => { file = f; render(); } }, f));
       }
     }
+    drawRun();
     scrub.value = String(at - t0);
     const s = steps[Math.max(i, 0)];
     clock.textContent = `${new Date(at).toLocaleTimeString()}${i >= 0 ? ` · ${who(s.actor).name}` : ""} · change ${i + 1} of ${steps.length}`;
+  }
+
+  // The last run pressed at or before the moment shown.
+  let runShown = null;
+  function drawRun() {
+    let r = null;
+    for (const x of runs) if (x.time <= at) r = x;
+    if (r === runShown) return;
+    runShown = r;
+    clear(runEl);
+    runEl.hidden = !r;
+    if (!r) return;
+    const text = (s) => (r.output || []).filter((c) => c.stream === s).map((c) => c.data).join("");
+    const res = r.result;
+    const ended = r.state === "running" ? "running" : !res ? `failed: ${r.error || "no result"}` : res.reason ? `stopped (${res.reason})` : `exit status ${res.exit}`;
+    runEl.append(
+      h("div", { class: "run-head" }, `${fmtTime(r.started)}: ${r.by} ran ${r.main} on ${r.runner}: `, h("strong", {}, ended),
+        res ? h("span", { class: "muted" }, ` · ${res.wall_ms} ms`) : ""),
+      h("div", { class: "run-streams" },
+        h("div", {}, h("h3", {}, "Output"), h("pre", { class: "run-out" }, text("stdout"))),
+        h("div", {}, h("h3", {}, "Errors"), h("pre", { class: "run-err" }, text("stderr")))));
   }
 
   let playing = false, last = 0;

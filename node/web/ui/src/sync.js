@@ -111,15 +111,30 @@ function codePoints(s, from, to) {
 }
 
 // Channel connects to a session's WebSocket and reconnects when it drops.
+// It may be made before Automerge's WebAssembly is ready: the documents'
+// messages wait for it, the call's offer does not.
 export class Channel {
-  constructor(sessionID, { onHello, onState, onError, onStatus, onMedia }) {
+  constructor(sessionID, { onHello, onState, onError, onStatus, onMedia, onRun }) {
+    // A guest of the company's gateway talks to the participant the gateway
+    // hosts for it; anyone else to their own node.
     const path = guest ? `/guest/s/${encodeURIComponent(sessionID)}/live` : `/api/v1/sessions/${encodeURIComponent(sessionID)}/live`;
     this.url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}`;
-    this.on = { onHello, onState, onError, onStatus, onMedia };
+    this.on = { onHello, onState, onError, onStatus, onMedia, onRun };
     this.docs = {};
     this.ws = null;
     this.closed = false;
     this.retry = 500;
+    this.timer = null;
+    this.pending = initWasm(); // what arrives waits for Automerge
+    // Back online: try at once rather than after the back-off (the call
+    // comes back with the socket).
+    this.onOnline = () => {
+      if (this.closed || !this.timer) return;
+      clearTimeout(this.timer);
+      this.timer = null;
+      this.connect();
+    };
+    window.addEventListener("online", this.onOnline);
     this.connect();
   }
 
@@ -138,34 +153,57 @@ export class Channel {
       this.retry = 500;
       this.on.onStatus?.("connected");
     };
-    // The socket may open while Automerge's WebAssembly still compiles:
-    // messages wait for it, in order.
-    ws.onmessage = (ev) => initWasm().then(() => this.receive(ev));
+    ws.onmessage = (ev) => {
+      let m = null;
+      if (typeof ev.data === "string") {
+        try {
+          m = JSON.parse(ev.data);
+        } catch {
+          return;
+        }
+        // The call needs no Automerge: its offer is taken at once, while
+        // the WebAssembly may still compile (a reload mid-call comes back
+        // sooner).
+        if (m.type === "media-offer") {
+          this.on.onMedia?.(m);
+          return;
+        }
+      }
+      // Everything else in order, once Automerge is ready.
+      this.pending = this.pending.then(() => this.handle(m, ev.data)).catch((e) => console.error("parley:", e));
+    };
     ws.onclose = (ev) => {
       if (this.closed) return;
       if (ev.code >= 4000 && ev.code < 5000) {
-        // Refused for good (the public gateway: this browser has no seat,
-        // the interview ended, the gateway is full): no retrying.
+        // Refused for good by the company's gateway (this browser has no
+        // seat, the interview ended, the gateway is full): it said why in
+        // an error message first; no retrying.
         this.closed = true;
         this.on.onStatus?.("refused", ev.reason);
         return;
       }
+      if (ev.code === 1000) {
+        // The node left the session (it ended, or this node left): there
+        // is nothing to reconnect to.
+        this.closed = true;
+        this.on.onStatus?.("closed", ev.reason);
+        return;
+      }
       this.on.onStatus?.("disconnected", ev.reason);
-      if (ev.code === 1000) return; // the node left the session
-      setTimeout(() => !this.closed && this.connect(), this.retry);
-      this.retry = Math.min(this.retry * 2, 5000);
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        if (!this.closed) this.connect();
+      }, this.retry);
+      // The node is this machine's (or the company's gateway): trying
+      // every two seconds costs little, and a call waits no longer.
+      this.retry = Math.min(this.retry * 2, 2000);
     };
   }
 
-  // receive handles a message from the node.
-  receive(ev) {
-    if (typeof ev.data === "string") {
-      let m;
-      try {
-        m = JSON.parse(ev.data);
-      } catch {
-        return;
-      }
+  // handle takes a message from the node: m if it is text (JSON), else
+  // the binary data.
+  handle(m, data) {
+    if (m) {
       if (m.type === "hello") {
         this.actorPrefix ??= m.actor;
         for (const kind of m.docs || []) {
@@ -175,7 +213,7 @@ export class Channel {
         }
         this.on.onHello?.(m);
       } else if (m.type === "state") this.on.onState?.(m);
-      else if (m.type === "media-offer") this.on.onMedia?.(m);
+      else if (m.type === "run") this.on.onRun?.(m.run);
       else if (m.type === "error") {
         this.on.onError?.(m.error);
         // The node refused a change this page made (it breaks the
@@ -185,7 +223,7 @@ export class Channel {
       }
       return;
     }
-    const b = new Uint8Array(ev.data);
+    const b = new Uint8Array(data);
     if (b.length < 2) return;
     const kind = Object.keys(DOC_CODES).find((k) => DOC_CODES[k] === b[0]);
     if (!kind) return;
@@ -210,6 +248,8 @@ export class Channel {
 
   close() {
     this.closed = true;
+    clearTimeout(this.timer);
+    window.removeEventListener("online", this.onOnline);
     this.ws?.close();
   }
 }

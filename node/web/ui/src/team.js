@@ -3,6 +3,7 @@
 // accept a credential and see the ones held.
 import { get, post, api } from "./api.js";
 import { h, clear, fmtTime, copyButton, errorBox } from "./dom.js";
+import { durationInput } from "./dashboard.js";
 
 export async function team(main, info) {
   main.append(h("h1", {}, "Team"));
@@ -17,9 +18,9 @@ export async function team(main, info) {
       return;
     }
     list.append(h("table", {},
-      h("thead", {}, h("tr", {}, ["Name", "Email", company ? "Peer" : "Organisation", "Expires", ""].map((c) => h("th", { scope: "col" }, c)))),
+      h("thead", {}, h("tr", {}, ["Name", "Email", "Role", company ? "Peer" : "Organisation", "Expires", ""].map((c) => h("th", { scope: "col" }, c)))),
       h("tbody", {}, members.map((m) => h("tr", {},
-        h("td", {}, m.name), h("td", {}, m.email),
+        h("td", {}, m.name), h("td", {}, m.email), h("td", { class: "role" }, m.role),
         h("td", {}, company ? h("code", { title: m.peer }, "…" + m.peer.slice(-10)) : m.org),
         h("td", {}, fmtTime(m.expires)),
         h("td", {}, company && h("button", {
@@ -37,6 +38,11 @@ export async function team(main, info) {
   };
   main.append(list, out);
   if (company) {
+    // The same choices as `parley team add` (--role, --expires), with the
+    // node's defaults.
+    const limits = await get("/limits");
+    const role = h("select", { name: "role" }, limits.roles.map((r) => h("option", { value: r }, r)));
+    const expires = durationInput("lifetime", limits.defaults.credential_lifetime);
     const name = h("input", { name: "name", required: true, autocomplete: "off" });
     const email = h("input", { name: "email", type: "email", required: true, autocomplete: "off" });
     const peer = h("input", { name: "peer", required: true, autocomplete: "off", placeholder: "12D3KooW…", spellcheck: false });
@@ -46,12 +52,15 @@ export async function team(main, info) {
       h("label", { class: "field" }, h("span", {}, "Name"), name),
       h("label", { class: "field" }, h("span", {}, "Email"), email),
       h("label", { class: "field" }, h("span", {}, "Peer ID"), peer),
+      h("label", { class: "field" }, h("span", {}, "Role"), role),
+      h("div", { class: "field" }, h("span", {}, "Credential valid for"), expires.el,
+        h("small", { class: "muted" }, "They need a new credential after that.")),
       h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Add")));
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       clear(out);
       try {
-        const res = await post("/team", { name: name.value.trim(), email: email.value.trim(), peer: peer.value.trim() });
+        const res = await post("/team", { name: name.value.trim(), email: email.value.trim(), peer: peer.value.trim(), role: role.value, lifetime: expires.value() });
         const tok = res.member.token;
         out.append(h("section", { class: "result" },
           h("p", {}, `Added ${res.member.name}. Send them this credential; they accept it on their Team page or with \`parley team accept\`.`),
