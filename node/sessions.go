@@ -213,7 +213,7 @@ func (n *Node) CreateSessions(ctx context.Context, req NewSessions) ([]Session, 
 	}
 	if req.Language != "" {
 		if _, ok := LanguageOf(req.Language); !ok {
-			return nil, fmt.Errorf("language %q: a session starts in one of %s", req.Language, languageIDs())
+			return nil, fmt.Errorf("language %q: a session starts in one of %s", req.Language, LanguageIDs())
 		}
 	}
 	if req.Zone != "" {

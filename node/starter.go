@@ -65,8 +65,8 @@ func LanguageOf(id string) (Language, bool) {
 	return Language{}, false
 }
 
-// languageIDs lists the languages' IDs, for messages.
-func languageIDs() string {
+// LanguageIDs lists the languages' IDs, for messages and help.
+func LanguageIDs() string {
 	ids := make([]string, len(Languages))
 	for i, l := range Languages {
 		ids[i] = l.ID

@@ -30,7 +30,7 @@ type flow struct {
 	PLIs      float64 `json:"plis"`
 }
 
-// flowRecorder runs in every document of a tab, from its start: every 50
+// flowRecorder runs in every document of a tab, from its start: every 100
 // ms it notes (in window.flowLog) what the page received so far from each
 // other participant, by peer, with the time. Times are the page's, so a
 // busy test process does not blur them.
@@ -110,7 +110,7 @@ const flowRecorder = `(() => {
 		} finally {
 			busy = false;
 		}
-	}, 50);
+	}, 100);
 })()`
 
 // flowSample is what a page had received at a time (Unix milliseconds).
@@ -157,6 +157,7 @@ type watcher struct {
 	peer string // whose
 	base flow   // what it had when the other side went away
 	at   flow   // what it had when it went on flowing
+	done bool   // it flows again
 	took time.Duration
 	// When video and audio first came, each (for the log).
 	video, audio time.Duration
@@ -188,7 +189,7 @@ func waitFlowing(t *testing.T, since time.Time, limit time.Duration, ws ...*watc
 	for {
 		done := true
 		for _, w := range ws {
-			if w.took > 0 {
+			if w.done {
 				continue
 			}
 			var first *flowSample
@@ -206,13 +207,13 @@ func waitFlowing(t *testing.T, since time.Time, limit time.Duration, ws ...*watc
 					first = &s
 				case first != nil && s.F[w.peer].beyond(first.F[w.peer]):
 					w.took = time.Duration(first.T-since.UnixMilli()) * time.Millisecond
-					w.at = s.F[w.peer]
+					w.at, w.done = s.F[w.peer], true
 				}
-				if w.took > 0 {
+				if w.done {
 					break
 				}
 			}
-			if w.took == 0 {
+			if !w.done {
 				done = false
 			}
 		}
@@ -227,7 +228,11 @@ func waitFlowing(t *testing.T, since time.Time, limit time.Duration, ws ...*watc
 				if len(log) > 0 {
 					last = log[len(log)-1].F[w.peer]
 				}
-				msg = append(msg, fmt.Sprintf("%s from %.8s: had %+v, has %+v (%d samples), took %v", w.tb.name, w.peer, w.base, last, len(log), w.took))
+				var state any
+				ctx, cancel := context.WithTimeout(w.tb.ctx, 5*time.Second)
+				chromedp.Run(ctx, chromedp.Evaluate(`(() => { const c = window.parleyCall; return {url: location.pathname, conn: document.querySelector(".conn")?.textContent, errors: document.querySelector("[aria-live=assertive]")?.textContent, call: c && {started: c.started, pc: c.pc?.connectionState, marks: c.marks, slots: c.slots}, at: performance.getEntriesByType("mark").map(m => m.name + "@" + Math.round(m.startTime)).join(" ")}; })()`, &state))
+				cancel()
+				msg = append(msg, fmt.Sprintf("%s from %.8s: had %+v, has %+v (%d samples), took %v; the page: %v", w.tb.name, w.peer, w.base, last, len(log), w.took, state))
 				w.tb.shot("not-flowing")
 			}
 			t.Fatalf("the call did not come back within %v:\n%s", limit, strings.Join(msg, "\n"))
@@ -266,10 +271,11 @@ func callPair(t *testing.T) (d *demo, ana, sam *tab, anaID, samID string) {
 // recoveryLimit is how long a test waits for the call to come back, from
 // when the page has loaded (or the node serves again), before it fails.
 // The aim is 3 s from the reload (issue 15), and the tests log the times;
-// a shared 2-core machine under load can slow a page's load alone to
-// several seconds, and what the tests must catch is a call that does not
-// come back for a minute.
-const recoveryLimit = 10 * time.Second
+// a shared 2-core machine under a load of 30 and more slows a page's load
+// alone to several seconds and its video to a few frames a second, and
+// what the tests must catch is a call that does not come back for a
+// minute.
+const recoveryLimit = 15 * time.Second
 
 // A reload of either side's room mid-call: each side sees and hears the
 // other again within moments, every time (issue 15 item 4: an interviewer's

@@ -169,13 +169,13 @@ past (more than a few minutes ago): an interview is scheduled from now on.`,
 	criteria := fs.String("criteria", "", "the feedback `CRITERIA` for these sessions, comma-separated, instead of the node's")
 	fs.Var(&bootstrap, "bootstrap", "bootstrap/relay `MULTIADDR` for these links instead of the node's defaults (repeatable)")
 	fs.StringVar(&req.TURN, "turn", "", "TURN server `URL` for these links instead of the node's (none for none); its secret must be the one init copied")
-	fs.StringVar(&req.Language, "language", node.DefaultLanguage, "the `LANGUAGE` each session starts in, with one file main.EXT: "+languageList())
+	fs.StringVar(&req.Language, "language", node.DefaultLanguage, "the `LANGUAGE` each session starts in, with one file main.EXT: "+node.LanguageIDs())
 	fs.StringVar(&req.Zone, "zone", "", "the time `ZONE` (IANA name, like Europe/Paris) the invite email gives times in, besides UTC (default this machine's)")
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	if _, ok := node.LanguageOf(req.Language); !ok {
-		return usagef("--language %q: a session starts in %s", req.Language, languageList())
+		return usagef("--language %q: a session starts in %s", req.Language, node.LanguageIDs())
 	}
 	if req.Zone == "" {
 		req.Zone = localZone(c.getenv)
@@ -526,16 +526,6 @@ PARLEY_SMTP_PASSWORD.`,
 		c.printf("Sent %q to %s.\n", email.Subject, addr)
 	}
 	return nil
-}
-
-// languageList names the languages a session may start in, for help and
-// messages.
-func languageList() string {
-	ids := make([]string, len(node.Languages))
-	for i, l := range node.Languages {
-		ids[i] = l.ID
-	}
-	return strings.Join(ids, ", ")
 }
 
 // localZone returns this machine's time zone as an IANA name: $TZ, else

@@ -97,19 +97,22 @@ export class Call {
     this.watch(5000);
   }
 
-  // watch starts the call afresh unless its leg is connected within ms:
-  // the node refused to start it yet (it was restarting), an offer or an
-  // answer was lost with a socket, or the leg went down and stays down. A
-  // leg still connecting after an answer sent lately has a while longer (a
-  // busy machine).
+  // watch starts the call afresh when, after ms, no offer came since it
+  // asked (the node refused to start it yet, as while it restarts, or the
+  // offer was lost with a socket), or its leg is down: failed, gone, or
+  // still connecting 10 s after the answer. A leg this page is still
+  // answering (the camera or the candidates are slow to come on a busy
+  // machine) is given the time it takes: starting afresh would only start
+  // the wait again.
   watch(ms) {
     clearTimeout(this.watchdog);
     this.watchdog = setTimeout(() => {
       if (!this.started) return;
-      // The leg must be one the node offered since this start.
-      const state = this.offeredAt >= this.startedAt ? this.pc?.connectionState : "none";
-      if (state === "connected") return;
-      if ((state === "new" || state === "connecting") && performance.now() - this.answeredAt < 10000) {
+      const offered = this.offeredAt >= this.startedAt;
+      const answered = offered && this.answeredAt >= this.offeredAt;
+      const state = this.pc?.connectionState;
+      if (offered && state === "connected") return;
+      if ((offered && !answered) || (answered && (state === "new" || state === "connecting") && performance.now() - this.answeredAt < 10000)) {
         this.watch(1000);
         return;
       }
@@ -129,6 +132,7 @@ export class Call {
     const pc = new RTCPeerConnection({ iceServers: iceServers || [] });
     this.pc = pc;
     pc.ontrack = (ev) => {
+      if (this.pc !== pc) return;
       const slot = Math.floor(Number(ev.transceiver.mid) / 2);
       (this.streams[slot] ||= new MediaStream()).addTrack(ev.track);
       this.draw();
@@ -144,8 +148,19 @@ export class Call {
       // seconds will not.
       if (pc.connectionState === "disconnected") this.watch(3000);
     };
+    try {
+      await this.answer(pc, sdp);
+    } catch (e) {
+      if (this.pc === pc) throw e; // else a newer offer replaced this one
+    }
+  }
+
+  // answer answers the offer on pc. A newer offer replaces this one while
+  // it is answered: this one stops at the next step.
+  async answer(pc, sdp) {
     await pc.setRemoteDescription({ type: "offer", sdp });
     await this.previewing;
+    if (this.pc !== pc) return;
     const tx = pc.getTransceivers();
     const audio = this.local.getAudioTracks()[0] || null;
     const video = this.local.getVideoTracks()[0] || null;
@@ -170,8 +185,11 @@ export class Call {
       pc.addEventListener("icecandidate", (e) => !guest && e.candidate && e.candidate.type === "host" && finish());
       pc.addEventListener("icegatheringstatechange", () => pc.iceGatheringState === "complete" && finish());
     });
-    await pc.setLocalDescription(await pc.createAnswer());
+    const answer = await pc.createAnswer();
+    if (this.pc !== pc) return;
+    await pc.setLocalDescription(answer);
     await gathered;
+    if (this.pc !== pc) return;
     this.mark?.("answer");
     this.answeredAt = performance.now();
     this.channel.sendJSON({ type: "media-answer", sdp: pc.localDescription.sdp });

@@ -167,7 +167,9 @@ export async function room(main, id, info) {
   // A guest's page has no API to ask its node for a run (not yet).
   if (!guest) work.append(runs.el);
   const drawRun = () => {
-    const doc = channel?.doc("shared").doc;
+    // The page's copy, if the hello made it yet (never made here: it is
+    // named after the hello, and Automerge may not be ready).
+    const doc = channel?.docs.shared?.doc;
     runs.update(session, current, current && doc ? languageOf(doc, current) : null, role);
   };
   const act = async (what, path) => {
@@ -607,7 +609,9 @@ export async function room(main, id, info) {
         banner.className = "banner ended";
         return;
       }
-      conn.textContent = s === "connected" ? "" : guest ? "Reconnecting…" : "Reconnecting to this node…";
+      // "closed": the node closed the socket for good (the session ended,
+      // or this node left): nothing is reconnecting.
+      conn.textContent = s === "disconnected" ? (guest ? "Reconnecting…" : "Reconnecting to this node…") : "";
       if (s === "connected") {
         // A new socket: a new leg (the node closed the old one with the
         // old socket). The hello need not be waited for.

@@ -23,10 +23,20 @@ class DocChannel {
     // The node's actor prefix names this page's edits after its
     // participant in the history; the random rest keeps this page's actor
     // its own (a second tab, a reload).
-    const rest = [...crypto.getRandomValues(new Uint8Array(8))].map((b) => b.toString(16).padStart(2, "0")).join("");
-    this.doc = /^[0-9a-f]{16}$/.test(actorPrefix || "") ? A.init({ actor: actorPrefix + rest }) : A.init();
+    this.doc = A.init();
+    this.name(actorPrefix);
     this.state = A.initSyncState();
     this.listeners = new Set();
+  }
+
+  // name gives the page's copy its actor: the node's prefix (the hello's
+  // "actor") and 8 random bytes. A copy made before the hello (the room
+  // asked for it early) takes it when the hello comes, before it makes
+  // any change: the node refuses changes by any other actor.
+  name(actorPrefix) {
+    if (!/^[0-9a-f]{16}$/.test(actorPrefix || "") || A.getActorId(this.doc).startsWith(actorPrefix)) return;
+    const rest = [...crypto.getRandomValues(new Uint8Array(8))].map((b) => b.toString(16).padStart(2, "0")).join("");
+    this.doc = A.clone(this.doc, { actor: actorPrefix + rest });
   }
 
   receive(msg) {
@@ -206,6 +216,7 @@ export class Channel {
     if (m) {
       if (m.type === "hello") {
         this.actorPrefix ??= m.actor;
+        for (const d of Object.values(this.docs)) d.name(this.actorPrefix);
         for (const kind of m.docs || []) {
           const d = this.doc(kind);
           d.reset();
