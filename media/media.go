@@ -17,6 +17,7 @@ package media
 
 import (
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/pion/interceptor"
@@ -70,6 +71,10 @@ type Config struct {
 	// candidate only, and the others it checks from are peer-reflexive to
 	// this side, which would otherwise wait a second before using one.
 	Local bool
+	// PublicIPs, if set, are announced as host candidates besides the
+	// interfaces' own addresses: the public addresses of a host behind 1:1
+	// NAT (a company's gateway on a cloud VM with a private address).
+	PublicIPs []string
 }
 
 // API is a configured Pion API, shared by a node's legs.
@@ -99,6 +104,19 @@ func NewAPI(cfg Config) (*API, error) {
 		se.SetPrflxAcceptanceMinWait(0)
 	}
 	se.SetICETimeouts(5*time.Second, 15*time.Second, 2*time.Second)
+	for _, ip := range cfg.PublicIPs {
+		if net.ParseIP(ip) == nil {
+			return nil, fmt.Errorf("media: public IP %q is not an IP address", ip)
+		}
+	}
+	if len(cfg.PublicIPs) > 0 {
+		err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
+			External: cfg.PublicIPs, AsCandidateType: webrtc.ICECandidateTypeHost, Mode: webrtc.ICEAddressRewriteAppend,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("media: public IPs %v: %w", cfg.PublicIPs, err)
+		}
+	}
 	return &API{api: webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), cfg: cfg}, nil
 }
 

@@ -78,7 +78,7 @@ func (l *live) ensureCall() (*call, error) {
 	if err != nil {
 		return nil, err
 	}
-	local, err := media.NewAPI(media.Config{Loopback: true, Local: true})
+	local, err := media.NewAPI(l.pageMedia())
 	if err != nil {
 		return nil, err
 	}

@@ -69,6 +69,9 @@ type Config struct {
 	// as the company node or an interviewer (see run.go). If nil, this
 	// node runs no code.
 	Runner *runner.Runner
+	// PageMedia configures the call's leg to this node's page. The zero
+	// value suits a page on this machine.
+	PageMedia PageMedia
 }
 
 // Node is a Parley node.

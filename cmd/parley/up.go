@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 
+	"parley/gateway"
 	"parley/node"
 	"parley/node/store"
 	"parley/node/web"
@@ -20,8 +22,14 @@ import (
 
 func (c *cli) cmdUp(args []string) error {
 	fs := c.flags("up", usage{
-		synopsis: "[--listen 127.0.0.1:7420] [--p2p-listen MULTIADDR]... [--runner [--runner-config FILE]]",
-		examples: []string{"parley up", "parley up --runner", "parley up --listen 127.0.0.1:7421 --p2p-listen /ip4/0.0.0.0/tcp/4002"},
+		synopsis: "[--listen 127.0.0.1:7420] [--p2p-listen MULTIADDR]... [--runner [--runner-config FILE]] [--public-listen ADDRESS --tls-cert FILE --tls-key FILE|--acme-domain DOMAIN --acme-email EMAIL|--behind-proxy]",
+		examples: []string{
+			"parley up",
+			"parley up --runner",
+			"parley up --listen 127.0.0.1:7421 --p2p-listen /ip4/0.0.0.0/tcp/4002",
+			"parley up --public-listen :443 --acme-domain interviews.acme.example --acme-email it@acme.example",
+			"parley up --public-listen 127.0.0.1:8080 --behind-proxy",
+		},
 		help: `
 Runs this machine's node in the foreground until Ctrl-C: it takes part in
 interviews, and on the company node in every interview it created. It serves
@@ -40,7 +48,16 @@ in a sandbox (bubblewrap: apt install bubblewrap; without it the node
 refuses to start, and never runs code unsandboxed). It offers the
 toolchains it finds (Python 3, Node.js, Go, C, C++, Java) and prints them
 with the limits in force. A JSON --runner-config file sets the limits and
-the languages: see the runner package's documentation.`,
+the languages: see the runner package's documentation.
+
+On the company node, --public-listen also serves the public gateway: a
+candidate opens the link (https://HOST/join#TOKEN, with ` + "`parley init\n--public-url https://HOST`" + `) in any browser, with nothing to install,
+and the gateway runs a participant for them. It serves only the guests'
+pages, never the local API; over TLS with a certificate from files
+(--tls-cert, --tls-key; read again when they change) or from Let's Encrypt
+(--acme-domain, --acme-email: DOMAIN's port 443 must reach the listener),
+or as plain HTTP behind a reverse proxy that terminates TLS
+(--behind-proxy; see README).`,
 	})
 	listen := fs.String("listen", "127.0.0.1:7420", "loopback `ADDRESS` of the local API and web app (port 0 picks a free one)")
 	var p2pListen listFlag
@@ -49,7 +66,12 @@ the languages: see the runner package's documentation.`,
 	runnerConfig := fs.String("runner-config", "", "with --runner: a JSON `FILE` of limits and languages")
 	idle := node.DefaultIdleEnd
 	fs.Var(durationFlag{&idle}, "idle-end", "company node: end a live interview nobody attended for this `DURATION`")
+	var gf gatewayFlags
+	gf.register(fs)
 	if _, err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	if err := gf.check(fs); err != nil {
 		return err
 	}
 	dir, err := c.resolvedDir()
@@ -118,17 +140,33 @@ the languages: see the runner package's documentation.`,
 	if rn != nil {
 		c.printRunner(rn)
 	}
+	gwErr := make(chan error, 1)
+	var gw *gateway.Gateway
+	if gf.listen != "" {
+		g, addr, err := c.startGateway(n, info, gf, gwErr)
+		if err != nil {
+			return err
+		}
+		gw = g
+		defer gw.Close() // on a failure below; after a stop, it is closed already
+		c.printf("Public gateway for browser guests: %s (links: %s)\n", addr, cmp.Or(info.PublicURL, "parley://..., see the warning above"))
+	}
 	c.printf("Press Ctrl-C to stop.\n")
 	select {
 	case <-c.ctx.Done():
 	case err := <-serveErr:
 		return fmt.Errorf("local API: %w", err)
+	case err := <-gwErr:
+		return fmt.Errorf("public gateway: %w", err)
 	}
 	c.printf("Stopping...\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	srv.Shutdown(ctx)
 	<-serveErr
+	if gw != nil {
+		gw.Close() // its participants stop before the company node
+	}
 	return n.Close()
 }
 

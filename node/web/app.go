@@ -71,6 +71,16 @@ func (s *Server) app(w http.ResponseWriter, r *http.Request) {
 	http.ServeFileFS(w, r, staticFS, "static/"+name)
 }
 
+// Static returns the web app's files: index.html, app.js, app.css and
+// automerge.wasm. The company's public gateway serves them to its guests.
+func Static() fs.FS {
+	sub, err := fs.Sub(staticFS, "static")
+	if err != nil {
+		panic(err) // "static" is a valid path, embedded at build time
+	}
+	return sub
+}
+
 func isPage(p string) bool {
 	for _, pp := range pagePaths {
 		if p == pp {

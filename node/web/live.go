@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
 
 	"parley/crdt"
 	"parley/invite"
@@ -35,13 +37,12 @@ import (
 // the node converts them to and from code points, which Automerge and the
 // peers use.
 
-// maxWSMessage bounds a message from the page; maxWSText a text one (an
-// SDP answer is the largest); maxWSBacklog what the page sent and the loop
-// has not handled yet.
+// maxWSMessage bounds a message from the page, by default (Live.MaxMessage);
+// maxWSText a text one (an SDP answer is the largest). Twice maxWSMessage
+// may wait for the loop.
 const (
 	maxWSMessage = 32 << 20
 	maxWSText    = 64 << 10
-	maxWSBacklog = 2 * maxWSMessage
 )
 
 // wsCursor is a caret on the WebSocket, in UTF-16 units.
@@ -78,9 +79,20 @@ type wsOut struct {
 	SDP     string           `json:"sdp,omitempty"` // media-offer
 	Error   string           `json:"error,omitempty"`
 	Run     *node.RunEvent   `json:"run,omitempty"`
+	// ICEServers, with a media offer to a page in a browser on another
+	// machine (a guest of the company's gateway), are the link's STUN and
+	// TURN servers, for the page's RTCPeerConnection.
+	ICEServers []wsICEServer `json:"ice_servers,omitempty"`
 	// Reset, with an error, says the page's copy of the document holds a
 	// change its node refused: the page drops it and syncs afresh.
 	Reset string `json:"reset,omitempty"`
+}
+
+// wsICEServer is an RTCIceServer of the browser's API.
+type wsICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
 }
 
 var docCodes = []crdt.Kind{crdt.Shared, crdt.Private}
@@ -165,15 +177,54 @@ func codePointsToUTF16(text string, cp int) int {
 	return u
 }
 
-// live serves the session page's WebSocket: a reader, a keepalive and the
-// loop, which owns the socket's state and does all the work.
+// LiveNode is what the session page's WebSocket talks to: the node that
+// takes part in the session. *node.Node is one; the company's public gateway
+// passes the participant it hosts for a guest.
+type LiveNode interface {
+	// Follow starts following a session the node takes part in.
+	Follow(ctx context.Context, session string) (*node.Follower, error)
+	// Info describes the node: the page's hello says who it is.
+	Info(ctx context.Context) (node.Info, error)
+}
+
+var _ LiveNode = (*node.Node)(nil)
+
+// Live serves the session page's WebSocket (PROTOCOL.md, "The session
+// page"): the local server for its own node's pages, the public gateway for
+// its guests'. The zero value works.
+type Live struct {
+	// Ping is how often the node pings the page; a socket from which
+	// nothing at all was read for a whole interval after a ping is closed.
+	// If zero, 30 s.
+	Ping time.Duration
+	// MaxMessage bounds one message from the page, in bytes; twice as much
+	// may wait to be handled. If zero, 32 MiB: a page on this machine. The
+	// public gateway's guests get less.
+	MaxMessage int64
+	// Rate, if set, is how many messages a second the page may send, Burst
+	// at once: a page over it is closed (1008), and reconnects. Typing sends
+	// a few dozen a second.
+	Rate  rate.Limit
+	Burst int
+}
+
+// live serves the session page's WebSocket of this server's node.
 func (s *Server) live(w http.ResponseWriter, r *http.Request) {
-	f, err := s.node.Follow(r.Context(), r.PathValue("id"))
+	Live{Ping: s.ping}.Serve(w, r, s.node, r.PathValue("id"))
+}
+
+// Serve serves the session page's WebSocket for a session n takes part in:
+// a reader, a keepalive and the loop, which owns the socket's state and does
+// all the work. The caller has checked the request: its Host and Origin, and
+// that it may use n.
+func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session string) {
+	f, err := n.Follow(r.Context(), session)
 	if err != nil {
 		fail(w, err)
 		return
 	}
 	defer f.Close()
+	ping := cmp.Or(lv.Ping, 30*time.Second)
 	var heard atomic.Uint64 // frames read from the page, control frames too
 	// Host and Origin were checked by the guard.
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
@@ -187,9 +238,14 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer c.CloseNow()
-	c.SetReadLimit(maxWSMessage)
+	maxMessage := cmp.Or(lv.MaxMessage, maxWSMessage)
+	c.SetReadLimit(maxMessage)
 	ctx, cancel := context.WithCancel(r.Context())
-	in := newInbox(maxWSBacklog)
+	in := newInbox(int(2 * maxMessage))
+	var limit *rate.Limiter
+	if lv.Rate > 0 {
+		limit = rate.NewLimiter(lv.Rate, max(lv.Burst, 1))
+	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() { // the reader
@@ -199,13 +255,17 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 			if err != nil {
 				return
 			}
+			if limit != nil && !limit.Allow() {
+				c.Close(websocket.StatusPolicyViolation, "too many messages from the page")
+				return
+			}
 			heard.Add(1)
 			if in.put(ctx, pageFrame{typ, data}) != nil {
 				return
 			}
 		}
 	})
-	wg.Go(func() { keepalive(ctx, c, s.ping, &heard, in) })
+	wg.Go(func() { keepalive(ctx, c, ping, &heard, in) })
 	defer func() { cancel(); wg.Wait() }()
 
 	write := func(typ websocket.MessageType, b []byte) error {
@@ -261,7 +321,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 	// change is missed, even one made while a message is handled.
 	changed := f.Changed()
 	runsChanged := f.RunsChanged()
-	info, _ := s.node.Info(ctx)
+	info, _ := n.Info(ctx)
 	st, err := f.State(ctx)
 	if err != nil {
 		return
@@ -317,7 +377,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				continue
 			}
-			if err := s.fromPage(ctx, f, m.typ, m.data, syncOut, writeJSON); err != nil {
+			if err := fromPage(ctx, f, m.typ, m.data, syncOut, writeJSON); err != nil {
 				out := wsOut{Type: "error", Error: err.Error()}
 				if errors.Is(err, node.ErrRefusedChange) && m.typ == websocket.MessageBinary {
 					out.Reset = string(docCodes[m.data[0]])
@@ -367,7 +427,7 @@ func endedText(s node.Session) string {
 }
 
 // fromPage handles one message from the page.
-func (s *Server) fromPage(ctx context.Context, f *node.Follower, typ websocket.MessageType, data []byte, syncOut func(crdt.Kind) error, writeJSON func(wsOut) error) error {
+func fromPage(ctx context.Context, f *node.Follower, typ websocket.MessageType, data []byte, syncOut func(crdt.Kind) error, writeJSON func(wsOut) error) error {
 	if typ == websocket.MessageBinary {
 		kind, msg, err := parseWSBinary(data)
 		if err != nil {
@@ -393,7 +453,11 @@ func (s *Server) fromPage(ctx context.Context, f *node.Follower, typ websocket.M
 		if err != nil {
 			return err
 		}
-		return writeJSON(wsOut{Type: "media-offer", SDP: sdp})
+		out := wsOut{Type: "media-offer", SDP: sdp}
+		for _, s := range f.PageICEServers() {
+			out.ICEServers = append(out.ICEServers, wsICEServer{URLs: []string{s.URL}, Username: s.Username, Credential: s.Credential})
+		}
+		return writeJSON(out)
 	case "media-answer":
 		return f.MediaAnswer(m.SDP)
 	case "media-state":

@@ -11,6 +11,16 @@ export class APIError extends Error {
 }
 
 export async function api(method, path, body) {
+  return request("/api/v1" + path, method, body, "This node does not answer: is `parley up` still running?");
+}
+
+// guestPost calls one of the public gateway's guest routes (path like
+// "/guest/join"), for a guest's page.
+export function guestPost(path, body) {
+  return request(path, "POST", body, "The interview's server does not answer: check your connection and try again.");
+}
+
+async function request(url, method, body, unreachable) {
   const init = { method, credentials: "same-origin", headers: {} };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
@@ -18,9 +28,9 @@ export async function api(method, path, body) {
   }
   let res;
   try {
-    res = await fetch("/api/v1" + path, init);
+    res = await fetch(url, init);
   } catch (e) {
-    throw new APIError("This node does not answer: is `parley up` still running?", "unreachable", 0);
+    throw new APIError(unreachable, "unreachable", 0);
   }
   const text = await res.text();
   let data = null;
@@ -30,7 +40,7 @@ export async function api(method, path, body) {
     data = null;
   }
   if (!res.ok) {
-    if (res.status === 401) {
+    if (res.status === 401 && url.startsWith("/api/")) {
       throw new APIError("This page has no access to the node: run `parley open` on this machine and open the address it prints.", "unauthorized", 401);
     }
     throw new APIError(data?.error || `${res.status} ${res.statusText}`, data?.code, res.status);

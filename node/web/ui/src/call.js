@@ -4,6 +4,7 @@
 // says who is in which slot. Before the start the page shows only its own
 // preview.
 import { h, clear, colorOf } from "./dom.js";
+import { guest, plainName } from "./mode.js";
 
 export class Call {
   constructor(el, channel, { onError, colorFor = colorOf }) {
@@ -120,13 +121,15 @@ export class Call {
     }, ms);
   }
 
-  // offer takes the node's offer and answers it.
-  async offer(sdp) {
+  // offer takes the node's offer and answers it. A guest's page (its node
+  // is the company's gateway, elsewhere) gets the link's STUN and TURN
+  // servers with it.
+  async offer(sdp, iceServers) {
     this.mark?.("offer");
     this.offeredAt = performance.now();
     this.pc?.close();
     this.streams = {};
-    const pc = new RTCPeerConnection();
+    const pc = new RTCPeerConnection({ iceServers: iceServers || [] });
     this.pc = pc;
     pc.ontrack = (ev) => {
       if (this.pc !== pc) return;
@@ -171,14 +174,15 @@ export class Call {
       } else t.direction = "recvonly";
     });
     // The node is on this machine: the first host candidate will do, and
-    // waiting for every interface's costs a third of a second.
+    // waiting for every interface's costs a third of a second. A guest's
+    // node is elsewhere: its STUN and TURN candidates are worth the wait.
     const gathered = new Promise((done) => {
       const t = setTimeout(done, 3000);
       const finish = () => {
         clearTimeout(t);
         done();
       };
-      pc.addEventListener("icecandidate", (e) => e.candidate && e.candidate.type === "host" && finish());
+      pc.addEventListener("icecandidate", (e) => !guest && e.candidate && e.candidate.type === "host" && finish());
       pc.addEventListener("icegatheringstatechange", () => pc.iceGatheringState === "complete" && finish());
     });
     const answer = await pc.createAnswer();
@@ -204,7 +208,7 @@ export class Call {
   update(slots, participants, me) {
     this.slots = slots || [];
     this.me = me;
-    for (const p of participants || []) this.names[p.peer] = p.name;
+    for (const p of participants || []) this.names[p.peer] = plainName(p.name)[0];
     this.draw();
   }
 

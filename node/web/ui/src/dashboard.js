@@ -286,6 +286,14 @@ function emailBox(e, label, cls) {
     copyButton(text, "Copy email"));
 }
 
+// linkAdvice says how the candidate opens a link: in any browser when the
+// company runs a public gateway (an https link), else with Parley.
+function linkAdvice(link) {
+  if (link.startsWith("https://")) return "Open this link in your browser; nothing to install. The company's gateway hosts the candidate.";
+  return "The candidate opens this link with Parley of their own (its Join page, or `parley join LINK`). " +
+    "For links that open in any browser, with nothing to install, run the company's gateway: `parley init --public-url https://HOST` and `parley up --public-listen ...`.";
+}
+
 // showEmails is the popup after Save, and a row's Email: for every block,
 // its link, the invite email to the candidate and the one to the
 // interviewers, to copy.
@@ -301,6 +309,7 @@ async function showEmails(sessions, title) {
       h("label", { class: "field" }, h("span", {}, "Interview link"),
         h("input", { readonly: true, value: s.link, class: "link-field", onfocus: (e) => e.target.select() })),
       copyButton(s.link, "Copy link"),
+      h("p", { class: "muted link-advice" }, linkAdvice(s.link)),
       cand && emailBox(cand, "Invite email", "candidate-email"),
       staff && emailBox(staff, "Email to the interviewers", "interviewer-email")));
   }

@@ -6,6 +6,11 @@
 //	/join#LINK what a link holds, then join it
 //	/s/ID      the interview room
 //	/r/ID      the replay of an interview's code
+//
+// On the company's public gateway (guest mode, see mode.js), only:
+//
+//	/join#LINK    what the link holds; the guest's name; join
+//	/guest/s/ID   the interview room
 import { get } from "./api.js";
 import { h, clear, errorBox, copyButton } from "./dom.js";
 import { dashboard, newInterview } from "./dashboard.js";
@@ -13,6 +18,8 @@ import { team } from "./team.js";
 import { joinPage } from "./join.js";
 import { room } from "./room.js";
 import { replay } from "./replay.js";
+import { guest } from "./mode.js";
+import { guestJoinPage } from "./join.js";
 
 // dropToken takes an access token out of the address and the history. The
 // server answers an address with ?token= by a redirect without it; should
@@ -40,9 +47,39 @@ function noAccess(app) {
       "The address ", h("code", {}, "parley up"), " printed when the node last started works too.")));
 }
 
+// guestMain is the app of a guest of the company's gateway: no node of
+// their own, no dashboard; the join page and the room. Joining opens the
+// room in the same page: Automerge's WebAssembly, compiled while the guest
+// read the join page, is ready for it.
+async function guestMain(app) {
+  const main = h("main", { id: "main" });
+  clear(app).append(h("header", {}, h("nav", { "aria-label": "Main" }, h("span", { class: "brand" }, "Parley"))), main);
+  const show = async () => {
+    const path = location.pathname;
+    clear(main);
+    try {
+      const m = path.match(/^\/guest\/s\/([a-z2-7]{16})$/);
+      if (m) {
+        app.classList.add("in-room");
+        await room(main, m[1], { peer: null });
+      } else if (path === "/join") {
+        await guestJoinPage(main, (to) => {
+          history.pushState(null, "", to);
+          show();
+        });
+      } else main.append(h("h1", {}, "Parley"), h("p", {}, "Open the interview link you were sent."));
+    } catch (e) {
+      main.append(errorBox(e));
+    }
+  };
+  window.addEventListener("popstate", () => location.reload());
+  await show();
+}
+
 async function main() {
-  dropToken();
   const app = document.getElementById("app");
+  if (guest) return guestMain(app);
+  dropToken();
   let info;
   try {
     info = await get("/info");

@@ -20,6 +20,7 @@ import { remoteCursors, setRemoteCursors } from "./cursors.js";
 import { Call } from "./call.js";
 import { feedbackPanel } from "./feedback.js";
 import { runPanel } from "./run.js";
+import { guest, plainName } from "./mode.js";
 
 const LANGS = {
   python: ["Python", () => python()],
@@ -48,12 +49,45 @@ function clock(ms) {
 }
 
 
+// guestChannel opens a guest's room channel (on the company's gateway, the
+// page has no API to ask for the session: the socket's hello brings it) and
+// returns it with its hello, or null when the gateway refused it (it said
+// why, and this shows it).
+function guestChannel(main, id) {
+  const wait = h("p", { class: "loading" }, "Connecting to your interview…");
+  main.append(wait);
+  return new Promise((resolve) => {
+    let said = "";
+    const channel = new Channel(id, {
+      onHello: (m) => {
+        wait.remove();
+        resolve({ channel, hello: m });
+      },
+      onError: (msg) => (said = msg),
+      onStatus: (s, reason) => {
+        if (s !== "refused") return;
+        // The whole message comes before the close, behind Automerge.
+        channel.pending.then(() => {
+          wait.remove();
+          main.append(h("h1", {}, "Your interview"),
+            h("p", { class: "error", role: "alert", id: "refused" }, said || reason),
+            h("p", {}, "To come back, open your interview link again."));
+          resolve(null);
+        });
+      },
+    });
+  });
+}
+
 export async function room(main, id, info) {
   // Automerge's WebAssembly compiles while the session loads, the camera
   // starts and the call connects (the channel holds the documents'
   // messages until it is ready): a reload mid-call comes back sooner.
   initWasm().then(() => performance.mark("parley:wasm"), (e) => main.append(errorBox(new Error(`The editor cannot start: ${e.message}`))));
-  let session = await get("/sessions/" + encodeURIComponent(id));
+  // A guest's channel opens first, and its hello stands in for the API.
+  const early = guest ? await guestChannel(main, id) : null;
+  if (guest && !early) return;
+  let session = early ? early.hello.session : await get("/sessions/" + encodeURIComponent(id));
   id = session.id;
   document.title = `${session.title}: Parley`;
 
@@ -109,7 +143,8 @@ export async function room(main, id, info) {
       h("aside", { class: "side" }, peopleHeading, people, callEl),
       lobby, work, h("div", { class: "staff" }, notes, feedback?.el)));
 
-  let me = info.peer;
+  let me = info?.peer;
+  let channel; // the session's channel, made once the room is drawn
   let role = session.role;
   let docs = [];
   let cursors = [];
@@ -129,7 +164,8 @@ export async function room(main, id, info) {
     setTimeout(() => clear(errors), 8000);
   };
   const runs = runPanel(id, showError);
-  work.append(runs.el);
+  // A guest's page has no API to ask its node for a run (not yet).
+  if (!guest) work.append(runs.el);
   const drawRun = () => {
     // The page's copy, if the hello made it yet (never made here: it is
     // named after the hello, and Automerge may not be ready).
@@ -193,6 +229,14 @@ export async function room(main, id, info) {
         type: "button", id: "leave",
         onclick: async () => {
           try {
+            if (guest) {
+              // The gateway's participant leaves when this page has been
+              // gone a while; the link brings the guest back until then.
+              channel.close();
+              clear(main).append(h("h1", {}, "You left the interview"),
+                h("p", {}, "To come back, open your interview link again."));
+              return;
+            }
             await post(`/sessions/${id}/leave`);
             location.href = "/";
           } catch (e) {
@@ -236,6 +280,15 @@ export async function room(main, id, info) {
     if (ended && !finalShown) showFinal();
   }
 
+  // named is how a participant shows in the list: the name, "(you)", and
+  // for the interviewers, a note when the candidate joined from a browser
+  // through the company's gateway.
+  const named = (name, peer) => {
+    const [plain, viaGateway] = plainName(name);
+    return [`${plain}${peer === me ? " (you)" : ""}`,
+      viaGateway && role !== "candidate" ? h("span", { class: "muted via-gateway", title: "Joined from a browser through the company's gateway: no Parley of their own" }, " · in a browser, through the company's gateway") : ""];
+  };
+
   // drawPeople lists who is here now; once the interview is over, who
   // took part (the nodes stay a few seconds after the end, and the company
   // node for good: none of them is "here").
@@ -248,7 +301,7 @@ export async function room(main, id, info) {
       for (const a of session.attendance || []) {
         if (seen.has(a.peer)) continue;
         seen.add(a.peer);
-        people.append(h("li", {}, dot(a.peer), `${a.name}${a.peer === me ? " (you)" : ""}`, " ", h("span", { class: "muted" }, a.role)));
+        people.append(h("li", {}, dot(a.peer), ...named(a.name, a.peer), " ", h("span", { class: "muted" }, a.role)));
       }
       if (!seen.size) people.append(h("li", { class: "muted" }, "Nobody came"));
       return;
@@ -256,7 +309,7 @@ export async function room(main, id, info) {
     peopleHeading.textContent = "Here now";
     const present = session.participants || [];
     for (const p of present) {
-      people.append(h("li", {}, dot(p.peer), `${p.name}${p.peer === me ? " (you)" : ""}`, " ", h("span", { class: "muted" }, p.role)));
+      people.append(h("li", {}, dot(p.peer), ...named(p.name, p.peer), " ", h("span", { class: "muted" }, p.role)));
     }
     if (!present.length) people.append(h("li", { class: "muted" }, "Nobody else yet"));
   }
@@ -323,7 +376,7 @@ export async function room(main, id, info) {
   const drawCursors = () => {
     if (!view) return;
     const mine = cursors.filter((c) => c.file === current && c.peer !== me)
-      .map((c) => ({ name: c.name || "?", color: colorFor(c.peer), anchor: c.anchor, head: c.head }));
+      .map((c) => ({ name: plainName(c.name)[0] || "?", color: colorFor(c.peer), anchor: c.anchor, head: c.head }));
     view.dispatch({ effects: setRemoteCursors.of(mine) });
   };
   function openFile(file) {
@@ -477,7 +530,8 @@ export async function room(main, id, info) {
     clear(editorEl);
     final.hidden = false;
     try {
-      const v = await get(`/sessions/${id}/doc/shared`);
+      // A guest's page has no API: its own copy of the document is final.
+      const v = guest ? finalOf(channel?.doc("shared").doc) : await get(`/sessions/${id}/doc/shared`);
       clear(final);
       if (v.question) final.append(h("h2", {}, "Question"), h("pre", { class: "final-question" }, v.question));
       const fs = Object.keys(v.files || {}).sort();
@@ -505,7 +559,7 @@ export async function room(main, id, info) {
   // The camera and microphone start at once; the call once the channel's
   // socket is open.
   if (builtInCall() && !ended) ensureCall().preview();
-  const channel = new Channel(id, {
+  const handlers = {
     onHello(m) {
       performance.mark("parley:hello");
       me = m.you?.peer || me;
@@ -515,6 +569,7 @@ export async function room(main, id, info) {
       langPick.disabled = role !== "interviewer";
       channel.doc("shared").listeners.add(onShared);
       if (docs.includes("private")) channel.doc("private").listeners.add(onPrivate);
+      if (early) onShared(); // what came before these listeners
       drawSession();
       runs.reset(); // the new socket brings the runs again
       drawCall();
@@ -531,7 +586,7 @@ export async function room(main, id, info) {
           drawCall();
           return;
         }
-        get("/sessions/" + encodeURIComponent(id)).then((s) => { session = s; drawSession(); drawCall(); }).catch(() => {});
+        if (!guest) get("/sessions/" + encodeURIComponent(id)).then((s) => { session = s; drawSession(); drawCall(); }).catch(() => {});
         return;
       }
       if (m.session) session = m.session;
@@ -541,25 +596,37 @@ export async function room(main, id, info) {
       drawCall(m.media || []);
     },
     onMedia(m) {
-      call?.offer(m.sdp).catch((e) => showError(`Call: ${e.message}`));
+      call?.offer(m.sdp, m.ice_servers).catch((e) => showError(`Call: ${e.message}`));
     },
     onError: showError,
-    onStatus(s) {
+    onStatus(s, reason) {
       performance.mark("parley:" + s);
+      if (s === "refused") {
+        // The gateway will not take this page again (the seat went to
+        // another device, the interview ended).
+        conn.textContent = "";
+        clear(banner).append(reason || "Disconnected.", " To come back, open your interview link again.");
+        banner.className = "banner ended";
+        return;
+      }
       // "closed": the node closed the socket for good (the session ended,
       // or this node left): nothing is reconnecting.
-      conn.textContent = s === "disconnected" ? "Reconnecting to this node…" : "";
+      conn.textContent = s === "disconnected" ? (guest ? "Reconnecting…" : "Reconnecting to this node…") : "";
       if (s === "connected") {
         // A new socket: a new leg (the node closed the old one with the
         // old socket). The hello need not be waited for.
         if (call) call.started = false;
         drawCall();
       }
-      if (s !== "connected") {
+      if (s !== "connected" && !guest) {
         get("/sessions/" + encodeURIComponent(id)).then((x) => { session = x; drawSession(); }).catch(() => {});
       }
     },
-  });
+  };
+  if (early) {
+    channel = early.channel;
+    channel.on = handlers;
+  } else channel = new Channel(id, handlers);
   // For scripts and the browser tests: what the editor holds, and the
   // channel to the node.
   window.parleyChannel = channel;
@@ -570,8 +637,18 @@ export async function room(main, id, info) {
     colorsFor, // how the room colors people
   };
   drawSession();
+  if (early) handlers.onHello(early.hello);
   if (ended) {
     channel.close();
-    get(`/sessions/${id}/runs`).then((l) => runs.load(l)).catch(() => {});
+    if (!guest) get(`/sessions/${id}/runs`).then((l) => runs.load(l)).catch(() => {});
   }
+}
+
+// finalOf is what a document view of the API gives (the question and the
+// files as text), from the page's own copy of the shared document.
+function finalOf(doc) {
+  if (!doc) throw new Error("no document");
+  const files = {};
+  for (const [name, text] of Object.entries(doc.files || {})) files[name] = String(text);
+  return { question: doc.question === undefined ? "" : String(doc.question), files };
 }

@@ -3,6 +3,7 @@
 // frames: a document byte, then the sync message) and JSON messages
 // (hello, state, error from the node; cursor from the page).
 import * as A from "@automerge/automerge";
+import { guest } from "./mode.js";
 
 export const DOC_CODES = { shared: 0, private: 1 };
 
@@ -124,7 +125,10 @@ function codePoints(s, from, to) {
 // messages wait for it, the call's offer does not.
 export class Channel {
   constructor(sessionID, { onHello, onState, onError, onStatus, onMedia, onRun }) {
-    this.url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/v1/sessions/${encodeURIComponent(sessionID)}/live`;
+    // A guest of the company's gateway talks to the participant the gateway
+    // hosts for it; anyone else to their own node.
+    const path = guest ? `/guest/s/${encodeURIComponent(sessionID)}/live` : `/api/v1/sessions/${encodeURIComponent(sessionID)}/live`;
+    this.url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}`;
     this.on = { onHello, onState, onError, onStatus, onMedia, onRun };
     this.docs = {};
     this.ws = null;
@@ -180,6 +184,14 @@ export class Channel {
     };
     ws.onclose = (ev) => {
       if (this.closed) return;
+      if (ev.code >= 4000 && ev.code < 5000) {
+        // Refused for good by the company's gateway (this browser has no
+        // seat, the interview ended, the gateway is full): it said why in
+        // an error message first; no retrying.
+        this.closed = true;
+        this.on.onStatus?.("refused", ev.reason);
+        return;
+      }
       if (ev.code === 1000) {
         // The node left the session (it ended, or this node left): there
         // is nothing to reconnect to.
