@@ -183,12 +183,7 @@ func (n *Node) spreadRevocations() {
 		if !l.inv.CompanyKey.Equal(n.companyPublic()) {
 			continue
 		}
-		l.mu.Lock()
-		l.revocations, l.revToken = r, tok
-		l.stateVer++
-		l.notify()
-		l.mu.Unlock()
-		l.rejudge()
+		l.adoptRevocations(r, tok)
 		if err := l.publish(msgRevocations, revocationsMsg{Token: tok}); err != nil && l.ctx.Err() == nil {
 			l.log.Debug("revocation list not sent", "err", err)
 		}

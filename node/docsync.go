@@ -239,6 +239,19 @@ func (k *link) run() {
 	}()
 	reopened := false // a stream was open before
 	sentVer := -1     // the state version the peer was last sent
+	// sendState writes a records frame if the peer has not had this
+	// node's current records and revocations on this stream.
+	sendState := func() error {
+		ver, st := l.stateFor(sentVer, k.peer)
+		if st == nil {
+			return nil
+		}
+		if err := writeDocFrame(s, docFrame{typ: frameRecords, kind: crdt.Shared, data: st}); err != nil {
+			return err
+		}
+		sentVer = ver
+		return nil
+	}
 	open := func() error {
 		ctx, cancel := context.WithTimeout(l.ctx, 10*time.Second)
 		defer cancel()
@@ -254,13 +267,10 @@ func (k *link) run() {
 		}
 		// The records first thing: they say what may follow.
 		sentVer = -1
-		if ver, st := l.stateFor(sentVer, k.peer); st != nil {
-			if err := writeDocFrame(s, docFrame{typ: frameRecords, kind: crdt.Shared, data: st}); err != nil {
-				s.Reset()
-				s = nil
-				return err
-			}
-			sentVer = ver
+		if err := sendState(); err != nil {
+			s.Reset()
+			s = nil
+			return err
 		}
 		// An empty document asks for a snapshot. (The sync states were
 		// reset when the peer was admitted; a stream opened again after a
@@ -292,14 +302,11 @@ func (k *link) run() {
 			}
 		}
 		s.SetWriteDeadline(time.Now().Add(30 * time.Second))
-		if ver, st := l.stateFor(sentVer, k.peer); st != nil {
-			if err := writeDocFrame(s, docFrame{typ: frameRecords, kind: crdt.Shared, data: st}); err != nil {
-				l.log.Debug("document stream broke", "peer", k.peer, "err", err)
-				s.Reset()
-				s = nil
-				return false
-			}
-			sentVer = ver
+		if err := sendState(); err != nil {
+			l.log.Debug("document stream broke", "peer", k.peer, "err", err)
+			s.Reset()
+			s = nil
+			return false
 		}
 		l.sentBytes.Add(int64(3 + len(f.data)))
 		if err := writeDocFrame(s, f); err != nil {

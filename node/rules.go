@@ -69,11 +69,8 @@ func guardOf(st *controlState, kind crdt.Kind, from peer.ID, role string, candid
 	}
 	g.Open = st.start != nil && st.end == nil
 	if st.end != nil {
-		g.Final = true
-		g.End = st.end.Heads[string(kind)]
-		if st.end.Heads == nil {
-			g.Final = true // an end that names no heads: nothing more is taken
-		}
+		// An end that names no heads takes nothing more at all.
+		g.Final, g.End = true, st.end.Heads[string(kind)]
 	}
 	return g
 }

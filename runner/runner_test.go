@@ -298,12 +298,14 @@ func checkNothingLeft(t testing.TB) {
 	t.Helper()
 	var left []string
 	deadline := time.Now().Add(5 * time.Second)
+	poll := time.NewTicker(20 * time.Millisecond)
+	defer poll.Stop()
 	for {
 		left = leftovers()
 		if len(left) == 0 || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(20 * time.Millisecond)
+		<-poll.C
 	}
 	if len(left) > 0 {
 		t.Errorf("processes left running: %s", strings.Join(left, "; "))
