@@ -91,8 +91,11 @@ func (e *env) badTokens() badTokens {
 	}
 	tok := func(link string) string { return link[strings.LastIndexAny(link, "/#")+1:] }
 	t := []byte(e.token)
-	t[len(t)-10] ^= 1 // still base64url, now a bad signature
-	if t[len(t)-10] == '-' || t[len(t)-10] == '_' {
+	// Another letter of base64url in the signature: still a well-formed
+	// link, now with a bad signature.
+	if t[len(t)-10] == 'A' {
+		t[len(t)-10] = 'B'
+	} else {
 		t[len(t)-10] = 'A'
 	}
 	return badTokens{token: e.token, tampered: string(t), ended: tok(s.Link), other: tok(ss[0].Link)}

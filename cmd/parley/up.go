@@ -22,7 +22,7 @@ import (
 
 func (c *cli) cmdUp(args []string) error {
 	fs := c.flags("up", usage{
-		synopsis: "[--listen 127.0.0.1:7420] [--p2p-listen MULTIADDR]... [--runner [--runner-config FILE]] [--public-listen ADDRESS --tls-cert FILE --tls-key FILE|--acme-domain DOMAIN --acme-email EMAIL|--behind-proxy]",
+		synopsis: "[--listen 127.0.0.1:7420] [--p2p-listen MULTIADDR]... [--runner [--runner-config FILE]] [--public-listen ADDRESS] [--tls-cert FILE --tls-key FILE] [--acme-domain DOMAIN --acme-email EMAIL] [--behind-proxy]",
 		examples: []string{
 			"parley up",
 			"parley up --runner",
