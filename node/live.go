@@ -51,9 +51,11 @@ type live struct {
 	replay replayGuard
 	seq    atomic.Uint64
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	stopMu   sync.Mutex
+	stopping bool // set by stop: enter refuses new work
 
 	mu sync.Mutex
 	// Who is in, and what the session's signed records say.
@@ -186,12 +188,28 @@ func (l *live) run() {
 
 // stop leaves the topic and waits for the loops.
 func (l *live) stop() {
+	l.stopMu.Lock()
+	l.stopping = true
+	l.stopMu.Unlock()
 	l.cancel()
 	l.sub.Cancel()
 	l.events.Cancel()
 	l.wg.Wait()
 	l.topic.Close()
 	l.n.p2p.ps.UnregisterTopicValidator(l.keys.Topic)
+}
+
+// enter counts work done for l on a goroutine l did not start (a stream
+// handler), so that stop waits for it, and the work may start goroutines of
+// l's own; it reports false once l stops. Call l.wg.Done when the work ends.
+func (l *live) enter() bool {
+	l.stopMu.Lock()
+	defer l.stopMu.Unlock()
+	if l.stopping {
+		return false
+	}
+	l.wg.Add(1)
+	return true
 }
 
 // validate is the topic validator: it drops envelopes from peers this node
@@ -846,10 +864,14 @@ func (l *live) mergeRecords(srs []signedRecord, from peer.ID) {
 }
 
 // applyState acts on the control state: a candidate who lost the seat goes,
-// an ended session stops, and a start opens the lobby gate.
+// an ended session stops, a start opens the lobby gate, and running code
+// switched off stops the runs this node executes.
 func (l *live) applyState() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.state.run != nil && l.state.run.Off || l.state.end != nil {
+		l.runs.stopAll()
+	}
 	if l.state.start != nil && !l.gateOpen {
 		l.gateOpen = true
 		l.wg.Go(l.startMedia)

@@ -122,6 +122,15 @@ func newRunBoard() *runBoard {
 	return &runBoard{runs: map[string]*runEntry{}, changed: make(chan struct{}), offers: map[peer.ID]runnerOffer{}, active: map[string]func(){}}
 }
 
+// stopAll stops every run this node executes.
+func (b *runBoard) stopAll() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, stop := range b.active {
+		stop()
+	}
+}
+
 // notifyLocked wakes whoever follows the board. Call with b.mu held.
 func (b *runBoard) notifyLocked() {
 	close(b.changed)

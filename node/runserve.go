@@ -34,10 +34,11 @@ func (n *Node) handleRun(s network.Stream) {
 	n.mu.Lock()
 	l := n.byTag[rq.Tag]
 	n.mu.Unlock()
-	if l == nil || !l.waitAdmitted(remote, 5*time.Second) {
+	if l == nil || !l.waitAdmitted(remote, 5*time.Second) || !l.enter() {
 		s.Reset()
 		return
 	}
+	defer l.wg.Done()
 	switch rq.Op {
 	case "run":
 		l.serveRun(s, remote, rq)
