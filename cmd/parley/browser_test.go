@@ -125,7 +125,9 @@ func (tb *tab) waitJS(what, expr string) {
 	tb.t.Logf("%s tiles: %v", tb.name, tiles)
 	var text any
 	chromedp.Run(tb.ctx, chromedp.Evaluate(`window.parleyRoom && window.parleyRoom.text()`, &text))
-	tb.t.Fatalf("%s: %s: not within 25s (last error: %v; editor holds %q)", tb.name, what, last, text)
+	var bar any
+	chromedp.Run(tb.ctx, chromedp.Evaluate(`[...document.querySelectorAll(".run-bar, .error, [role=alert]")].map(e => e.textContent.trim()).filter(Boolean)`, &bar))
+	tb.t.Fatalf("%s: %s: not within 25s (last error: %v; editor holds %q; run bar and alerts: %q)", tb.name, what, last, text, bar)
 }
 
 func (tb *tab) eval(expr string, out any) {

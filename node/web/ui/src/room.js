@@ -34,8 +34,13 @@ const LANGS = {
 };
 const BY_EXT = { py: "python", js: "javascript", mjs: "javascript", jsx: "javascript", ts: "typescript", tsx: "typescript", go: "go", java: "java", c: "c", h: "c", cc: "cpp", cpp: "cpp", cxx: "cpp", hpp: "cpp" };
 
+// scalar returns a string the document holds as a plain string: Automerge 3
+// gives such values as ImmutableString objects, which compare unequal to
+// every string.
+const scalar = (v) => (v == null ? undefined : String(v));
+
 function languageOf(doc, file) {
-  const set = doc.languages?.[file];
+  const set = scalar(doc.languages?.[file]);
   if (set && LANGS[set]) return set;
   return BY_EXT[file.split(".").pop()] || "text";
 }
@@ -430,7 +435,8 @@ export async function room(main, id, info) {
       openFile(wanted);
       wanted = null;
     } else if (!current || !files.includes(current)) {
-      openFile(files.includes(doc.active) ? doc.active : files[0] || null);
+      const active = scalar(doc.active);
+      openFile(files.includes(active) ? active : files[0] || null);
     } else if (view && languageOf(doc, current) !== view.fileLanguage) {
       const l = languageOf(doc, current);
       view.fileLanguage = l;
