@@ -51,17 +51,20 @@ func relabel(c chunk, actor []byte) (chunk, bool) {
 	if c.typ != chunkChange {
 		return c, false
 	}
-	bd, err := parseBody(c)
-	if err != nil {
+	// Only the start of the body is read (its dependencies, then the
+	// author), so that a body that does not parse beyond is relabelled too.
+	r := &reader{b: c.body}
+	n := r.count(32)
+	r.bytes(32 * n)
+	start := len(c.body) - len(r.b)
+	r.bytes(r.uleb())
+	if r.err != nil {
 		return c, false
 	}
-	for i := range bd.fields {
-		if bd.fields[i].name == "actor" { // the first is the author's
-			bd.fields[i].b = actor
-			return chunk{typ: chunkChange, body: bd.encode()}, true
-		}
-	}
-	return c, false
+	body := append([]byte{}, c.body[:start]...)
+	body = appendUleb(body, uint64(len(actor)))
+	body = append(body, actor...)
+	return chunk{typ: chunkChange, body: append(body, r.b...)}, true
 }
 
 // SyncMessageWith returns a sync message (type 0x42, no heads, needs or
