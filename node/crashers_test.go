@@ -696,12 +696,16 @@ func TestCrashersFromCandidate(t *testing.T) {
 	}
 	cs.editingGoesOn(t, []*Node{cs.ana, cs.company}, []*Node{cs.ana, cs.company})
 	cs.onlyBlamed(t, cs.cand, "the edits")
-	// The candidate's node keeps what it stored, and edits with the
-	// others. Known defect: sometimes it loses its stored history when
-	// its worker restarts (a stored increment holds a change whose actor
-	// and sequence number another has too; reloading, Automerge refuses
-	// it, keeps refusing every increment after it, and each is removed as
-	// poison), and it no longer has the code.
+	// The candidate's node edits with the others. Known defect: valid
+	// mutants are variants of the same changes, and two of them may share
+	// an actor and sequence number; nodes that took different ones (in
+	// the order the sends and the sync rounds brought them) can never
+	// exchange them (Automerge refuses a second change with an actor's
+	// sequence number), nor any change that depends on one. Some runs, the
+	// candidate's node loses its stored history too: reloading after a
+	// worker death, Automerge refuses an increment for such a duplicate,
+	// keeps refusing every increment after it, and each is removed as
+	// poison (docs.go, loadDocSkipping), the code with them.
 	if missing := cs.editsFlow(t, []*Node{cs.ana, cs.cand}, []*Node{cs.ana, cs.company, cs.cand}); missing != "" {
 		knownDefect(t, "the candidate's node after the attack%s", missing)
 	}
