@@ -128,19 +128,32 @@ func (f *Follower) Receive(kind crdt.Kind, msg []byte) error {
 		err = n.touch(d)
 	}
 	if err != nil {
-		n.docMu.Unlock()
 		var rule *crdt.RuleError
 		switch {
 		case errors.As(err, &rule):
+			// Judged before anything was applied.
+			n.docMu.Unlock()
 			f.l.refuse(n.id, f.l.name+" (this node's page)", "page sent a change that "+rule.What+"; it was refused")
 			return fmt.Errorf("this node refused your change: it %s: %w", rule.What, ErrRefusedChange)
 		case errors.Is(err, crdt.ErrWorkerDied):
 			// Recovery reloads what was stored, without it.
-			n.workerFailedLocked(err)
+			n.workerFailed(err)
+			n.docMu.Unlock()
 			f.l.refuse(n.id, f.l.name+" (this node's page)", "page sent document data that crashed this node's Automerge worker; it was refused")
 			return fmt.Errorf("this node refused your change: it crashes this node's Automerge worker: %w", ErrRefusedChange)
+		default:
+			// Automerge refused it, maybe half way through its changes:
+			// what the worker took of it is not stored, and must not go
+			// out in a sync round. The document is loaded again as stored
+			// (its sync states start afresh).
+			if lerr := n.loadDocLocked(d); lerr != nil {
+				n.recoverLocked()
+			}
+			n.docMu.Unlock()
+			f.l.kickSync()
+			f.l.refuse(n.id, f.l.name+" (this node's page)", "page sent document data that this node's Automerge worker refused; it was refused")
+			return fmt.Errorf("this node refused your change: %v: %w", err, ErrRefusedChange)
 		}
-		return err
 	}
 	inc := res.Gained
 	if len(inc) > 0 {
@@ -166,14 +179,6 @@ func (f *Follower) Receive(kind crdt.Kind, msg []byte) error {
 // session's rules: nothing of it left the node, and the page must drop its
 // copy of the document and sync afresh.
 var ErrRefusedChange = errors.New("change refused")
-
-// workerFailedLocked is workerFailed for a caller that already released
-// nothing: it takes the lock itself.
-func (n *Node) workerFailedLocked(err error) error {
-	n.docMu.Lock()
-	defer n.docMu.Unlock()
-	return n.workerFailed(err)
-}
 
 // mayEditDoc says whether this node's user may send a document through the
 // page at all: never the private one from the candidate's node (it has

@@ -193,13 +193,18 @@ func (p *page) closed() (bool, error) {
 
 // flushLocked sends what the page's sync state has to say.
 func (p *page) flushLocked(kind crdt.Kind) {
-	for {
+	for range 1000 {
 		msg, ok := p.syncs[kind].GenerateMessage()
 		if !ok {
 			return
 		}
-		p.c.Write(context.Background(), websocket.MessageBinary, append([]byte{docCode(kind)}, msg.Bytes()...))
+		// A node that stops reading fails the write, rather than holding
+		// the page (and its lock) for ever.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		p.c.Write(ctx, websocket.MessageBinary, append([]byte{docCode(kind)}, msg.Bytes()...))
+		cancel()
 	}
+	p.t.Errorf("page: the %s document's sync does not end", kind)
 }
 
 func (p *page) file(name string) string {
