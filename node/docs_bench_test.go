@@ -89,14 +89,14 @@ func BenchmarkKeystroke(b *testing.B) {
 		<-time.After(time.Until(next))
 		next = next.Add(10 * time.Millisecond)
 		sender.mu.Lock()
-		before := sender.docVersion
+		before := sender.docVersions[crdt.Shared]
 		sender.mu.Unlock()
 		at := time.Now()
 		if err := i1.Edit(ctx, s.ID, crdt.Shared, edits...); err != nil {
 			b.Fatalf("keystroke %d: %v", i, err)
 		}
 		sender.mu.Lock()
-		if sender.docVersion != before {
+		if sender.docVersions[crdt.Shared] != before {
 			sent = append(sent, at) // a transaction that changed nothing sends nothing
 		}
 		sender.mu.Unlock()

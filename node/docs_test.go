@@ -36,7 +36,8 @@ func waitFile(t testing.TB, id, file, want string, nodes ...*Node) {
 	t.Helper()
 	for _, n := range nodes {
 		waitFor(t, 15*time.Second, fmt.Sprintf("%s on %s is %q", file, n.ID().ShortString(), want), func() bool {
-			return view(t, n, id, crdt.Shared).Files[file] == want
+			text, ok := view(t, n, id, crdt.Shared).Files[file]
+			return ok && text == want
 		})
 	}
 }

@@ -651,7 +651,10 @@ func (l *live) pokeLink(id peer.ID) {
 func (l *live) docChanged(kind crdt.Kind, from peer.ID) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.docVersion++
+	if l.docVersions == nil {
+		l.docVersions = map[crdt.Kind]int{}
+	}
+	l.docVersions[kind]++
 	l.notify()
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"parley/media"
 	"sync"
 	"sync/atomic"
@@ -69,6 +70,20 @@ func (f *Follower) ActorPrefix() string { return actorKey(f.l.n.actor()) }
 // Changed returns a channel closed at the next change of the session: its
 // documents, presence, cursors, state.
 func (f *Follower) Changed() <-chan struct{} { return f.l.waitChange() }
+
+// Versions counts the changes Changed signals: of each document, and of
+// everything else the session's state shows (who is in, the records,
+// carets, the call, quarantines, runners). A follower that saw a count
+// before need not read again what it counts.
+func (f *Follower) Versions() (docs map[crdt.Kind]int, state int) {
+	f.l.mu.Lock()
+	defer f.l.mu.Unlock()
+	n := 0
+	for _, v := range f.l.docVersions {
+		n += v
+	}
+	return maps.Clone(f.l.docVersions), f.l.notifies - n
+}
 
 // Done is closed when this node leaves the session, or stops.
 func (f *Follower) Done() <-chan struct{} { return f.l.ctx.Done() }

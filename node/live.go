@@ -70,6 +70,7 @@ type live struct {
 	seated     bool          // this candidate node held the seat
 	gateOpen   bool          // the start reached this node
 	changed    chan struct{} // closed and replaced on every change
+	notifies   int           // counts the changes: of the documents (docVersions) and of the rest
 	emptySince time.Time     // when the last participant left
 	// Authorization (authz.go): the revocations judged with, and what was
 	// refused.
@@ -85,7 +86,7 @@ type live struct {
 	refusers      map[peer.ID]RefusedBy   // nodes that refuse this node's document data
 	crashedBefore map[peer.ID]bool        // participants whose data crashed the worker once
 	poison        map[string]bool         // changes (by hash) whose data crashed the worker, author unknown
-	docVersion    int                     // counts document changes, for followers
+	docVersions   map[crdt.Kind]int       // counts each document's changes, for followers
 	waitSnap      map[crdt.Kind]time.Time // snapshots asked for, since
 	gotContent    bool                    // shared content came from a peer
 	// Presence and the call (media.go).
@@ -120,6 +121,7 @@ type Participant struct {
 
 // notify wakes whoever waits for a change. Call with l.mu held.
 func (l *live) notify() {
+	l.notifies++
 	close(l.changed)
 	l.changed = make(chan struct{})
 }

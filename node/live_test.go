@@ -166,7 +166,7 @@ func waitRoster(t testing.TB, id string, want []string, nodes ...*Node) {
 	t.Helper()
 	slices.Sort(want)
 	for _, n := range nodes {
-		waitFor(t, 10*time.Second, fmt.Sprintf("roster on %s is %v", n.ID().ShortString(), want), func() bool {
+		waitFor(t, 20*time.Second, fmt.Sprintf("roster on %s is %v", n.ID().ShortString(), want), func() bool {
 			return slices.Equal(roster(t, n, id), want)
 		})
 	}

@@ -206,7 +206,6 @@ func (l *live) noteOffer(from peer.ID, o *runnerOffer) {
 	}
 	b := l.runs
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	old, had := b.offers[from]
 	switch {
 	case o == nil && had:
@@ -214,9 +213,15 @@ func (l *live) noteOffer(from peer.ID, o *runnerOffer) {
 	case o != nil && (!had || !slices.Equal(old.Languages, o.Languages)):
 		b.offers[from] = *o
 	default:
+		b.mu.Unlock()
 		return
 	}
 	b.notifyLocked()
+	b.mu.Unlock()
+	// The session's view lists the runners.
+	l.mu.Lock()
+	l.notify()
+	l.mu.Unlock()
 }
 
 // runnersFor returns the runners present that offer lang, the company

@@ -321,6 +321,10 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 	// change is missed, even one made while a message is handled.
 	changed := f.Changed()
 	runsChanged := f.RunsChanged()
+	// What the page was sent covers these counts: a change of one
+	// document costs that document's sync message, not the others', nor
+	// the state (the session, the carets with the text they point into).
+	sentDocs, sentState := f.Versions()
 	info, _ := n.Info(ctx)
 	st, err := f.State(ctx)
 	if err != nil {
@@ -393,11 +397,20 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 			}
 		case <-changed:
 			changed = f.Changed()
+			docs, st := f.Versions()
 			for _, k := range f.Kinds() {
+				if st == sentState && docs[k] == sentDocs[k] {
+					continue
+				}
 				if err := syncOut(k); err != nil && !errors.Is(err, node.ErrNoDoc) {
 					return
 				}
 			}
+			sentDocs = docs
+			if st == sentState {
+				continue
+			}
+			sentState = st
 			if err := state(); err != nil {
 				ended(err)
 				return

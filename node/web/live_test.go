@@ -25,12 +25,12 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	waitWithin(t, 15*time.Second, what, cond)
 }
 
-func waitWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
+func waitWithin(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
@@ -42,13 +42,13 @@ func waitWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
 }
 
 // up starts a node on loopback with its web server.
-func up(t *testing.T, opts node.InitOptions) (*node.Node, *Server) {
+func up(t testing.TB, opts node.InitOptions) (*node.Node, *Server) {
 	t.Helper()
 	return upWith(t, opts, Config{})
 }
 
 // upWith is up with a web server configured by cfg.
-func upWith(t *testing.T, opts node.InitOptions, cfg Config) (*node.Node, *Server) {
+func upWith(t testing.TB, opts node.InitOptions, cfg Config) (*node.Node, *Server) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "data")
 	if _, err := node.Init(dir, opts); err != nil {
@@ -72,7 +72,7 @@ func upWith(t *testing.T, opts node.InitOptions, cfg Config) (*node.Node, *Serve
 // code answers pings whatever the page's script is doing, it reads (and
 // answers pings) while it handles what it read.
 type page struct {
-	t     *testing.T
+	t     testing.TB
 	c     *websocket.Conn
 	pings atomic.Int64  // pings from the node, answered
 	done  chan struct{} // closed when the socket is gone
@@ -87,6 +87,9 @@ type page struct {
 	syncs map[crdt.Kind]*automerge.SyncState
 	texts []wsOut
 	actor string // the node's actor prefix, from its hello
+	// synced, when set, is called (with mu held) after each sync
+	// message from the node is taken in.
+	synced func()
 }
 
 type wsMessage struct {
@@ -98,7 +101,7 @@ func liveURL(s *Server, session string) string {
 	return strings.Replace(s.URL(), "http://", "ws://", 1) + "/api/v1/sessions/" + session + "/live?token=" + s.Token()
 }
 
-func openPage(t *testing.T, s *Server, session string) *page {
+func openPage(t testing.TB, s *Server, session string) *page {
 	t.Helper()
 	p := &page{t: t, done: make(chan struct{}), arrived: make(chan struct{}, 1),
 		docs: map[crdt.Kind]*automerge.Doc{}, syncs: map[crdt.Kind]*automerge.SyncState{}}
@@ -177,6 +180,9 @@ func (p *page) handle(m wsMessage) {
 	kind := docCodes[m.data[0]]
 	if _, err := p.syncs[kind].ReceiveMessage(m.data[1:]); err != nil {
 		p.t.Errorf("page: %v", err)
+	}
+	if p.synced != nil {
+		p.synced()
 	}
 	p.flushLocked(kind)
 }

@@ -42,7 +42,7 @@ func openNode(t *testing.T, dir string) *node.Node {
 
 // startServer serves n's web app and API on addr (a loopback address). The
 // server stops when the test ends, or earlier with stop.
-func startServer(t *testing.T, n *node.Node, addr string, cfg Config) (s *Server, stop func()) {
+func startServer(t testing.TB, n *node.Node, addr string, cfg Config) (s *Server, stop func()) {
 	t.Helper()
 	l, err := Listen(addr)
 	if err != nil {

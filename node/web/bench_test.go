@@ -1,0 +1,156 @@
+package web
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/automerge/automerge-go"
+
+	"parley/crdt"
+	"parley/internal/trace"
+	"parley/node"
+)
+
+// BenchmarkPageKeystroke measures a keystroke from one page to another
+// through two nodes, over the live WebSocket protocol (PROTOCOL.md), with
+// no browser: the candidate's page (an automerge-go client in this
+// process) types the rustcode trace, one transaction every 10 ms; the
+// interviewer's page is timed to each change's arrival in its own copy.
+// Each -benchtime iteration is one transaction (2000x: Yjs's
+// client-server-client anchor, ../shared/bench/yjs, types the same). The
+// company node takes part, as in every interview. The path: the sending
+// page's sync message to its node, that node's worker (judge, apply,
+// store), the change frame to the other node, its worker, its sync message
+// to its page.
+func BenchmarkPageKeystroke(b *testing.B) {
+	tr, err := trace.Load("rustcode")
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, err := node.NewRelay(node.RelayConfig{Dir: filepath.Join(b.TempDir(), "relay"), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: discard()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	ctx := context.Background()
+	company, _ := up(b, node.InitOptions{Org: "Acme Inc", Bootstrap: r.Addrs()})
+	ana, anaWeb := up(b, node.InitOptions{})
+	sam, samWeb := up(b, node.InitOptions{})
+	res, err := company.AddMember(ctx, node.NewMember{Name: "Ana", Email: "ana@acme.test", Peer: ana.ID().String()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := ana.AcceptCredential(ctx, res.Member.Token); err != nil {
+		b.Fatal(err)
+	}
+	ss, err := company.CreateSessions(ctx, node.NewSessions{Candidate: "Sam", Title: "Loop"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	id := ss[0].ID
+	for _, n := range []*node.Node{ana, sam} {
+		if _, err := n.Join(ctx, ss[0].Link, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := ana.Edit(ctx, id, crdt.Shared, crdt.Edit{Op: "add", Name: "f"}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := ana.StartSession(ctx, id); err != nil {
+		b.Fatal(err)
+	}
+	anaPage, samPage := openPage(b, anaWeb, id), openPage(b, samWeb, id)
+	has := func(p *page) bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		_, err := p.docs[crdt.Shared].Path("files", "f").Get()
+		return err == nil && p.actor != ""
+	}
+	waitFor(b, "both pages have the file", func() bool { return has(anaPage) && has(samPage) })
+
+	// sent are the candidate's changes in order, with when each was made;
+	// the interviewer's page takes them in order (each depends on the one
+	// before), so the first not yet arrived is all it need look for.
+	type sent struct {
+		hash automerge.ChangeHash
+		at   time.Time
+	}
+	var (
+		pending []sent
+		lat     []time.Duration
+		next    int
+	)
+	arrived := make(chan struct{}, 1)
+	anaPage.mu.Lock()
+	anaPage.synced = func() {
+		now := time.Now()
+		samPage.mu.Lock() // pending is the typist's
+		defer samPage.mu.Unlock()
+		for next < len(pending) {
+			if _, err := anaPage.docs[crdt.Shared].Change(pending[next].hash); err != nil {
+				break
+			}
+			lat = append(lat, now.Sub(pending[next].at))
+			next++
+		}
+		if next == len(pending) {
+			signal(arrived)
+		}
+	}
+	anaPage.mu.Unlock()
+
+	i := 0
+	typeTx := func() {
+		tx := tr.Txns[i%len(tr.Txns)]
+		i++
+		samPage.mu.Lock()
+		at := time.Now()
+		t := samPage.docs[crdt.Shared].Path("files", "f").Text()
+		for _, p := range tx.Patches {
+			if err := t.Splice(p.Pos, p.Del, p.Ins); err != nil {
+				samPage.mu.Unlock()
+				m, _ := samPage.last("error", nil)
+				b.Fatalf("transaction %d: %v (the page's last error: %s)", i-1, err, m.Error)
+			}
+		}
+		h, err := samPage.docs[crdt.Shared].Commit("")
+		if err != nil {
+			samPage.mu.Unlock()
+			b.Fatal(err)
+		}
+		pending = append(pending, sent{hash: h, at: at})
+		samPage.flushLocked(crdt.Shared)
+		samPage.mu.Unlock()
+	}
+	all := func() bool {
+		samPage.mu.Lock()
+		defer samPage.mu.Unlock()
+		return next == len(pending)
+	}
+	// The trace's first transaction pastes 42k characters: timed on its
+	// own, as Yjs's anchor does, before the typing.
+	typeTx()
+	waitWithin(b, 60*time.Second, "the paste reaches the other page", all)
+	paste := lat[0]
+	lat = lat[:0]
+
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	b.ResetTimer()
+	for b.Loop() {
+		<-tick.C
+		typeTx()
+	}
+	waitWithin(b, 60*time.Second, "every keystroke reaches the other page", all)
+	b.StopTimer()
+	slices.Sort(lat)
+	q := func(f float64) float64 { return float64(lat[int(f*float64(len(lat)-1))].Microseconds()) / 1000 }
+	b.ReportMetric(q(0.5), "p50-ms")
+	b.ReportMetric(q(0.99), "p99-ms")
+	b.ReportMetric(q(1), "max-ms")
+	b.ReportMetric(float64(paste.Microseconds())/1000, "paste-ms")
+	b.ReportMetric(0, "ns/op")
+}
