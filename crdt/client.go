@@ -296,6 +296,15 @@ func (w *Worker) SaveIncremental(id string) ([]byte, error) {
 	return b, err
 }
 
+// Touch makes the worker do with a document what the next honest request
+// might (save what is new, read it, generate a first sync message), in one
+// request that returns none of it: some crafted input is accepted and
+// kills the worker only at one of these.
+func (w *Worker) Touch(id string) error {
+	_, _, err := w.call(request{Op: "touch", Doc: id}, nil)
+	return err
+}
+
 // Check saves the document, loads the save and reads it: a snapshot that
 // passes is good. It returns the save.
 func (w *Worker) Check(id string) ([]byte, error) {

@@ -284,6 +284,16 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 		s.dropSyncs(req.Doc)
 		resp.Settled, err = s.settle(req.Doc, fresh, req.Guard)
 		return nil, resp, err
+	case "touch":
+		// What the next honest request might do with the document, its
+		// results dropped: save what is new, read it, generate a first
+		// sync message. Some crafted input is accepted and kills only
+		// one of these.
+		d.am.SaveIncremental()
+		if _, err := d.view(); err != nil {
+			return nil, resp, err
+		}
+		automerge.NewSyncState(d.am).GenerateMessage()
 	case "save":
 		return d.am.Save(), resp, nil
 	case "saveinc":

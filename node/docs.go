@@ -162,17 +162,7 @@ func (n *Node) loadDocSkipping(d *sessionDoc, check bool, skip map[uint64]bool) 
 // might: save what is new, read it, and generate a first sync message.
 // Some poisoned input is accepted and kills only one of these.
 func (n *Node) touch(d *sessionDoc) error {
-	if _, err := n.worker.SaveIncremental(d.id); err != nil {
-		return err
-	}
-	if _, err := n.worker.View(d.id); err != nil {
-		return err
-	}
-	const probe = "recovery-probe"
-	if _, err := n.worker.SyncGenerate(d.id, probe); err != nil {
-		return err
-	}
-	return n.worker.SyncReset(d.id, probe)
+	return n.worker.Touch(d.id)
 }
 
 // startDoc opens the snapshot of a document, or its genesis when it has
