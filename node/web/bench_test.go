@@ -66,8 +66,8 @@ func BenchmarkPageKeystroke(b *testing.B) {
 	has := func(p *page) bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		_, err := p.docs[crdt.Shared].Path("files", "f").Get()
-		return err == nil && p.actor != ""
+		v, err := p.docs[crdt.Shared].Path("files", "f").Get()
+		return err == nil && v.Kind() == automerge.KindText && p.actor != ""
 	}
 	waitFor(b, "both pages have the file", func() bool { return has(anaPage) && has(samPage) })
 
