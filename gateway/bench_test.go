@@ -15,33 +15,17 @@ import (
 	"time"
 
 	"parley/crdt"
+	"parley/internal/procstat"
 )
 
-// procRSS returns a process's resident set size in bytes.
-func procRSS(tb testing.TB, pid int) int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+func procRSS(tb testing.TB, pid int) int64 { return procMem(tb, pid).RSS }
+
+func procMem(tb testing.TB, pid int) procstat.Memory {
+	m, err := procstat.Read(pid)
 	if err != nil {
 		tb.Skipf("no /proc: %v", err)
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
-
-// procCPU returns a process's CPU time, user and system.
-func procCPU(pid int) time.Duration {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
+	return m
 }
 
 // workers returns the PIDs of this process's Automerge workers.
@@ -123,7 +107,7 @@ func benchGuest(b *testing.B) {
 		b.Fatal(err)
 	}
 	waitFor(b, 15*time.Second, "the file", func() bool { return page.file("main.py") == "\n" })
-	cpu0, wcpu0, t0 := selfCPU(), procCPU(worker), time.Now()
+	cpu0, wcpu0, t0 := selfCPU(), procstat.CPU(worker), time.Now()
 	const keys = 500
 	text := []rune(strings.Repeat("héllo wörld 🙂 ", keys/14+1))[:keys]
 	// Two people typing at 50 keystrokes a second each, paced by a ticker.
@@ -153,17 +137,22 @@ func benchGuest(b *testing.B) {
 		<-poll.C
 	}
 	wall := time.Since(t0)
-	wcpu := procCPU(worker) - wcpu0
+	wcpu := procstat.CPU(worker) - wcpu0
 	cpu := selfCPU() - cpu0
 	runtime.GC()
 	debug.FreeOSMemory()
 	grew := procRSS(b, os.Getpid()) - rss0
-	wrss := procRSS(b, worker)
+	wmem := procMem(b, worker)
+	wrss := wmem.RSS
 	b.ReportMetric(float64(lobby.Milliseconds()), "join-to-lobby-ms")
 	b.ReportMetric(float64(idle)/(1<<20), "worker-RSS-lobby-MB")
 	b.ReportMetric(float64(wrss)/(1<<20), "worker-RSS-MB")
 	b.ReportMetric(float64(grew)/(1<<20), "process-grew-MB")
 	b.ReportMetric(float64(wrss+grew)/(1<<20), "participant-MB")
+	// The worker's own memory: most of its RSS is the binary's code,
+	// shared with this process (procstat).
+	b.ReportMetric(float64(wmem.Anon)/(1<<20), "worker-anon-MB")
+	b.ReportMetric(float64(wmem.Anon+grew)/(1<<20), "participant-own-MB")
 	b.ReportMetric(100*wcpu.Seconds()/wall.Seconds(), "worker-CPU-%")
 	b.ReportMetric(100*cpu.Seconds()/wall.Seconds(), "process-CPU-%")
 }

@@ -23,6 +23,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"parley/crdt"
+	"parley/internal/procstat"
 )
 
 // TestMain runs a relay instead of the tests when PARLEY_TEST_RELAY is set:
@@ -271,16 +272,12 @@ func procCPU(tb testing.TB, pid int) time.Duration {
 }
 
 // procRSS returns a process's resident set size in bytes.
-func procRSS(tb testing.TB, pid int) int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+func procRSS(tb testing.TB, pid int) int64 { return procMem(tb, pid).RSS }
+
+func procMem(tb testing.TB, pid int) procstat.Memory {
+	m, err := procstat.Read(pid)
 	if err != nil {
 		tb.Skipf("no /proc: %v", err)
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
+	return m
 }
