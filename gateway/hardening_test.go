@@ -339,7 +339,18 @@ func TestGuestSocketsHardened(t *testing.T) {
 	})
 	boWorks("# 2\n")
 
-	// Too many sockets for one guest.
+	// Too many sockets for one guest, once the gateway let go of those it
+	// closed.
+	waitFor(t, 15*time.Second, "Zoë's closed sockets are let go", func() bool {
+		e.gw.mu.Lock()
+		defer e.gw.mu.Unlock()
+		for _, gu := range e.gw.guests {
+			if gu.rec.Session == e.session && len(gu.sockets) > 0 {
+				return false
+			}
+		}
+		return true
+	})
 	var pages []*guestPage
 	for range maxSockets {
 		p := e.openGuestPage(zoe, e.session)

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -178,7 +179,6 @@ func (l *live) noticeQuarantine(from peer.ID, state string, q *quarantineNotice)
 		return
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if state == "lifted" {
 		delete(l.refusers, from)
 	} else {
@@ -189,6 +189,16 @@ func (l *live) noticeQuarantine(from peer.ID, state string, q *quarantineNotice)
 		l.refusers[from] = RefusedBy{Peer: from.String(), Name: name, Reason: q.Reason, At: l.n.now().UTC()}
 	}
 	l.notify()
+	docs := slices.Collect(maps.Values(l.docs))
+	l.mu.Unlock()
+	if state == "lifted" {
+		// The lifter starts the exchange afresh; so does this node, or
+		// Automerge would not send again what it sent while refused.
+		for _, d := range docs {
+			l.n.syncReset(d, from)
+		}
+		l.pokeLink(from)
+	}
 }
 
 // refusedByList lists the nodes that refuse this node's document data.

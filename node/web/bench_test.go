@@ -24,7 +24,8 @@ import (
 // company node takes part, as in every interview. The path: the sending
 // page's sync message to its node, that node's worker (judge, apply,
 // store), the change frame to the other node, its worker, its sync message
-// to its page.
+// to its page. The typist's page moves its caret after each transaction,
+// as an editor does; carets travel at most every 50 ms (node.Follower).
 func BenchmarkPageKeystroke(b *testing.B) {
 	tr, err := trace.Load("rustcode")
 	if err != nil {
@@ -124,6 +125,12 @@ func BenchmarkPageKeystroke(b *testing.B) {
 		pending = append(pending, sent{hash: h, at: at})
 		samPage.flushLocked(crdt.Shared)
 		samPage.mu.Unlock()
+		// As an editor does: the caret moved (the node passes carets on
+		// at most every 50 ms).
+		if n := len(tx.Patches); n > 0 {
+			caret := tx.Patches[n-1].Pos + len([]rune(tx.Patches[n-1].Ins))
+			samPage.sendText(map[string]any{"type": "cursor", "file": "f", "anchor": caret, "head": caret})
+		}
 	}
 	all := func() bool {
 		samPage.mu.Lock()
@@ -157,6 +164,10 @@ func BenchmarkPageKeystroke(b *testing.B) {
 	paste := lat[0]
 	lat = lat[:0]
 
+	anaPage.mu.Lock()
+	text0, sync0 := anaPage.textBytes, anaPage.syncBytes
+	anaPage.mu.Unlock()
+
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	b.ResetTimer()
@@ -172,5 +183,10 @@ func BenchmarkPageKeystroke(b *testing.B) {
 	b.ReportMetric(q(0.99), "p99-ms")
 	b.ReportMetric(q(1), "max-ms")
 	b.ReportMetric(float64(paste.Microseconds())/1000, "paste-ms")
+	// What the reading page received per keystroke.
+	anaPage.mu.Lock()
+	b.ReportMetric(float64(anaPage.syncBytes-sync0)/float64(len(lat)), "page-sync-B/key")
+	b.ReportMetric(float64(anaPage.textBytes-text0)/float64(len(lat)), "page-JSON-B/key")
+	anaPage.mu.Unlock()
 	b.ReportMetric(0, "ns/op")
 }

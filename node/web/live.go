@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -288,6 +289,7 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 	// says so and reports errEnded: the documents no longer change, and
 	// the page closes its editors and shows the final code.
 	errEnded := errors.New("the session ended")
+	var sentSession []byte // the session as the page last had it
 	state := func() error {
 		st, err := f.State(ctx)
 		if err != nil {
@@ -314,6 +316,13 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 				Anchor: codePointsToUTF16(text, cur.Anchor), Head: codePointsToUTF16(text, cur.Head)})
 		}
 		slices.SortFunc(out.Cursors, func(a, b wsCursor) int { return strings.Compare(a.Peer, b.Peer) })
+		// A caret that moved is a small message: the session goes only
+		// when it changed.
+		if b, _ := json.Marshal(st.Session); bytes.Equal(b, sentSession) {
+			out.Session = nil
+		} else {
+			sentSession = b
+		}
 		return writeJSON(out)
 	}
 
@@ -330,6 +339,7 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 	if err != nil {
 		return
 	}
+	sentSession, _ = json.Marshal(st.Session)
 	if err := writeJSON(wsOut{Type: "hello", You: &info, Role: st.Session.Role, Docs: f.Kinds(), Actor: f.ActorPrefix(), Session: &st.Session}); err != nil {
 		return
 	}

@@ -90,6 +90,8 @@ type page struct {
 	// synced, when set, is called (with mu held) after each sync
 	// message from the node is taken in.
 	synced func()
+	// What the node sent: JSON text messages, and sync messages.
+	textBytes, syncBytes int
 }
 
 type wsMessage struct {
@@ -157,6 +159,7 @@ func (p *page) handle(m wsMessage) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if m.typ == websocket.MessageText {
+		p.textBytes += len(m.data)
 		var out wsOut
 		json.Unmarshal(m.data, &out)
 		p.texts = append(p.texts, out)
@@ -177,6 +180,7 @@ func (p *page) handle(m wsMessage) {
 		}
 		return
 	}
+	p.syncBytes += len(m.data)
 	kind := docCodes[m.data[0]]
 	if _, err := p.syncs[kind].ReceiveMessage(m.data[1:]); err != nil {
 		p.t.Errorf("page: %v", err)
