@@ -306,15 +306,6 @@ func (f *Follower) SetMediaState(m MediaState) error {
 	return f.l.publish(msgPresence, presence{State: "media", Media: &m})
 }
 
-// Text returns a file's text as this node has it, for converting positions.
-func (f *Follower) Text(ctx context.Context, file string) (string, error) {
-	v, err := f.n.View(ctx, f.l.inv.SessionID, crdt.Shared)
-	if err != nil {
-		return "", err
-	}
-	return v.Files[file], nil
-}
-
 // Close ends following: the worker forgets the follower's sync states.
 func (f *Follower) Close() {
 	f.mu.Lock()

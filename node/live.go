@@ -271,8 +271,10 @@ type presence struct {
 	Quarantine *quarantineNotice `json:"quarantine,omitempty"`
 }
 
-// Cursor is where a participant's caret and selection are, in code points
-// of a file's text (Anchor == Head: no selection).
+// Cursor is where a participant's caret and selection are, in UTF-16 code
+// units of a file's text, as the pages' editors count them (Anchor == Head:
+// no selection). Nodes pass carets on as they are: converting them would
+// read the file's whole text on every move.
 type Cursor struct {
 	File   string `json:"file"`
 	Anchor int    `json:"anchor"`

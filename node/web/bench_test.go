@@ -24,8 +24,8 @@ import (
 // company node takes part, as in every interview. The path: the sending
 // page's sync message to its node, that node's worker (judge, apply,
 // store), the change frame to the other node, its worker, its sync message
-// to its page. The typist's page moves its caret after each transaction,
-// as an editor does; carets travel at most every 50 ms (node.Follower).
+// to its page. The typist's page sends its caret as the room does, at most
+// every 50 ms; so do the nodes (node.Follower).
 func BenchmarkPageKeystroke(b *testing.B) {
 	tr, err := trace.Load("rustcode")
 	if err != nil {
@@ -104,6 +104,7 @@ func BenchmarkPageKeystroke(b *testing.B) {
 	anaPage.mu.Unlock()
 
 	i := 0
+	var caretSent time.Time
 	typeTx := func() {
 		tx := tr.Txns[i%len(tr.Txns)]
 		i++
@@ -125,9 +126,11 @@ func BenchmarkPageKeystroke(b *testing.B) {
 		pending = append(pending, sent{hash: h, at: at})
 		samPage.flushLocked(crdt.Shared)
 		samPage.mu.Unlock()
-		// As an editor does: the caret moved (the node passes carets on
-		// at most every 50 ms).
-		if n := len(tx.Patches); n > 0 {
+		// As the room does: the caret moved, and goes to the node at
+		// most every 50 ms (room.js; the node passes carets on at most as
+		// often).
+		if n := len(tx.Patches); n > 0 && time.Since(caretSent) >= 50*time.Millisecond {
+			caretSent = time.Now()
 			caret := tx.Patches[n-1].Pos + len([]rune(tx.Patches[n-1].Ins))
 			samPage.sendText(map[string]any{"type": "cursor", "file": "f", "anchor": caret, "head": caret})
 		}

@@ -13,7 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf16"
 
 	"github.com/coder/websocket"
 	"golang.org/x/time/rate"
@@ -142,42 +141,6 @@ func parseWSBinary(b []byte) (crdt.Kind, []byte, error) {
 	return docCodes[b[0]], b[1:], nil
 }
 
-// utf16ToCodePoints converts a UTF-16 offset into text to code points,
-// clamped to the text.
-func utf16ToCodePoints(text string, u int) int {
-	cp := 0
-	for _, r := range text {
-		n := utf16.RuneLen(r)
-		if n < 0 {
-			n = 1
-		}
-		if u < n {
-			break
-		}
-		u -= n
-		cp++
-	}
-	return cp
-}
-
-// codePointsToUTF16 converts a code point offset into text to UTF-16 units,
-// clamped to the text.
-func codePointsToUTF16(text string, cp int) int {
-	u := 0
-	for _, r := range text {
-		if cp == 0 {
-			break
-		}
-		n := utf16.RuneLen(r)
-		if n < 0 {
-			n = 1
-		}
-		u += n
-		cp--
-	}
-	return u
-}
-
 // LiveNode is what the session page's WebSocket talks to: the node that
 // takes part in the session. *node.Node is one; the company's public gateway
 // passes the participant it hosts for a guest.
@@ -299,13 +262,7 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 			return errors.Join(writeJSON(wsOut{Type: "state", Session: &st.Session, Error: endedText(st.Session)}), errEnded)
 		}
 		out := wsOut{Type: "state", Session: &st.Session, Cursors: []wsCursor{}, Media: st.Media}
-		texts := map[string]string{}
 		for id, cur := range st.Cursors {
-			text, ok := texts[cur.File]
-			if !ok {
-				text, _ = f.Text(ctx, cur.File)
-				texts[cur.File] = text
-			}
 			role := ""
 			for _, p := range st.Session.Participants {
 				if p.Peer == id.String() {
@@ -313,7 +270,7 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 				}
 			}
 			out.Cursors = append(out.Cursors, wsCursor{Peer: id.String(), Name: st.Names[id], Role: role, File: cur.File,
-				Anchor: codePointsToUTF16(text, cur.Anchor), Head: codePointsToUTF16(text, cur.Head)})
+				Anchor: cur.Anchor, Head: cur.Head})
 		}
 		slices.SortFunc(out.Cursors, func(a, b wsCursor) int { return strings.Compare(a.Peer, b.Peer) })
 		// A caret that moved is a small message: the session goes only
@@ -486,11 +443,7 @@ func fromPage(ctx context.Context, f *node.Follower, typ websocket.MessageType, 
 	case "media-state":
 		return f.SetMediaState(node.MediaState{Mic: *m.Mic, Cam: *m.Cam})
 	}
-	text, err := f.Text(ctx, m.File)
-	if err != nil {
-		return err
-	}
-	return f.SetCursor(node.Cursor{File: m.File, Anchor: utf16ToCodePoints(text, m.Anchor), Head: utf16ToCodePoints(text, m.Head)})
+	return f.SetCursor(node.Cursor{File: m.File, Anchor: m.Anchor, Head: m.Head})
 }
 
 // pageFrame is a message read from the page.

@@ -544,20 +544,6 @@ func TestInbox(t *testing.T) {
 	})
 }
 
-func TestPositions(t *testing.T) {
-	text := "a🙂é漢\n"
-	for cp, u := range map[int]int{0: 0, 1: 1, 2: 3, 3: 4, 4: 5, 5: 6, 9: 6} {
-		if got := codePointsToUTF16(text, cp); got != u {
-			t.Errorf("codePointsToUTF16(%d) = %d, want %d", cp, got, u)
-		}
-	}
-	for u, cp := range map[int]int{0: 0, 1: 1, 2: 1, 3: 2, 4: 3, 6: 5, 99: 5} {
-		if got := utf16ToCodePoints(text, u); got != cp {
-			t.Errorf("utf16ToCodePoints(%d) = %d, want %d", u, got, cp)
-		}
-	}
-}
-
 func FuzzWSMessages(f *testing.F) {
 	f.Add([]byte(`{"type":"cursor","file":"main.go","anchor":3,"head":5}`), []byte{0, 1, 2})
 	f.Add([]byte(`{"type":"x"}`), []byte{9})
@@ -568,15 +554,6 @@ func FuzzWSMessages(f *testing.F) {
 		}
 		if kind, msg, err := parseWSBinary(binary); err == nil && (len(msg) == 0 || (kind != crdt.Shared && kind != crdt.Private)) {
 			t.Fatalf("accepted %q", binary)
-		}
-		s := string(text)
-		for _, n := range []int{-1, 0, 3, 1 << 30} {
-			if cp := utf16ToCodePoints(s, n); cp < 0 || cp > len([]rune(s)) {
-				t.Fatalf("utf16ToCodePoints(%d) = %d", n, cp)
-			}
-			if u := codePointsToUTF16(s, n); u < 0 {
-				t.Fatalf("codePointsToUTF16(%d) = %d", n, u)
-			}
 		}
 	})
 }
