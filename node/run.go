@@ -623,6 +623,11 @@ func (f *Follower) RunEvents() []RunEvent {
 	return f.l.runEvents(&f.runs, "")
 }
 
+// StopRun stops a run of the session (see Node.StopRun).
+func (f *Follower) StopRun(ctx context.Context, runID string) error {
+	return f.n.StopRun(ctx, f.l.inv.SessionID, runID)
+}
+
 // StartRun starts a run of the session's code as this node's user (see
 // Node.StartRun).
 func (f *Follower) StartRun(ctx context.Context, req RunRequest) (CodeRun, error) {

@@ -64,6 +64,11 @@ type wsIn struct {
 	SDP    string `json:"sdp,omitempty"` // media-answer
 	Mic    *bool  `json:"mic,omitempty"` // media-state
 	Cam    *bool  `json:"cam,omitempty"`
+	// run: the file to run (File), its language and input; run-stop: the
+	// run to stop.
+	Lang  string `json:"lang,omitempty"`
+	Stdin string `json:"stdin,omitempty"`
+	Run   string `json:"run,omitempty"`
 }
 
 // wsOut is a text message to the page.
@@ -123,6 +128,14 @@ func parseWSIn(b []byte) (wsIn, error) {
 	case "media-state":
 		if m.Mic == nil || m.Cam == nil {
 			return m, fmt.Errorf("a media state says whether the microphone and the camera are on")
+		}
+	case "run":
+		if len(m.File) > 256 || len(m.Lang) > 32 {
+			return m, fmt.Errorf("bad run: a file name of at most 256 bytes and a language of at most 32")
+		}
+	case "run-stop":
+		if m.Run == "" || len(m.Run) > 64 {
+			return m, fmt.Errorf("run-stop names the run to stop")
 		}
 	default:
 		return m, fmt.Errorf("unknown message type %q", m.Type)
@@ -442,6 +455,13 @@ func fromPage(ctx context.Context, f *node.Follower, typ websocket.MessageType, 
 		return f.MediaAnswer(m.SDP)
 	case "media-state":
 		return f.SetMediaState(node.MediaState{Mic: *m.Mic, Cam: *m.Cam})
+	case "run":
+		// The run's start, output and end come as "run" messages, as
+		// for a run anyone else started.
+		_, err := f.StartRun(ctx, node.RunRequest{Main: m.File, Lang: m.Lang, Stdin: m.Stdin})
+		return err
+	case "run-stop":
+		return f.StopRun(ctx, m.Run)
 	}
 	return f.SetCursor(node.Cursor{File: m.File, Anchor: m.Anchor, Head: m.Head})
 }

@@ -50,11 +50,19 @@ func up(t testing.TB, opts node.InitOptions) (*node.Node, *Server) {
 // upWith is up with a web server configured by cfg.
 func upWith(t testing.TB, opts node.InitOptions, cfg Config) (*node.Node, *Server) {
 	t.Helper()
+	return upNode(t, opts, node.Config{}, cfg)
+}
+
+// upNode is upWith with the node's own settings (its data directory,
+// logger and addresses are the test's).
+func upNode(t testing.TB, opts node.InitOptions, ncfg node.Config, cfg Config) (*node.Node, *Server) {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), "data")
 	if _, err := node.Init(dir, opts); err != nil {
 		t.Fatal(err)
 	}
-	n, err := node.New(node.Config{Dir: dir, Logger: discard(), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, JoinWait: 5 * time.Second})
+	ncfg.Dir, ncfg.Logger, ncfg.ListenAddrs, ncfg.JoinWait = dir, discard(), []string{"/ip4/127.0.0.1/tcp/0"}, 5*time.Second
+	n, err := node.New(ncfg)
 	if err != nil {
 		t.Fatal(err)
 	}

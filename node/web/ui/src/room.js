@@ -168,9 +168,9 @@ export async function room(main, id, info) {
     clear(errors).append(errorBox(new Error(msg)));
     setTimeout(() => clear(errors), 8000);
   };
-  const runs = runPanel(id, showError);
-  // A guest's page has no API to ask its node for a run (not yet).
-  if (!guest) work.append(runs.el);
+  // A guest's page runs code through its socket: it has no API of its node.
+  const runs = runPanel(id, showError, guest ? (m) => channel?.sendJSON(m) : null);
+  work.append(runs.el);
   const drawRun = () => {
     // The page's copy, if the hello made it yet (never made here: it is
     // named after the hello, and Automerge may not be ready).

@@ -31,8 +31,10 @@ const fmtMS = (ms) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms} ms`);
 
 // runPanel returns the panel and what the room calls: update(session,
 // file, lang, role) when the session or the file changes, event(ev) for
-// each run message, reset() on a new WebSocket.
-export function runPanel(id, showError) {
+// each run message, reset() on a new WebSocket. A guest's page has no API
+// of its node: send, when given, puts Run and Stop on the page's socket
+// ({"type":"run"}, {"type":"run-stop"}), whose errors come back on it.
+export function runPanel(id, showError, send) {
   const runBtn = h("button", { type: "button", class: "primary", id: "run" }, "Run");
   const stopBtn = h("button", { type: "button", id: "stop", hidden: true }, "Stop");
   const inputToggle = h("button", { type: "button", id: "run-input-toggle", "aria-expanded": "false" }, "Input");
@@ -64,6 +66,10 @@ export function runPanel(id, showError) {
   runBtn.addEventListener("click", async () => {
     runBtn.disabled = true;
     try {
+      if (send) {
+        send({ type: "run", file: ctx.file, lang: ctx.lang, stdin: input.value || undefined });
+        return;
+      }
       const r = await post(`/sessions/${id}/run?detach=true`, { main: ctx.file, lang: ctx.lang, stdin: input.value || undefined });
       shown = r.id;
       // The WebSocket brings the run's start, output and end.
@@ -76,6 +82,10 @@ export function runPanel(id, showError) {
   stopBtn.addEventListener("click", async () => {
     if (!shown) return;
     try {
+      if (send) {
+        send({ type: "run-stop", run: shown });
+        return;
+      }
       await post(`/sessions/${id}/runs/${shown}/stop`);
     } catch (e) {
       showError(`Stop: ${e.message}`);
