@@ -90,6 +90,57 @@ type doc struct {
 	// or remove a text (a file added, renamed or deleted, changes merged)
 	// empties it.
 	texts map[string]*automerge.Text
+	// numbers indexes the document's changes by actor and sequence
+	// number (see numbered); actors holds each actor's ID once.
+	numbers map[actorSeq]automerge.ChangeHash
+	actors  map[string]string
+}
+
+type actorSeq struct {
+	actor string
+	seq   uint64
+}
+
+// numbered returns the document's change numbered seq by actor, if it has
+// one. The index follows the document: the first call reads every change,
+// later ones only those it has not seen, walking back from the heads.
+func (d *doc) numbered(actor string, seq uint64) (automerge.ChangeHash, bool) {
+	key := func(c *automerge.Change) actorSeq {
+		a := c.ActorID()
+		if x, ok := d.actors[a]; ok {
+			a = x
+		} else {
+			d.actors[a] = a
+		}
+		return actorSeq{a, c.ActorSeq()}
+	}
+	if d.numbers == nil {
+		d.numbers, d.actors = map[actorSeq]automerge.ChangeHash{}, map[string]string{}
+		chs, _ := d.am.Changes()
+		for _, c := range chs {
+			d.numbers[key(c)] = c.Hash()
+		}
+	} else {
+		seen := map[automerge.ChangeHash]bool{}
+		for todo := d.am.Heads(); len(todo) > 0; {
+			h := todo[len(todo)-1]
+			todo = todo[:len(todo)-1]
+			if seen[h] {
+				continue
+			}
+			seen[h] = true
+			c, err := d.am.Change(h)
+			if err != nil {
+				continue
+			}
+			if k := key(c); d.numbers[k] != c.Hash() {
+				d.numbers[k] = c.Hash()
+				todo = append(todo, c.Dependencies()...)
+			}
+		}
+	}
+	h, ok := d.numbers[actorSeq{actor, seq}]
+	return h, ok
 }
 
 // invalidate forgets cached objects.

@@ -97,6 +97,7 @@ func (s *server) judge(d *doc, g *Guard, chs []*Change) (keep [][]byte, skipped 
 		reach = reachedBy(g.End, fresh)
 	}
 	take := make([]bool, len(fresh))
+	numbers := map[actorSeq]ChangeHash{}
 	for i, c := range fresh {
 		if len(g.Poison) > 0 && slices.Contains(g.Poison, c.Hash.String()) {
 			continue
@@ -120,6 +121,24 @@ func (s *server) judge(d *doc, g *Guard, chs []*Change) (keep [][]byte, skipped 
 		if err := CheckChange(d.kind, d.genesis, role, c); err != nil {
 			return nil, 0, err
 		}
+		// An actor numbers its changes once: a second version of a
+		// numbered change (a node that took one could never take the
+		// other, nor what depends on it, and Automerge refuses such a
+		// pair when it loads a save) is refused, and its author blamed.
+		// (Only among changes taken: one a candidate's node passes on
+		// under another's actor is left out above, unjudged, or a
+		// candidate could frame that author with a second version.)
+		k := actorSeq{c.Actor, c.Seq}
+		other, twice := numbers[k]
+		if !twice {
+			if h, ok := d.numbered(c.Actor, c.Seq); ok {
+				other, twice = ChangeHash(h), true
+			}
+		}
+		if twice && other != c.Hash {
+			return nil, 0, &RuleError{Actor: c.Actor, What: fmt.Sprintf("is a second version of change %d of actor %s (another has that number: %s)", c.Seq, c.Actor, other)}
+		}
+		numbers[k] = c.Hash
 		take[i] = true
 	}
 	for i, c := range fresh {

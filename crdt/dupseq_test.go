@@ -1,0 +1,88 @@
+package crdt
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// An actor's change number is taken once: a second version of a change
+// (same actor and number, other content), alone or beside the first in
+// one message, is refused as a broken rule naming its author, and the
+// document, saved, loads again.
+func TestSecondVersionRefused(t *testing.T) {
+	at := time.Unix(1700000000, 0)
+	base, err := newDoc("s", Shared, "aaaaaaaaaaaaaaaa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := base.apply([]Edit{{Op: "add", Name: "f", Text: "x\n"}}, at); err != nil {
+		t.Fatal(err)
+	}
+	saved := base.am.Save()
+	const mallory = "6d616c6c6f727921"
+	version := func(text string) *Change {
+		t.Helper()
+		d, err := loadDoc(Shared, mallory, saved)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.apply([]Edit{{Op: "splice", Target: "file:f", Pos: 0, Text: text}}, at); err != nil {
+			t.Fatal(err)
+		}
+		chs, err := d.am.Changes(base.am.Heads()...)
+		if err != nil || len(chs) != 1 {
+			t.Fatalf("changes: %v %v", chs, err)
+		}
+		dec, err := DecodeChanges(chs[0].Save())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dec[0]
+	}
+	a, b := version("A"), version("B")
+	if a.Actor != b.Actor || a.Seq != b.Seq || a.Hash == b.Hash {
+		t.Fatalf("not two versions of one change: %s/%d %s, %s/%d %s", a.Actor, a.Seq, a.Hash, b.Actor, b.Seq, b.Hash)
+	}
+	g := &Guard{Sender: ActorKey(mallory), SenderRole: RoleStaff, Open: true}
+	s := &server{docs: map[string]*doc{}}
+
+	target := func() *doc {
+		d, err := loadDoc(Shared, "bbbbbbbbbbbbbbbb", saved)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	refused := func(what string, err error) {
+		t.Helper()
+		var rule *RuleError
+		if !errors.As(err, &rule) || rule.Actor != mallory || !strings.Contains(rule.What, "second version") {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+
+	// One after the other.
+	d := target()
+	if keep, _, err := s.judge(d, g, []*Change{a}); err != nil || keep != nil {
+		t.Fatalf("the first version: %v %v", keep, err)
+	}
+	if err := d.am.LoadIncremental(a.Raw); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = s.judge(d, g, []*Change{b})
+	refused("the second version after the first", err)
+	if _, err := loadDoc(Shared, "cccccccccccccccc", d.am.Save()); err != nil {
+		t.Fatalf("the document no longer loads: %v", err)
+	}
+
+	// Both in one message.
+	_, _, err = s.judge(target(), g, []*Change{a, b})
+	refused("both versions at once", err)
+
+	// The very same change again is no second version.
+	if _, _, err := s.judge(d, g, []*Change{a}); err != nil {
+		t.Fatalf("the same change again: %v", err)
+	}
+}
