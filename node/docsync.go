@@ -780,6 +780,13 @@ func (n *Node) syncExchange(d *sessionDoc, from peer.ID, msg []byte) (bool, []by
 		if err != nil {
 			return err
 		}
+		if res.Reset && res.Skipped > 0 {
+			// Changes were left out (a quarantined author's, or another's
+			// passed on by a candidate) and the exchange starts afresh:
+			// at the next round, not now, or a peer that offers them
+			// again at once would make a loop of it.
+			return nil
+		}
 		reply, err = n.worker.SyncGenerate(id, from.String())
 		return err
 	})

@@ -146,6 +146,9 @@ func (l *live) lift(id peer.ID, why string) bool {
 	if l.isAdmitted(id) {
 		l.openLink(id)
 	}
+	// What others passed on of the author's while she was refused was
+	// left out: a round with everyone brings it now.
+	l.kickSync()
 	l.wg.Go(func() {
 		l.publish(msgPresence, presence{State: "lifted", Quarantine: &quarantineNotice{Peer: id.String()}})
 	})

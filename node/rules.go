@@ -55,6 +55,9 @@ func (l *live) guardFor(from peer.ID, kind crdt.Kind) *crdt.Guard {
 	for h := range l.poison {
 		g.Poison = append(g.Poison, h)
 	}
+	for id := range l.quar {
+		g.Refused = append(g.Refused, actorKey(actorOf(id)))
+	}
 	return g
 }
 
