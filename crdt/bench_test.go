@@ -220,3 +220,46 @@ func BenchmarkGuardSnapshot(b *testing.B) {
 	b.ReportMetric(float64(guarded)/float64(bare), "ratio")
 	b.ReportMetric(float64(len(edits)), "changes")
 }
+
+// BenchmarkSecondVersionCheck measures the lookup that refuses a second
+// version of a change (guard.go): on a document of 20k changes of the
+// rustcode trace, one more change each time, the index brought up to date
+// and asked once. The first lookup reads every change.
+func BenchmarkSecondVersionCheck(b *testing.B) {
+	tr := loadTrace(b, "rustcode")
+	edits := traceEdits(tr, "f")
+	at := time.Unix(0, 0)
+	d, err := newDoc("s", Shared, "aaaa")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := d.apply([]Edit{{Op: "add", Name: "f"}}, at); err != nil {
+		b.Fatal(err)
+	}
+	const base = 20000
+	for _, e := range edits[:base] {
+		if _, err := d.apply(e, at); err != nil {
+			b.Fatal(err)
+		}
+	}
+	start := time.Now()
+	d.numbered("x", 1)
+	first := time.Since(start)
+	var total time.Duration
+	i := base
+	for b.Loop() {
+		if i == len(edits) {
+			b.Fatal("the trace is over: use a smaller -benchtime")
+		}
+		if _, err := d.apply(edits[i], at); err != nil {
+			b.Fatal(err)
+		}
+		i++
+		start := time.Now()
+		d.numbered("x", 1)
+		total += time.Since(start)
+	}
+	b.ReportMetric(float64(first.Microseconds())/1000, "first-ms")
+	b.ReportMetric(float64(total.Nanoseconds())/float64(b.N)/1000, "us/check")
+	b.ReportMetric(0, "ns/op")
+}

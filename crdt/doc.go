@@ -94,6 +94,7 @@ type doc struct {
 	// number (see numbered); actors holds each actor's ID once.
 	numbers map[actorSeq]automerge.ChangeHash
 	actors  map[string]string
+	indexed map[automerge.ChangeHash]bool // the heads at the last lookup
 }
 
 type actorSeq struct {
@@ -115,18 +116,22 @@ func (d *doc) numbered(actor string, seq uint64) (automerge.ChangeHash, bool) {
 		return actorSeq{a, c.ActorSeq()}
 	}
 	if d.numbers == nil {
-		d.numbers, d.actors = map[actorSeq]automerge.ChangeHash{}, map[string]string{}
+		d.numbers, d.actors, d.indexed = map[actorSeq]automerge.ChangeHash{}, map[string]string{}, map[automerge.ChangeHash]bool{}
+		for _, h := range d.am.Heads() {
+			d.indexed[h] = true
+		}
 		chs, _ := d.am.Changes()
 		for _, c := range chs {
 			d.numbers[key(c)] = c.Hash()
 		}
 	} else {
+		heads := d.am.Heads()
 		seen := map[automerge.ChangeHash]bool{}
-		for todo := d.am.Heads(); len(todo) > 0; {
+		for todo := slices.Clone(heads); len(todo) > 0; {
 			h := todo[len(todo)-1]
 			todo = todo[:len(todo)-1]
-			if seen[h] {
-				continue
+			if seen[h] || d.indexed[h] {
+				continue // the walk ends at what the last lookup had
 			}
 			seen[h] = true
 			c, err := d.am.Change(h)
@@ -137,6 +142,10 @@ func (d *doc) numbered(actor string, seq uint64) (automerge.ChangeHash, bool) {
 				d.numbers[k] = c.Hash()
 				todo = append(todo, c.Dependencies()...)
 			}
+		}
+		clear(d.indexed)
+		for _, h := range heads {
+			d.indexed[h] = true
 		}
 	}
 	h, ok := d.numbers[actorSeq{actor, seq}]
