@@ -302,7 +302,7 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 	runsChanged := f.RunsChanged()
 	// What the page was sent covers these counts: a change of one
 	// document costs that document's sync message, not the others', nor
-	// the state (the session, the carets with the text they point into).
+	// a state message (the session, carets, the call).
 	sentDocs, sentState := f.Versions()
 	info, _ := n.Info(ctx)
 	st, err := f.State(ctx)
