@@ -83,10 +83,7 @@ func benchGuest(b *testing.B) {
 	zoe := e.browser()
 	e.joinAs(zoe, e.token, "Zoë")
 	page := e.openGuestPage(zoe, e.session)
-	waitFor(b, 10*time.Second, "the lobby", func() bool {
-		m, ok := page.last("state", nil)
-		return ok && m.Session != nil && m.Session.Status == "lobby"
-	})
+	waitFor(b, 10*time.Second, "the lobby", func() bool { return page.sessionStatus() == "lobby" })
 	lobby := time.Since(start)
 	b.StopTimer()
 

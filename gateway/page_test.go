@@ -140,6 +140,20 @@ func (p *guestPage) last(typ string, cond func(pageMsg) bool) (pageMsg, bool) {
 	return pageMsg{}, false
 }
 
+// sessionStatus returns the session's status as the page last heard it: from the
+// hello, or the newest state message that carried the session (a state
+// message leaves it out when it did not change).
+func (p *guestPage) sessionStatus() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i := len(p.msgs) - 1; i >= 0; i-- {
+		if m := p.msgs[i]; (m.Type == "state" || m.Type == "hello") && m.Session != nil {
+			return m.Session.Status
+		}
+	}
+	return ""
+}
+
 func (p *guestPage) closed() (websocket.StatusCode, string, bool) {
 	select {
 	case <-p.done:
