@@ -296,6 +296,26 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 		return writeJSON(out)
 	}
 
+	// left closes the socket once this node is out of the session: as
+	// going away when the node stops (a restart: the page reconnects, and
+	// finds the session again once the node is back), else for good. It
+	// reports whether it did. Whatever fails while the node stops ends
+	// here too, not with a connection dropped without a close frame.
+	left := func() bool {
+		select {
+		case <-f.Done():
+		default:
+			return false
+		}
+		if f.Stopping() {
+			c.Close(websocket.StatusGoingAway, "the node is stopping")
+			return true
+		}
+		writeJSON(wsOut{Type: "state", Error: "this node left the session"})
+		c.Close(websocket.StatusNormalClosure, "left the session")
+		return true
+	}
+
 	// Taken before the state is read and kept until it fires, so that no
 	// change is missed, even one made while a message is handled.
 	changed := f.Changed()
@@ -307,6 +327,7 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 	info, _ := n.Info(ctx)
 	st, err := f.State(ctx)
 	if err != nil {
+		left()
 		return
 	}
 	sentSession, _ = json.Marshal(st.Session)
@@ -315,6 +336,7 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 	}
 	for _, k := range f.Kinds() {
 		if err := syncOut(k); err != nil {
+			left()
 			return
 		}
 	}
@@ -325,7 +347,9 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 	ended := func(err error) {
 		if errors.Is(err, errEnded) {
 			c.Close(websocket.StatusNormalClosure, "the interview has ended")
+			return
 		}
+		left()
 	}
 	if err := state(); err != nil {
 		ended(err)
@@ -340,6 +364,7 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 		return nil
 	}
 	if err := runs(); err != nil {
+		left()
 		return
 	}
 	for {
@@ -347,14 +372,7 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 		case <-done:
 			return
 		case <-f.Done():
-			if f.Stopping() {
-				// A restart: the page reconnects, and finds the session
-				// again once the node is back.
-				c.Close(websocket.StatusGoingAway, "the node is stopping")
-				return
-			}
-			writeJSON(wsOut{Type: "state", Error: "this node left the session"})
-			c.Close(websocket.StatusNormalClosure, "left the session")
+			left()
 			return
 		case <-in.ready:
 			m, ok := in.take()
@@ -373,6 +391,7 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 		case <-runsChanged:
 			runsChanged = f.RunsChanged()
 			if err := runs(); err != nil {
+				left()
 				return
 			}
 		case <-changed:
@@ -383,6 +402,7 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 					continue
 				}
 				if err := syncOut(k); err != nil && !errors.Is(err, node.ErrNoDoc) {
+					left()
 					return
 				}
 			}
