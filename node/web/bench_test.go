@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -31,32 +30,9 @@ func BenchmarkPageKeystroke(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	r, err := node.NewRelay(node.RelayConfig{Dir: filepath.Join(b.TempDir(), "relay"), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: discard()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer r.Close()
 	ctx := context.Background()
-	company, _ := up(b, node.InitOptions{Org: "Acme Inc", Bootstrap: r.Addrs()})
-	ana, anaWeb := up(b, node.InitOptions{})
-	sam, samWeb := up(b, node.InitOptions{})
-	res, err := company.AddMember(ctx, node.NewMember{Name: "Ana", Email: "ana@acme.test", Peer: ana.ID().String()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := ana.AcceptCredential(ctx, res.Member.Token); err != nil {
-		b.Fatal(err)
-	}
-	ss, err := company.CreateSessions(ctx, node.NewSessions{Candidate: "Sam", Title: "Loop"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	id := ss[0].ID
-	for _, n := range []*node.Node{ana, sam} {
-		if _, err := n.Join(ctx, ss[0].Link, ""); err != nil {
-			b.Fatal(err)
-		}
-	}
+	iv := startInterview(b, node.Config{})
+	ana, anaWeb, samWeb, id := iv.ana, iv.anaWeb, iv.samWeb, iv.id
 	if err := ana.Edit(ctx, id, crdt.Shared, crdt.Edit{Op: "add", Name: "f"}); err != nil {
 		b.Fatal(err)
 	}

@@ -75,6 +75,47 @@ func upNode(t testing.TB, opts node.InitOptions, ncfg node.Config, cfg Config) (
 	return n, s
 }
 
+// interview is a relay, the company node (with companyCfg), Ana, an
+// interviewer, and Sam's node, each of the last two with its web server,
+// both joined to a session of the company's.
+type interview struct {
+	company, ana, sam *node.Node
+	anaWeb, samWeb    *Server
+	id                string
+}
+
+func startInterview(t testing.TB, companyCfg node.Config) interview {
+	t.Helper()
+	r, err := node.NewRelay(node.RelayConfig{Dir: filepath.Join(t.TempDir(), "relay"), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	ctx := context.Background()
+	var iv interview
+	iv.company, _ = upNode(t, node.InitOptions{Org: "Acme Inc", Bootstrap: r.Addrs()}, companyCfg, Config{})
+	iv.ana, iv.anaWeb = up(t, node.InitOptions{})
+	iv.sam, iv.samWeb = up(t, node.InitOptions{})
+	res, err := iv.company.AddMember(ctx, node.NewMember{Name: "Ana", Email: "ana@acme.test", Peer: iv.ana.ID().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := iv.ana.AcceptCredential(ctx, res.Member.Token); err != nil {
+		t.Fatal(err)
+	}
+	ss, err := iv.company.CreateSessions(ctx, node.NewSessions{Candidate: "Sam", Title: "Loop"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iv.id = ss[0].ID
+	for _, n := range []*node.Node{iv.ana, iv.sam} {
+		if _, err := n.Join(ctx, ss[0].Link, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return iv
+}
+
 // page is a test stand-in for the session page: automerge-go documents
 // synced with a node over the live WebSocket. Like a browser, whose network
 // code answers pings whatever the page's script is doing, it reads (and

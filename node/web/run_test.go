@@ -32,32 +32,9 @@ func TestLiveRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := node.NewRelay(node.RelayConfig{Dir: filepath.Join(t.TempDir(), "relay"), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: discard()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
 	ctx := context.Background()
-	company, _ := upNode(t, node.InitOptions{Org: "Acme Inc", Bootstrap: r.Addrs()}, node.Config{Runner: rn}, Config{})
-	ana, anaWeb := up(t, node.InitOptions{})
-	sam, samWeb := up(t, node.InitOptions{})
-	res, err := company.AddMember(ctx, node.NewMember{Name: "Ana", Email: "ana@acme.test", Peer: ana.ID().String()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ana.AcceptCredential(ctx, res.Member.Token); err != nil {
-		t.Fatal(err)
-	}
-	ss, err := company.CreateSessions(ctx, node.NewSessions{Candidate: "Sam", Title: "Loop"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := ss[0].ID
-	for _, n := range []*node.Node{ana, sam} {
-		if _, err := n.Join(ctx, ss[0].Link, ""); err != nil {
-			t.Fatal(err)
-		}
-	}
+	iv := startInterview(t, node.Config{Runner: rn})
+	ana, sam, anaWeb, samWeb, id := iv.ana, iv.sam, iv.anaWeb, iv.samWeb, iv.id
 	if err := ana.Edit(ctx, id, crdt.Shared, crdt.Edit{Op: "add", Name: "main.py", Text: "import sys\nprint('héllo', sys.stdin.read())\n"}); err != nil {
 		t.Fatal(err)
 	}
