@@ -9,8 +9,9 @@ import (
 
 // An actor's change number is taken once: a second version of a change
 // (same actor and number, other content), alone or beside the first in
-// one message, is refused as a broken rule naming its author, and the
-// document, saved, loads again.
+// one message, is refused: as a broken rule naming its author when the
+// author sends it, left out without blame when another node passes it on;
+// and the document, saved, loads again.
 func TestSecondVersionRefused(t *testing.T) {
 	at := time.Unix(1700000000, 0)
 	base, err := newDoc("s", Shared, "aaaaaaaaaaaaaaaa")
@@ -80,6 +81,20 @@ func TestSecondVersionRefused(t *testing.T) {
 	// Both in one message.
 	_, _, err = s.judge(target(), g, []*Change{a, b})
 	refused("both versions at once", err)
+
+	// Passed on by another node: left out, nobody blamed (either version
+	// may be the forgery), the first version taken.
+	relay := &Guard{Sender: "cccccccccccccccc", SenderRole: RoleStaff, Open: true}
+	d2 := target()
+	if err := d2.am.LoadIncremental(a.Raw); err != nil {
+		t.Fatal(err)
+	}
+	if keep, skipped, err := s.judge(d2, relay, []*Change{b}); err != nil || skipped != 1 || len(keep) != 0 {
+		t.Fatalf("the second version passed on: keep %d, skipped %d, %v", len(keep), skipped, err)
+	}
+	if keep, skipped, err := s.judge(target(), relay, []*Change{a, b}); err != nil || skipped != 1 || len(keep) != 1 || string(keep[0]) != string(a.Raw) {
+		t.Fatalf("both versions passed on at once: keep %d, skipped %d, %v", len(keep), skipped, err)
+	}
 
 	// The very same change again is no second version.
 	if _, _, err := s.judge(d, g, []*Change{a}); err != nil {

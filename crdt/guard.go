@@ -129,12 +129,15 @@ func (s *server) judge(d *doc, g *Guard, chs []*Change) (keep [][]byte, skipped 
 			return nil, 0, err
 		}
 		// An actor numbers its changes once: a second version of a
-		// numbered change (a node that took one could never take the
-		// other, nor what depends on it, and Automerge refuses such a
-		// pair when it loads a save) is refused, and its author blamed.
-		// (Only among changes taken: one a candidate's node passes on
-		// under another's actor is left out above, unjudged, or a
-		// candidate could frame that author with a second version.)
+		// numbered change is never taken (a node that took one could
+		// never take the other, nor what depends on it, and Automerge
+		// refuses such a pair when it loads a save). Its sender is
+		// blamed when it is the author: it made both. Passed on by
+		// another, it is left out without blame: actors are not
+		// authenticated, so either version may be the forgery, made by
+		// whoever passed it on to frame the author, or by the author to
+		// split the session; nor is the node blamed whose own change was
+		// forged.
 		k := actorSeq{c.Actor, c.Seq}
 		other, twice := numbers[k]
 		if !twice {
@@ -143,6 +146,9 @@ func (s *server) judge(d *doc, g *Guard, chs []*Change) (keep [][]byte, skipped 
 			}
 		}
 		if twice && other != c.Hash {
+			if author != g.Sender {
+				continue
+			}
 			return nil, 0, &RuleError{Actor: c.Actor, What: fmt.Sprintf("is a second version of change %d of actor %s (another has that number: %s)", c.Seq, c.Actor, other)}
 		}
 		numbers[k] = c.Hash
