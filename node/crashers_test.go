@@ -42,29 +42,37 @@ var (
 // has handled them all (it closes its side after the last).
 func sendFrames(t testing.TB, from, to *Node, sessionID string, frames ...docFrame) {
 	t.Helper()
+	if err := writeFrames(from, to, sessionID, frames...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeFrames is sendFrames, for any goroutine.
+func writeFrames(from, to *Node, sessionID string, frames ...docFrame) error {
 	l := liveOf(from, sessionID)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	s, err := from.p2p.host.NewStream(ctx, to.ID(), SyncProtocol)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer s.Close()
 	w := bufio.NewWriter(s)
 	if err := writeFrame(w, syncHello{Tag: l.tag}); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	for _, f := range frames {
 		if err := writeDocFrame(w, f); err != nil {
-			t.Fatal(err)
+			return err
 		}
 	}
 	if err := w.Flush(); err != nil {
-		t.Fatal(err)
+		return err
 	}
 	s.CloseWrite()
 	// Wait for the receiver to finish reading: it closes its side.
 	bufio.NewReader(s).ReadByte()
+	return nil
 }
 
 // attack is a crafted input, sent as one frame.

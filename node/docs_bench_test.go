@@ -147,7 +147,12 @@ func workersMem(tb testing.TB) procstat.Memory {
 // BenchmarkLateJoin measures a candidate's catch-up after a long session:
 // the interviewer's node holds the document a whole trace makes (a change
 // per transaction); the candidate's node joins after the start and is
-// timed from its join until its text is identical.
+// timed from its join until its text is identical (ms/catch-up). On the
+// way, what its page gets while the node loads (arriving.go): the code to
+// show (view-ms: the node has the interviewer's view) and the document to
+// load itself (saved-ms), from the start of the join; a page that loads it
+// can type once its own Automerge has (see BENCHMARKS.md for that load in
+// the browser's engine).
 func BenchmarkLateJoin(b *testing.B) {
 	for _, name := range []string{"rustcode", "automerge-paper"} {
 		b.Run(name, func(b *testing.B) {
@@ -155,7 +160,7 @@ func BenchmarkLateJoin(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			var total time.Duration
+			var total, views, saveds time.Duration
 			for b.Loop() {
 				b.StopTimer()
 				tm := startTeam(b, 1)
@@ -187,13 +192,35 @@ func BenchmarkLateJoin(b *testing.B) {
 				b.StartTimer()
 				start := time.Now()
 				join(b, cand, s.Link, "")
+				f, err := cand.Follow(context.Background(), s.ID)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var sawView, sawSaved time.Duration
 				waitFor(b, 60*time.Second, "the late joiner has the text", func() bool {
+					if view, saved := f.Arriving(crdt.Shared); view != nil || saved != nil {
+						if sawView == 0 && view != nil {
+							sawView = time.Since(start)
+						}
+						if sawSaved == 0 && saved != nil {
+							sawSaved = time.Since(start)
+						}
+						return false // still loading
+					}
 					v, err := cand.View(context.Background(), s.ID, crdt.Shared)
 					return err == nil && v.Files["f"] == tr.EndContent
 				})
 				total += time.Since(start)
+				f.Close()
+				if sawView == 0 || sawSaved == 0 {
+					b.Fatalf("the page would not have had the code before the node loaded it (view at %v, document at %v)", sawView, sawSaved)
+				}
+				views += sawView
+				saveds += sawSaved
 			}
 			b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/catch-up")
+			b.ReportMetric(float64(views.Milliseconds())/float64(b.N), "view-ms")
+			b.ReportMetric(float64(saveds.Milliseconds())/float64(b.N), "saved-ms")
 		})
 	}
 }

@@ -31,7 +31,9 @@ import (
 // after a gap, and a round every syncEvery while changes flow. A node whose
 // document is empty sends a need frame (no bytes but one), and the peer
 // answers with a snapshot frame: the whole document saved, which loads far
-// faster than a long history replayed change by change. The sender
+// faster than a long history replayed change by change; a view frame (the
+// document as it reads, JSON) goes just before it, for the joiner's page to
+// show while its node loads the snapshot (arriving.go). The sender
 // checks the lobby gate before every frame: the shared document goes to
 // interviewers and the company node, and to the seated candidate once the
 // interview started; the private document only ever to interviewers and the
@@ -51,6 +53,10 @@ const (
 	// candidate's first change after the start arrives after the start
 	// record on the same stream, and a change after the end after the end.
 	frameRecords byte = 5
+	frameView    byte = 6
+	// frameLast is the newest type this node knows: frames of newer types
+	// (a newer node's) are skipped.
+	frameLast = frameView
 )
 
 // maxRecordsFrame bounds a records frame.
@@ -99,7 +105,7 @@ func readDocFrame(r *bufio.Reader) (docFrame, error) {
 		return f, err
 	}
 	f.typ = hdr[0]
-	if f.typ < frameChange || f.typ > frameRecords {
+	if f.typ < frameChange {
 		return f, fmt.Errorf("unknown frame type %d", f.typ)
 	}
 	if int(hdr[1]) >= len(kindCodes) {
@@ -112,6 +118,13 @@ func readDocFrame(r *bufio.Reader) (docFrame, error) {
 	}
 	if n == 0 || n > maxDocFrame || f.typ == frameRecords && n > maxRecordsFrame {
 		return f, fmt.Errorf("frame of %d bytes is out of bounds (1 to %d)", n, maxDocFrame)
+	}
+	if f.typ > frameLast {
+		// A newer node's: skipped whole, so that a newer node can add
+		// frames an older one can ignore.
+		_, err := r.Discard(int(n))
+		f.data = nil
+		return f, err
 	}
 	f.data = make([]byte, n)
 	if _, err := io.ReadFull(r, f.data); err != nil {
@@ -288,6 +301,7 @@ func (k *link) run() {
 			// change (the sync rounds bring it that way if nobody else has
 			// it).
 			if l.n.docEmpty(d) && l.isStaff(k.peer) {
+				l.asked(kind)
 				writeDocFrame(s, docFrame{typ: frameNeed, kind: kind, data: []byte{0}})
 			}
 		}
@@ -314,6 +328,9 @@ func (k *link) run() {
 			s.Reset()
 			s = nil
 			return false
+		}
+		if f.typ == frameChange {
+			l.log.Debug("change sent", "peer", k.peer, "doc", f.kind, "bytes", len(f.data))
 		}
 		return true
 	}
@@ -348,6 +365,11 @@ func (k *link) run() {
 				continue
 			}
 			if k.takeNeed(kind) {
+				// The view first: the joiner's page shows it while its
+				// node loads the snapshot.
+				if v, err := l.n.viewDoc(d); err == nil && v != nil {
+					send(docFrame{typ: frameView, kind: kind, data: v})
+				}
 				if snap, err := l.n.saveDoc(d); err == nil && snap != nil {
 					if !send(docFrame{typ: frameSnapshot, kind: kind, data: snap}) {
 						k.unanswered(kind, true) // again, on the next round
@@ -527,6 +549,7 @@ func (l *live) waitAdmitted(id peer.ID, timeout time.Duration) bool {
 
 // receive takes a document frame from an admitted peer.
 func (l *live) receive(from peer.ID, f docFrame) {
+	received := time.Now()
 	if h := l.n.frameHook.Load(); h != nil {
 		(*h)(from.String(), f)
 	}
@@ -564,8 +587,15 @@ func (l *live) receive(from peer.ID, f docFrame) {
 			k.poke()
 		}
 		return
+	case frameView:
+		if err := l.arrivingView(from, d, f.data); err != nil {
+			l.refuse(from, "", "sent "+err.Error())
+		}
+		return
 	case frameSnapshot:
+		l.arrivingSaved(from, d, f.data)
 		changed, err = l.n.applySnapshot(d, from, f.data)
+		l.arrived(f.kind)
 		if err == nil {
 			l.awaited(f.kind)
 			l.kickSync()
@@ -599,6 +629,9 @@ func (l *live) receive(from peer.ID, f docFrame) {
 			l.mu.Lock()
 			l.gotContent = true
 			l.mu.Unlock()
+		}
+		if f.typ == frameChange {
+			l.log.Debug("change applied", "peer", from, "doc", f.kind, "bytes", len(f.data), "received", received)
 		}
 		l.docChanged(f.kind, from)
 	}
@@ -655,6 +688,7 @@ func (l *live) docChanged(kind crdt.Kind, from peer.ID) {
 		l.docVersions = map[crdt.Kind]int{}
 	}
 	l.docVersions[kind]++
+	delete(l.arriving, kind) // the page syncs from now on
 	l.notify()
 }
 

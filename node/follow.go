@@ -110,12 +110,16 @@ func (f *Follower) Generate(kind crdt.Kind) ([]byte, error) {
 	if err != nil {
 		return nil, n.workerFailed(err)
 	}
+	if msg != nil {
+		f.l.log.Debug("sync message for the page", "doc", kind, "bytes", len(msg))
+	}
 	return msg, nil
 }
 
 // Receive takes a sync message from the follower. What it brings is this
 // node's own edit: stored, and sent to the peers that may have it.
 func (f *Follower) Receive(kind crdt.Kind, msg []byte) error {
+	received := time.Now()
 	if err := f.l.mayEditDoc(kind); err != nil {
 		return err
 	}
@@ -182,6 +186,10 @@ func (f *Follower) Receive(kind crdt.Kind, msg []byte) error {
 		return err
 	}
 	if len(inc) > 0 {
+		// The keystroke path, step by step at debug level (this, the
+		// change sent and applied, the sync message for the page):
+		// BenchmarkBrowserKeystroke times each step from these.
+		f.l.log.Debug("page change stored", "doc", kind, "bytes", len(inc), "received", received)
 		f.l.pushChange(kind, inc)
 	}
 	if res.Changed {

@@ -25,7 +25,7 @@ import (
 
 // chromium finds the browser for the end-to-end tests: $PARLEY_CHROMIUM,
 // or Debian's chromium. .ci/run installs it.
-func chromium(t *testing.T) string {
+func chromium(t testing.TB) string {
 	t.Helper()
 	for _, p := range []string{os.Getenv("PARLEY_CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
 		if p == "" {
@@ -43,13 +43,13 @@ func chromium(t *testing.T) string {
 // cookies and storage), headless, with the flags that work on this kind of
 // machine (DESIGN.md).
 type tab struct {
-	t     *testing.T
+	t     testing.TB
 	name  string
 	ctx   context.Context
 	shots int
 }
 
-func newTab(t *testing.T, name string, extra ...chromedp.ExecAllocatorOption) *tab {
+func newTab(t testing.TB, name string, extra ...chromedp.ExecAllocatorOption) *tab {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromium(t)),

@@ -73,11 +73,18 @@ type wsIn struct {
 
 // wsOut is a text message to the page.
 type wsOut struct {
-	Type    string           `json:"type"`
-	You     *node.Info       `json:"you,omitempty"`
-	Role    string           `json:"role,omitempty"`
-	Docs    []crdt.Kind      `json:"docs,omitempty"`
-	Actor   string           `json:"actor,omitempty"` // hello: the page's actor prefix
+	Type  string      `json:"type"`
+	You   *node.Info  `json:"you,omitempty"`
+	Role  string      `json:"role,omitempty"`
+	Docs  []crdt.Kind `json:"docs,omitempty"`
+	Actor string      `json:"actor,omitempty"` // hello: the page's actor prefix
+	// Saved, in a hello to a page that takes saved documents, names the
+	// documents whose saved form follows at once.
+	Saved []crdt.Kind `json:"saved,omitempty"`
+	// Doc and View are a preview: a document as it reads, while this node
+	// loads it.
+	Doc     crdt.Kind        `json:"doc,omitempty"`
+	View    json.RawMessage  `json:"view,omitempty"`
 	Session *node.Session    `json:"session,omitempty"`
 	Cursors []wsCursor       `json:"cursors,omitempty"`
 	Media   []node.MediaSlot `json:"media,omitempty"`
@@ -105,6 +112,10 @@ var docCodes = []crdt.Kind{crdt.Shared, crdt.Private}
 func docCode(k crdt.Kind) byte {
 	return byte(slices.Index(docCodes, k))
 }
+
+// savedFlag marks a binary frame to the page that carries a document saved
+// whole (Automerge's save format), not a sync message.
+const savedFlag = 0x80
 
 // parseWSIn decodes a text message from the page, strictly.
 func parseWSIn(b []byte) (wsIn, error) {
@@ -254,6 +265,36 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 		b, _ := json.Marshal(m)
 		return write(websocket.MessageText, b)
 	}
+	// A page that takes saved documents (?saved=1; the web app does) is
+	// sent each document saved whole when its copy is empty, rather than
+	// the history change by change, and a preview of a document this node
+	// is still loading (node.Follower.Arriving).
+	takesSaved := r.URL.Query().Get("saved") == "1"
+	sentView, sentSaved := map[crdt.Kind]bool{}, map[crdt.Kind]bool{}
+	savedOut := func(kind crdt.Kind, b []byte) error {
+		sentSaved[kind] = true
+		return write(websocket.MessageBinary, append([]byte{docCode(kind) | savedFlag}, b...))
+	}
+	arrivingOut := func() error {
+		if !takesSaved {
+			return nil
+		}
+		for _, k := range f.Kinds() {
+			view, saved := f.Arriving(k)
+			if view != nil && !sentView[k] && !sentSaved[k] {
+				sentView[k] = true
+				if err := writeJSON(wsOut{Type: "preview", Doc: k, View: view}); err != nil {
+					return err
+				}
+			}
+			if saved != nil && !sentSaved[k] {
+				if err := savedOut(k, saved); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
 	syncOut := func(kind crdt.Kind) error {
 		msg, err := f.Generate(kind)
 		if err != nil || msg == nil {
@@ -331,7 +372,25 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 		return
 	}
 	sentSession, _ = json.Marshal(st.Session)
-	if err := writeJSON(wsOut{Type: "hello", You: &info, Role: st.Session.Role, Docs: f.Kinds(), Actor: f.ActorPrefix(), Session: &st.Session}); err != nil {
+	saved := map[crdt.Kind][]byte{}
+	hello := wsOut{Type: "hello", You: &info, Role: st.Session.Role, Docs: f.Kinds(), Actor: f.ActorPrefix(), Session: &st.Session}
+	if takesSaved {
+		for _, k := range f.Kinds() {
+			if b, err := f.Saved(k); err == nil && b != nil {
+				saved[k] = b
+				hello.Saved = append(hello.Saved, k)
+			}
+		}
+	}
+	if err := writeJSON(hello); err != nil {
+		return
+	}
+	for _, k := range hello.Saved {
+		if err := savedOut(k, saved[k]); err != nil {
+			return
+		}
+	}
+	if err := arrivingOut(); err != nil {
 		return
 	}
 	for _, k := range f.Kinds() {
@@ -396,6 +455,9 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 			}
 		case <-changed:
 			changed = f.Changed()
+			if err := arrivingOut(); err != nil {
+				return
+			}
 			docs, st := f.Versions()
 			for _, k := range f.Kinds() {
 				if st == sentState && docs[k] == sentDocs[k] {

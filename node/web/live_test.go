@@ -140,7 +140,7 @@ type page struct {
 	// message from the node is taken in.
 	synced func()
 	// What the node sent: JSON text messages, and sync messages.
-	textBytes, syncBytes int
+	textBytes, syncBytes, savedBytes int
 }
 
 type wsMessage struct {
@@ -154,9 +154,21 @@ func liveURL(s *Server, session string) string {
 
 func openPage(t testing.TB, s *Server, session string) *page {
 	t.Helper()
+	return dialPage(t, liveURL(s, session))
+}
+
+// openSavedPage opens a page that takes saved documents, as the web app
+// does (?saved=1).
+func openSavedPage(t testing.TB, s *Server, session string) *page {
+	t.Helper()
+	return dialPage(t, liveURL(s, session)+"&saved=1")
+}
+
+func dialPage(t testing.TB, url string) *page {
+	t.Helper()
 	p := &page{t: t, done: make(chan struct{}), arrived: make(chan struct{}, 1),
 		docs: map[crdt.Kind]*automerge.Doc{}, syncs: map[crdt.Kind]*automerge.SyncState{}}
-	c, _, err := websocket.Dial(context.Background(), liveURL(s, session), &websocket.DialOptions{
+	c, _, err := websocket.Dial(context.Background(), url, &websocket.DialOptions{
 		OnPingReceived: func(context.Context, []byte) bool { p.pings.Add(1); return true },
 	})
 	if err != nil {
@@ -227,6 +239,23 @@ func (p *page) handle(m wsMessage) {
 			p.syncs[kind] = automerge.NewSyncState(p.docs[kind])
 			p.flushLocked(kind)
 		}
+		return
+	}
+	if m.data[0]&savedFlag != 0 {
+		// A document saved whole, in place of an empty copy.
+		kind := docCodes[m.data[0]&^savedFlag]
+		p.savedBytes += len(m.data)
+		if len(p.docs[kind].Heads()) == 0 {
+			d, err := automerge.Load(m.data[1:])
+			if err != nil {
+				p.t.Errorf("page: loading the saved %s document: %v", kind, err)
+				return
+			}
+			d.SetActorID(p.actor + "7c7c7c7c7c7c7c7c")
+			p.docs[kind] = d
+		}
+		p.syncs[kind] = automerge.NewSyncState(p.docs[kind])
+		p.flushLocked(kind)
 		return
 	}
 	p.syncBytes += len(m.data)

@@ -153,6 +153,7 @@ export async function room(main, id, info) {
   let role = session.role;
   let docs = [];
   let cursors = [];
+  let mediaDrawn = ""; // the call's slots as last drawn
   let ended = session.status === "ended";
   let finalShown = false;
   let current = null; // the file in the editor
@@ -278,10 +279,10 @@ export async function room(main, id, info) {
     addFile.hidden = role !== "interviewer" || ended;
     langLabel.hidden = ended;
     if (ended) closeNewFile();
-    view?.dispatch({ effects: editable.reconfigure(readOnly()) });
+    setEditable(view, editable);
     drawRun();
-    questionView?.dispatch({ effects: questionView.editableCompartment.reconfigure(readOnly(role !== "interviewer")) });
-    notesView?.dispatch({ effects: notesView.editableCompartment.reconfigure(readOnly(role !== "interviewer")) });
+    setEditable(questionView, questionView?.editableCompartment, role !== "interviewer");
+    setEditable(notesView, notesView?.editableCompartment, role !== "interviewer");
     if (ended && !finalShown) showFinal();
   }
 
@@ -363,9 +364,19 @@ export async function room(main, id, info) {
   }
 
   // The company node's page watches; nobody edits after the end.
+  const isReadOnly = (also = false) => ended || also || role === "company";
   const readOnly = (also = false) => {
-    const off = ended || also || role === "company";
+    const off = isReadOnly(also);
     return [EditorState.readOnly.of(off), EditorView.editable.of(!off)];
+  };
+  // setEditable makes an editor read-only or not, if that changed: every
+  // dispatch makes CodeMirror read the page's selection, which costs a
+  // layout of the page, and state messages come with every caret moved.
+  const setEditable = (v, compartment, also = false) => {
+    const off = isReadOnly(also);
+    if (!v || v.parleyReadOnly === off) return;
+    v.parleyReadOnly = off;
+    v.dispatch({ effects: compartment.reconfigure(readOnly(also)) });
   };
 
   // The editor of the current file.
@@ -382,11 +393,37 @@ export async function room(main, id, info) {
     if (!view) return;
     const mine = cursors.filter((c) => c.file === current && c.peer !== me)
       .map((c) => ({ name: plainName(c.name)[0] || "?", color: colorFor(c.peer), anchor: c.anchor, head: c.head }));
+    const key = JSON.stringify(mine);
+    if (view.parleyCursors === key) return; // (a dispatch costs a layout)
+    view.parleyCursors = key;
     view.dispatch({ effects: setRemoteCursors.of(mine) });
+  };
+  // A preview of the code, read-only, while this node loads a long
+  // interview's document (it joined late): the node sends the code as it
+  // reads, then the document, which the page loads itself.
+  let preview = null;
+  const showPreview = (m) => {
+    const v = m.view || {};
+    if (m.doc !== "shared" || view || finalShown || !v.files) return;
+    const names = Object.keys(v.files).sort();
+    const file = names.includes(v.active) ? v.active : names[0];
+    if (!file) return;
+    const language = LANGS[v.languages?.[file]] ? v.languages[file] : BY_EXT[file.split(".").pop()] || "text";
+    preview?.destroy();
+    preview = new EditorView({
+      doc: v.files[file],
+      extensions: [basicSetup, LANGS[language][1](), readOnly(true),
+        EditorView.contentAttributes.of({ "aria-label": `Code editor: ${file} (loading)` })],
+      parent: editorEl,
+    });
+    tabsDrawn = "";
+    clear(tabs).append(h("span", { class: "muted", id: "loading-code" }, `${file}: loading the interview's history…`));
   };
   function openFile(file) {
     if (finalShown) return;
     const shared = channel.doc("shared");
+    preview?.destroy();
+    preview = null;
     view?.destroy();
     view = null;
     current = file;
@@ -410,13 +447,20 @@ export async function room(main, id, info) {
       parent: editorEl,
     });
     view.fileLanguage = language;
+    view.parleyReadOnly = isReadOnly();
     drawCursors();
     drawTabs();
     drawRun();
   }
+  let tabsDrawn = "";
   function drawTabs() {
     const doc = channel.doc("shared").doc;
     const files = Object.keys(doc.files || {}).sort();
+    // Each keystroke comes here: the tabs are drawn again only when they
+    // changed (new DOM costs CodeMirror a layout of the page).
+    const key = JSON.stringify([files, current, role]);
+    if (key === tabsDrawn) return;
+    tabsDrawn = key;
     clear(tabs);
     for (const f of files) {
       tabs.append(h("button", {
@@ -456,6 +500,7 @@ export async function room(main, id, info) {
         parent: questionEl,
       });
       questionView.editableCompartment = c;
+      questionView.parleyReadOnly = isReadOnly(role !== "interviewer");
     }
     drawTabs();
   };
@@ -472,6 +517,7 @@ export async function room(main, id, info) {
       parent: notesEl,
     });
     notesView.editableCompartment = c;
+    notesView.parleyReadOnly = isReadOnly(role !== "interviewer");
   };
 
   langPick.addEventListener("change", async () => {
@@ -583,6 +629,7 @@ export async function room(main, id, info) {
     onRun(ev) {
       runs.event(ev);
     },
+    onPreview: showPreview,
     onState(m) {
       if (m.error) {
         // The node left the session, or it ended: the socket closes.
@@ -595,11 +642,18 @@ export async function room(main, id, info) {
         if (!guest) get("/sessions/" + encodeURIComponent(id)).then((s) => { session = s; drawSession(); drawCall(); }).catch(() => {});
         return;
       }
-      if (m.session) session = m.session;
+      // A state message comes with every caret moved: the session, left
+      // out when it did not change, is drawn again only when it did, and
+      // the call only when who is in it changed.
+      if (m.session) {
+        session = m.session;
+        drawSession();
+      }
       cursors = m.cursors || [];
-      drawSession();
       drawCursors();
-      drawCall(m.media || []);
+      const media = JSON.stringify(m.media || []);
+      if (m.session || media !== mediaDrawn) drawCall(m.media || []);
+      mediaDrawn = media;
     },
     onMedia(m) {
       call?.offer(m.sdp, m.ice_servers).catch((e) => showError(`Call: ${e.message}`));

@@ -58,6 +58,18 @@ class DocChannel {
     this.state = A.initSyncState();
   }
 
+  // load takes the document saved whole, in place of an empty copy (a long
+  // history loads far faster so than through sync, change by change), and
+  // starts the exchange from it.
+  load(saved) {
+    if (A.getHeads(this.doc).length === 0) {
+      this.doc = A.load(saved, { actor: A.getActorId(this.doc) });
+      this.emit();
+    }
+    this.reset();
+    this.flush();
+  }
+
   emit() {
     for (const f of this.listeners) f();
   }
@@ -124,12 +136,14 @@ function codePoints(s, from, to) {
 // It may be made before Automerge's WebAssembly is ready: the documents'
 // messages wait for it, the call's offer does not.
 export class Channel {
-  constructor(sessionID, { onHello, onState, onError, onStatus, onMedia, onRun }) {
+  constructor(sessionID, { onHello, onState, onError, onStatus, onMedia, onRun, onPreview }) {
     // A guest of the company's gateway talks to the participant the gateway
     // hosts for it; anyone else to their own node.
     const path = guest ? `/guest/s/${encodeURIComponent(sessionID)}/live` : `/api/v1/sessions/${encodeURIComponent(sessionID)}/live`;
-    this.url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}`;
-    this.on = { onHello, onState, onError, onStatus, onMedia, onRun };
+    // saved=1: the node may send documents saved whole, and previews of
+    // those it is still loading.
+    this.url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}?saved=1`;
+    this.on = { onHello, onState, onError, onStatus, onMedia, onRun, onPreview };
     this.docs = {};
     this.ws = null;
     this.closed = false;
@@ -220,11 +234,13 @@ export class Channel {
         for (const kind of m.docs || []) {
           const d = this.doc(kind);
           d.reset();
-          d.flush();
+          // A document saved whole follows: the exchange starts from it.
+          if (!(m.saved || []).includes(kind)) d.flush();
         }
         this.on.onHello?.(m);
       } else if (m.type === "state") this.on.onState?.(m);
       else if (m.type === "run") this.on.onRun?.(m.run);
+      else if (m.type === "preview") this.on.onPreview?.(m);
       else if (m.type === "error") {
         this.on.onError?.(m.error);
         // The node refused a change this page made (it breaks the
@@ -236,10 +252,12 @@ export class Channel {
     }
     const b = new Uint8Array(data);
     if (b.length < 2) return;
-    const kind = Object.keys(DOC_CODES).find((k) => DOC_CODES[k] === b[0]);
+    const saved = b[0] & 0x80; // the document saved whole, not a sync message
+    const kind = Object.keys(DOC_CODES).find((k) => DOC_CODES[k] === (b[0] & 0x7f));
     if (!kind) return;
     try {
-      this.doc(kind).receive(b.subarray(1));
+      if (saved) this.doc(kind).load(b.subarray(1));
+      else this.doc(kind).receive(b.subarray(1));
     } catch (e) {
       this.on.onError?.(`could not apply the node's ${kind} document data: ${e.message}`);
     }
