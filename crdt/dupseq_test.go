@@ -10,8 +10,9 @@ import (
 // An actor's change number is taken once: a second version of a change
 // (same actor and number, other content), alone or beside the first in
 // one message, is refused: as a broken rule naming its author when the
-// author sends it, left out without blame when another node passes it on;
-// and the document, saved, loads again.
+// author sends it or it is a candidate's, left out without blame when
+// another node passes on an interviewer's or this node's own; and the
+// document, saved, loads again.
 func TestSecondVersionRefused(t *testing.T) {
 	at := time.Unix(1700000000, 0)
 	base, err := newDoc("s", Shared, "aaaaaaaaaaaaaaaa")
@@ -82,9 +83,16 @@ func TestSecondVersionRefused(t *testing.T) {
 	_, _, err = s.judge(target(), g, []*Change{a, b})
 	refused("both versions at once", err)
 
-	// Passed on by another node: left out, nobody blamed (either version
-	// may be the forgery), the first version taken.
+	// An interviewer's passed on by another node: left out, nobody blamed
+	// (either version may be the forgery), the first version taken; the
+	// same for this node's own change. A candidate's is blamed on the
+	// candidate.
 	relay := &Guard{Sender: "cccccccccccccccc", SenderRole: RoleStaff, Open: true}
+	_, _, err = s.judge(d, &Guard{Sender: "cccccccccccccccc", SenderRole: RoleStaff, Open: true, Candidates: []string{ActorKey(mallory)}}, []*Change{b})
+	refused("a candidate's second version passed on", err)
+	if keep, skipped, err := s.judge(d, &Guard{Sender: "cccccccccccccccc", SenderRole: RoleStaff, Open: true, Self: ActorKey(mallory), Candidates: []string{ActorKey(mallory)}}, []*Change{b}); err != nil || skipped != 1 || len(keep) != 0 {
+		t.Fatalf("a second version of this node's own change: keep %d, skipped %d, %v", len(keep), skipped, err)
+	}
 	d2 := target()
 	if err := d2.am.LoadIncremental(a.Raw); err != nil {
 		t.Fatal(err)

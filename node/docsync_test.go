@@ -23,8 +23,17 @@ func TestDocFrames(t *testing.T) {
 			t.Fatalf("read %+v, %v; want %+v", got, err, want)
 		}
 	}
+	// A newer node's frame type is skipped, whole: the next frame reads.
+	skip := bufio.NewReader(bytes.NewReader([]byte{frameLast + 3, 0, 2, 7, 7, frameNeed, 1, 1, 0}))
+	if got, err := readDocFrame(skip); err != nil || got.typ != frameLast+3 || got.data != nil {
+		t.Fatalf("a newer type: %+v, %v", got, err)
+	}
+	if got, err := readDocFrame(skip); err != nil || got.typ != frameNeed || got.kind != crdt.Private {
+		t.Fatalf("the frame after a newer type: %+v, %v", got, err)
+	}
 	for name, bad := range map[string][]byte{
-		"unknown type":     {9, 0, 1, 0},
+		"type 0":           {0, 0, 1, 0},
+		"truncated skip":   {frameLast + 1, 0, 5, 1, 2},
 		"unknown document": {1, 7, 1, 0},
 		"empty":            {1, 0, 0},
 		"oversized":        {1, 0, 0xff, 0xff, 0xff, 0xff, 0x0f},
@@ -49,7 +58,13 @@ func FuzzDocFrame(f *testing.F) {
 			if err != nil {
 				return
 			}
-			if fr.typ < frameChange || fr.typ > frameNeed || len(fr.data) == 0 || len(fr.data) > maxDocFrame {
+			switch {
+			case fr.typ > frameLast: // a newer node's, skipped
+				if fr.data != nil {
+					t.Fatalf("kept a skipped frame's bytes: %+v", fr)
+				}
+			case fr.typ < frameChange || len(fr.data) == 0 || len(fr.data) > maxDocFrame ||
+				fr.typ == frameRecords && len(fr.data) > maxRecordsFrame:
 				t.Fatalf("accepted %+v", fr)
 			}
 		}

@@ -85,7 +85,7 @@ type live struct {
 	quar          map[peer.ID]Quarantine    // participants whose document data is refused (quarantine.go)
 	refusers      map[peer.ID]RefusedBy     // nodes that refuse this node's document data
 	crashedBefore map[peer.ID]bool          // participants whose data crashed the worker once
-	poison        map[string]bool           // changes (by hash) whose data crashed the worker, author unknown
+	poison        map[string]map[peer.ID]bool // changes (by hash) whose data crashed the worker, author unknown: the peers it is refused from
 	docVersions   map[crdt.Kind]int         // counts each document's changes, for followers
 	waitSnap      map[crdt.Kind]time.Time   // snapshots asked for, since
 	gotContent    bool                      // shared content came from a peer

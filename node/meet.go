@@ -185,7 +185,7 @@ func (n *Node) openLive(inv *invite.Invite, role, name, cred string, since time.
 		quar:          make(map[peer.ID]Quarantine),
 		refusers:      make(map[peer.ID]RefusedBy),
 		crashedBefore: make(map[peer.ID]bool),
-		poison:        make(map[string]bool),
+		poison:        make(map[string]map[peer.ID]bool),
 		runs:          newRunBoard(),
 
 		revokedEmails: make(map[string]bool),

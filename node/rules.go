@@ -52,8 +52,11 @@ func (l *live) guardFor(from peer.ID, kind crdt.Kind) *crdt.Guard {
 		cands = append(cands, h)
 	}
 	g := guardOf(&l.state, kind, from, role, cands)
-	for h := range l.poison {
-		g.Poison = append(g.Poison, h)
+	g.Self = actorKey(l.n.actor())
+	for h, carriers := range l.poison {
+		if carriers[from] {
+			g.Poison = append(g.Poison, h)
+		}
 	}
 	for id := range l.quar {
 		g.Refused = append(g.Refused, actorKey(actorOf(id)))

@@ -2,6 +2,8 @@ package web
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"github.com/automerge/automerge-go"
 
 	"parley/crdt"
+	"parley/internal/procstat"
 	"parley/internal/trace"
 	"parley/node"
 )
@@ -167,5 +170,114 @@ func BenchmarkPageKeystroke(b *testing.B) {
 	b.ReportMetric(float64(anaPage.syncBytes-sync0)/float64(len(lat)), "page-sync-B/key")
 	b.ReportMetric(float64(anaPage.textBytes-text0)/float64(len(lat)), "page-JSON-B/key")
 	anaPage.mu.Unlock()
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkPageKeystrokeGrowth measures what a keystroke costs as the
+// document's history grows (issue 17: a node's CPU per change rose from
+// about 1.1 ms to 8 ms between 4k and 26k changes): the same two pages and
+// three nodes as BenchmarkPageKeystroke, the candidate's page typing the
+// rustcode trace; at 1k, 10k and 30k changes, 200 transactions typed one
+// every 10 ms, the pipeline drained before and after, are measured for the
+// CPU time of the three nodes' Automerge workers (worker-CPU-ms/key) and of
+// this process (test-CPU-ms/key: the three nodes, and the two pages'
+// automerge-go, which a browser would run instead), and for the sync
+// messages the two pages sent and received (page-msgs/key). Between the
+// windows the trace is typed as fast as the path takes it.
+func BenchmarkPageKeystrokeGrowth(b *testing.B) {
+	tr, err := trace.Load("rustcode")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	iv := startInterview(b, node.Config{})
+	ana, anaWeb, samWeb, id := iv.ana, iv.anaWeb, iv.samWeb, iv.id
+	if err := ana.Edit(ctx, id, crdt.Shared, crdt.Edit{Op: "add", Name: "f"}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := ana.StartSession(ctx, id); err != nil {
+		b.Fatal(err)
+	}
+	anaPage, samPage := openPage(b, anaWeb, id), openPage(b, samWeb, id)
+	has := func(p *page) bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		v, err := p.docs[crdt.Shared].Path("files", "f").Get()
+		return err == nil && v.Kind() == automerge.KindText && p.actor != ""
+	}
+	waitFor(b, "both pages have the file", func() bool { return has(anaPage) && has(samPage) })
+
+	var last automerge.ChangeHash
+	typed := 0
+	typeTx := func() {
+		tx := tr.Txns[typed%len(tr.Txns)]
+		typed++
+		samPage.mu.Lock()
+		defer samPage.mu.Unlock()
+		t := samPage.docs[crdt.Shared].Path("files", "f").Text()
+		for _, p := range tx.Patches {
+			if err := t.Splice(p.Pos, p.Del, p.Ins); err != nil {
+				b.Fatalf("transaction %d: %v", typed-1, err)
+			}
+		}
+		h, err := samPage.docs[crdt.Shared].Commit("")
+		if err != nil {
+			b.Fatal(err)
+		}
+		last = h
+		samPage.flushLocked(crdt.Shared)
+	}
+	drain := func() {
+		samPage.mu.Lock()
+		h := last
+		samPage.mu.Unlock()
+		waitWithin(b, 120*time.Second, "the reading page has every change", func() bool {
+			anaPage.mu.Lock()
+			defer anaPage.mu.Unlock()
+			_, err := anaPage.docs[crdt.Shared].Change(h)
+			return err == nil
+		})
+	}
+	cpu := func() (workers, self time.Duration) {
+		for _, pid := range procstat.Children(os.Getpid()) {
+			workers += procstat.CPU(pid)
+		}
+		return workers, procstat.CPU(os.Getpid())
+	}
+	msgs := func() int {
+		n := 0
+		for _, p := range []*page{anaPage, samPage} {
+			p.mu.Lock()
+			n += p.syncIn + p.syncOut
+			p.mu.Unlock()
+		}
+		return n
+	}
+	// Once, whatever b.N: the trace is typed once (-benchtime 1x).
+	const window = 200
+	b.ResetTimer()
+	for _, at := range []int{1000, 10000, 30000} {
+		for typed < at {
+			typeTx()
+			if typed%200 == 0 {
+				drain() // as fast as the path takes it, not faster
+			}
+		}
+		drain()
+		w0, s0 := cpu()
+		m0 := msgs()
+		tick := time.NewTicker(10 * time.Millisecond)
+		for range window {
+			<-tick.C
+			typeTx()
+		}
+		tick.Stop()
+		drain()
+		w1, s1 := cpu()
+		key := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 / window }
+		b.ReportMetric(key(w1-w0), fmt.Sprintf("worker-CPU-ms/key@%dk", at/1000))
+		b.ReportMetric(key(s1-s0), fmt.Sprintf("test-CPU-ms/key@%dk", at/1000))
+		b.ReportMetric(float64(msgs()-m0)/window, fmt.Sprintf("page-msgs/key@%dk", at/1000))
+	}
 	b.ReportMetric(0, "ns/op")
 }

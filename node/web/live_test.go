@@ -141,6 +141,7 @@ type page struct {
 	synced func()
 	// What the node sent: JSON text messages, and sync messages.
 	textBytes, syncBytes, savedBytes int
+	syncIn, syncOut                  int // sync messages received and sent
 }
 
 type wsMessage struct {
@@ -259,6 +260,7 @@ func (p *page) handle(m wsMessage) {
 		return
 	}
 	p.syncBytes += len(m.data)
+	p.syncIn++
 	kind := docCodes[m.data[0]]
 	if _, err := p.syncs[kind].ReceiveMessage(m.data[1:]); err != nil {
 		p.t.Errorf("page: %v", err)
@@ -291,6 +293,7 @@ func (p *page) flushLocked(kind crdt.Kind) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		p.c.Write(ctx, websocket.MessageBinary, append([]byte{docCode(kind)}, msg.Bytes()...))
 		cancel()
+		p.syncOut++
 	}
 	p.t.Errorf("page: the %s document's sync does not end", kind)
 }
