@@ -81,15 +81,15 @@ type live struct {
 	refusalCount  int
 	// The documents (docs.go, docsync.go, rules.go).
 	docs          map[crdt.Kind]*sessionDoc
-	links         map[peer.ID]*link         // document exchange, by peer
-	quar          map[peer.ID]Quarantine    // participants whose document data is refused (quarantine.go)
-	refusers      map[peer.ID]RefusedBy     // nodes that refuse this node's document data
-	crashedBefore map[peer.ID]bool          // participants whose data crashed the worker once
+	links         map[peer.ID]*link           // document exchange, by peer
+	quar          map[peer.ID]Quarantine      // participants whose document data is refused (quarantine.go)
+	refusers      map[peer.ID]RefusedBy       // nodes that refuse this node's document data
+	crashedBefore map[peer.ID]bool            // participants whose data crashed the worker once
 	poison        map[string]map[peer.ID]bool // changes (by hash) whose data crashed the worker, author unknown: the peers it is refused from
-	docVersions   map[crdt.Kind]int         // counts each document's changes, for followers
-	waitSnap      map[crdt.Kind]time.Time   // snapshots asked for, since
-	gotContent    bool                      // shared content came from a peer
-	arriving      map[crdt.Kind]*docArrival // documents being loaded, for the page (arriving.go)
+	docVersions   map[crdt.Kind]int           // counts each document's changes, for followers
+	waitSnap      map[crdt.Kind]time.Time     // snapshots asked for, since
+	gotContent    bool                        // shared content came from a peer
+	arriving      map[crdt.Kind]*docArrival   // documents being loaded, for the page (arriving.go)
 	// Presence and the call (media.go).
 	cursors     map[peer.ID]Cursor     // where the participants' carets are
 	call        *call                  // audio and video, once started
