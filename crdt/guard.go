@@ -41,10 +41,6 @@ type Guard struct {
 	// their data, sent by it, crashed the worker and names no author it
 	// knows. They are left out without blame.
 	Poison []string `json:"poison,omitempty"`
-	// Refused are the actor keys of authors whose document data the node
-	// refuses (quarantined): their changes are left out, without more
-	// blame, whoever passes them on.
-	Refused []string `json:"refused,omitempty"`
 }
 
 // ActorKey is the part of an actor that names its participant's node: the
@@ -110,9 +106,6 @@ func (s *server) judge(d *doc, g *Guard, chs []*Change) (keep [][]byte, skipped 
 			continue
 		}
 		author := ActorKey(c.Actor)
-		if slices.Contains(g.Refused, author) {
-			continue
-		}
 		role := RoleStaff
 		if g.Own && author != g.Sender {
 			return nil, 0, &RuleError{Actor: c.Actor, What: "is made by actor " + c.Actor + ", which does not start with this node's actor prefix " + g.Sender + " (the hello's \"actor\")"}

@@ -75,8 +75,8 @@ func TestCrashersQuarantineHolds(t *testing.T) {
 		}
 		// Her later frames reach Ana's node, and are dropped unread: a
 		// valid change from her modified node, and an edit of her own
-		// node's. (That edit may still reach Ana's node passed on by the
-		// company node: see TestCrashersQuarantineRelayed.)
+		// node's. (That edit reaches Ana's node passed on by the company
+		// node: see TestCrashersQuarantineRelayed.)
 		later := fmt.Sprintf("later%d.txt", round)
 		valid := validFile(t, cs.saved[crdt.Shared], actorNaming(mallory, fmt.Sprintf("6c6174657221%04x", round)), later, "LATER")
 		gen := victim.worker.Generation()
@@ -148,11 +148,15 @@ func newestBy(t *testing.T, n *Node, id string, author *Node) string {
 	return ""
 }
 
-// A quarantine refuses the author's data, not only her frames: her node's
-// later edits reach the honest nodes that do not quarantine her, and they
-// offer them in their sync rounds; the node that quarantined her leaves
-// them out (without blaming the carrier, and without a loop of sync
-// messages over them), until an interviewer lifts the quarantine.
+// A quarantine stops what the quarantined node sends, not what honest
+// nodes took from it: her later valid edit, judged and taken by the company
+// node, reaches Ana's node through it, without blaming the carrier and
+// without a loop of sync messages. (Refusing it there split the copies for
+// good: every honest edit made on top of it, on the nodes that took it,
+// could never reach the node that refused it; seen with 3000 crafted
+// inputs. What breaks a rule or crashes a worker is refused by every honest
+// node anyway.) Her own frames stay unread: a change she sends Ana's node
+// alone is not taken.
 func TestCrashersQuarantineRelayed(t *testing.T) {
 	cs := startCrashSession(t)
 	victim, mallory := cs.ana, cs.mallory
@@ -163,24 +167,29 @@ func TestCrashersQuarantineRelayed(t *testing.T) {
 	if !cs.onlyBlamed(t, mallory, "a broken rule")[victim] {
 		t.Fatal("a change that breaks a rule does not get Mallory quarantined")
 	}
+	company := liveOf(cs.company, cs.id)
+	sent := company.sentBytes.Load()
+	start := time.Now()
 	edit(t, mallory, cs.id, crdt.Shared, crdt.Edit{Op: "add", Name: "own.txt", Text: "OWN"})
 	waitFile(t, cs.id, "own.txt", "OWN", cs.company)
-	company := liveOf(cs.company, cs.id)
-	company.kickSync() // a sync round, as every 30 s
-	sent := company.sentBytes.Load()
-	rounds := time.NewTicker(20 * time.Millisecond)
-	defer rounds.Stop()
-	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); <-rounds.C {
-		if _, ok := view(t, victim, cs.id, crdt.Shared).Files["own.txt"]; ok {
-			t.Fatal("Ana's node took the edit of Mallory, whom it quarantines, passed on by the company node")
-		}
+	company.kickSync() // its sync round with Ana's node, as every 30 s
+	waitFile(t, cs.id, "own.txt", "OWN", victim)
+	valid := validFile(t, cs.saved[crdt.Shared], actorNaming(mallory, "6c6174657221ffff"), "direct.txt", "DIRECT")
+	sendFrames(t, mallory, victim, cs.id, docFrame{typ: frameChange, kind: crdt.Shared, data: valid})
+	if _, ok := view(t, victim, cs.id, crdt.Shared).Files["direct.txt"]; ok {
+		t.Fatal("Ana's node took a change Mallory, whom it quarantines, sent it")
 	}
 	cs.onlyBlamed(t, mallory, "the relayed edit")
+	if !cs.onlyBlamed(t, mallory, "the relayed edit")[victim] {
+		t.Fatal("the quarantine went")
+	}
+	company.kickSync() // another round: nothing left to send
+	rounds := time.NewTicker(20 * time.Millisecond)
+	defer rounds.Stop()
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); <-rounds.C {
+	}
 	if n := company.sentBytes.Load() - sent; n > 64<<10 {
-		t.Fatalf("the company node sent Ana's node %d bytes in 3 s over an edit she leaves out", n)
+		t.Fatalf("the company node sent Ana's node %d bytes in %v over one edit", n, time.Since(start).Round(time.Millisecond))
 	}
-	if _, err := victim.LiftQuarantine(context.Background(), cs.id, mallory.ID().String()); err != nil {
-		t.Fatal(err)
-	}
-	waitFile(t, cs.id, "own.txt", "OWN", victim)
+	cs.editingGoesOn(t, []*Node{victim, cs.cand}, []*Node{victim, cs.company, cs.cand})
 }

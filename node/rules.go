@@ -58,9 +58,6 @@ func (l *live) guardFor(from peer.ID, kind crdt.Kind) *crdt.Guard {
 			g.Poison = append(g.Poison, h)
 		}
 	}
-	for id := range l.quar {
-		g.Refused = append(g.Refused, actorKey(actorOf(id)))
-	}
 	return g
 }
 
