@@ -263,3 +263,54 @@ func BenchmarkSecondVersionCheck(b *testing.B) {
 	b.ReportMetric(float64(total.Nanoseconds())/float64(b.N)/1000, "us/check")
 	b.ReportMetric(0, "ns/op")
 }
+
+// BenchmarkTouchGrowth measures, at 1k, 10k and 30k changes of the rustcode
+// trace, the parts of the check a node makes of its own page's data before
+// it stores or sends it (the worker's "touch": an incremental save, a read
+// of the document, a first sync message; issue 15), and an incremental sync
+// message, as each keystroke pays them: one splice committed, then each part
+// timed, per keystroke (µs).
+func BenchmarkTouchGrowth(b *testing.B) {
+	tr := loadTrace(b, "rustcode")
+	edits := traceEdits(tr, "f")
+	for _, n := range []int{1000, 10000, 30000} {
+		b.Run(fmt.Sprintf("%dk", n/1000), func(b *testing.B) {
+			batches := append([][]Edit{{{Op: "add", Name: "f"}}}, edits[:n]...)
+			saved, err := Build("s", Shared, "aaaa", batches, func(int) time.Time { return time.Unix(0, 0) })
+			if err != nil {
+				b.Fatal(err)
+			}
+			d, err := loadDoc(Shared, "bbbbbbbbbbbbbbbb", saved)
+			if err != nil {
+				b.Fatal(err)
+			}
+			st := automerge.NewSyncState(d.am)
+			st.GenerateMessage()
+			var save, view, first, incr time.Duration
+			keys := 0
+			for b.Loop() {
+				if _, err := d.apply([]Edit{{Op: "splice", Target: "file:f", Pos: 0, Text: "x"}}, time.Unix(0, 0)); err != nil {
+					b.Fatal(err)
+				}
+				t0 := time.Now()
+				d.am.SaveIncremental()
+				t1 := time.Now()
+				if _, err := d.view(); err != nil {
+					b.Fatal(err)
+				}
+				t2 := time.Now()
+				automerge.NewSyncState(d.am).GenerateMessage()
+				t3 := time.Now()
+				st.GenerateMessage()
+				incr += time.Since(t3)
+				save, view, first = save+t1.Sub(t0), view+t2.Sub(t1), first+t3.Sub(t2)
+				keys++
+			}
+			us := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(keys) }
+			b.ReportMetric(us(save), "saveinc-us/key")
+			b.ReportMetric(us(view), "read-us/key")
+			b.ReportMetric(us(first), "first-sync-us/key")
+			b.ReportMetric(us(incr), "sync-us/key")
+		})
+	}
+}
