@@ -507,7 +507,10 @@ func (cs *crashSession) editsFlow(t *testing.T, writers, readers []*Node) string
 		}
 		marks = append(marks, mark)
 	}
-	deadline := time.Now().Add(15 * time.Second)
+	// A change that depends on one the reader lacks (one that only a
+	// single node took, such as a crafted change sent to it alone) comes
+	// with the next sync round at the latest: syncEvery and some.
+	deadline := time.Now().Add(syncEvery + 10*time.Second)
 	for {
 		missing := ""
 		for _, n := range readers {
