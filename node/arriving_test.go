@@ -13,7 +13,8 @@ import (
 // A node that asked for a whole document keeps, while its worker loads it,
 // what an interviewer's node sent for its page: the view, then the saved
 // document, as they came (node.Follower.Arriving); a view that does not
-// decode is refused with its sender. Once the document is loaded, they are dropped, and the
+// decode is refused with its sender, and one from a node that is not staff
+// is not kept. Once the document is loaded, they are dropped, and the
 // page syncs with the node. The test holds the candidate node's documents
 // (docMu) so that the load waits: it would otherwise take milliseconds.
 func TestArrivingDocument(t *testing.T) {
@@ -62,6 +63,13 @@ func TestArrivingDocument(t *testing.T) {
 	})
 	if v, _ := f.Arriving(crdt.Shared); v != nil {
 		t.Fatalf("a bad view is kept: %s", v)
+	}
+	// Only an interviewer's or the company node's is kept: one from a
+	// participant that is not staff (the candidate's own ID, the one such
+	// participant of the session) is not, though well formed.
+	l.receive(cand.ID(), docFrame{typ: frameView, kind: crdt.Shared, data: view})
+	if v, _ := f.Arriving(crdt.Shared); v != nil {
+		t.Fatalf("a view from a candidate's node is kept: %s", v)
 	}
 	cand.docMu.Lock()
 	locked := true

@@ -29,27 +29,7 @@ import (
 // to its page. The typist's page sends its caret as the room does, at most
 // every 50 ms; so do the nodes (node.Follower).
 func BenchmarkPageKeystroke(b *testing.B) {
-	tr, err := trace.Load("rustcode")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
-	iv := startInterview(b, node.Config{})
-	ana, anaWeb, samWeb, id := iv.ana, iv.anaWeb, iv.samWeb, iv.id
-	if err := ana.Edit(ctx, id, crdt.Shared, crdt.Edit{Op: "add", Name: "f"}); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := ana.StartSession(ctx, id); err != nil {
-		b.Fatal(err)
-	}
-	anaPage, samPage := openPage(b, anaWeb, id), openPage(b, samWeb, id)
-	has := func(p *page) bool {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		v, err := p.docs[crdt.Shared].Path("files", "f").Get()
-		return err == nil && v.Kind() == automerge.KindText && p.actor != ""
-	}
-	waitFor(b, "both pages have the file", func() bool { return has(anaPage) && has(samPage) })
+	tr, anaPage, samPage := typingPages(b)
 
 	// sent are the candidate's changes in order, with when each was made;
 	// the interviewer's page takes them in order (each depends on the one
@@ -185,27 +165,7 @@ func BenchmarkPageKeystroke(b *testing.B) {
 // messages the two pages sent and received (page-msgs/key). Between the
 // windows the trace is typed as fast as the path takes it.
 func BenchmarkPageKeystrokeGrowth(b *testing.B) {
-	tr, err := trace.Load("rustcode")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
-	iv := startInterview(b, node.Config{})
-	ana, anaWeb, samWeb, id := iv.ana, iv.anaWeb, iv.samWeb, iv.id
-	if err := ana.Edit(ctx, id, crdt.Shared, crdt.Edit{Op: "add", Name: "f"}); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := ana.StartSession(ctx, id); err != nil {
-		b.Fatal(err)
-	}
-	anaPage, samPage := openPage(b, anaWeb, id), openPage(b, samWeb, id)
-	has := func(p *page) bool {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		v, err := p.docs[crdt.Shared].Path("files", "f").Get()
-		return err == nil && v.Kind() == automerge.KindText && p.actor != ""
-	}
-	waitFor(b, "both pages have the file", func() bool { return has(anaPage) && has(samPage) })
+	tr, anaPage, samPage := typingPages(b)
 
 	var last automerge.ChangeHash
 	typed := 0
@@ -280,4 +240,34 @@ func BenchmarkPageKeystrokeGrowth(b *testing.B) {
 		b.ReportMetric(float64(msgs()-m0)/window, fmt.Sprintf("page-msgs/key@%dk", at/1000))
 	}
 	b.ReportMetric(0, "ns/op")
+}
+
+// typingPages starts an interview (startInterview) with an empty file "f",
+// started, and a page on the interviewer's node and on the candidate's,
+// both holding the file: the setup of the page keystroke benchmarks, which
+// type the rustcode trace (returned) from the candidate's page.
+func typingPages(b *testing.B) (*trace.Trace, *page, *page) {
+	b.Helper()
+	tr, err := trace.Load("rustcode")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	iv := startInterview(b, node.Config{})
+	ana, anaWeb, samWeb, id := iv.ana, iv.anaWeb, iv.samWeb, iv.id
+	if err := ana.Edit(ctx, id, crdt.Shared, crdt.Edit{Op: "add", Name: "f"}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := ana.StartSession(ctx, id); err != nil {
+		b.Fatal(err)
+	}
+	anaPage, samPage := openPage(b, anaWeb, id), openPage(b, samWeb, id)
+	has := func(p *page) bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		v, err := p.docs[crdt.Shared].Path("files", "f").Get()
+		return err == nil && v.Kind() == automerge.KindText && p.actor != ""
+	}
+	waitFor(b, "both pages have the file", func() bool { return has(anaPage) && has(samPage) })
+	return tr, anaPage, samPage
 }
