@@ -333,6 +333,16 @@ func (w *Worker) History(id string) ([]ChangeInfo, error) {
 	return resp.History, err
 }
 
+// Replay works out the document's history for the Replay page: each change
+// as patches on the files (replay.go).
+func (w *Worker) Replay(id string) (Replay, error) {
+	resp, _, err := w.call(request{Op: "replay", Doc: id}, nil)
+	if resp.Replay == nil {
+		return Replay{}, err
+	}
+	return *resp.Replay, err
+}
+
 // At reads the document as it was at t.
 func (w *Worker) At(id string, t time.Time) (View, error) {
 	resp, _, err := w.call(request{Op: "at", Doc: id, Time: t}, nil)

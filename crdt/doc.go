@@ -698,16 +698,8 @@ func (d *doc) history() ([]ChangeInfo, error) {
 	return out, nil
 }
 
-// changeTime returns when a change was made. Nodes write milliseconds (as
-// automerge-go does), but @automerge/automerge writes seconds by default:
-// a time that makes sense only as seconds is read as seconds.
-func changeTime(c *automerge.Change) time.Time {
-	ms := c.Timestamp().UnixMilli()
-	if ms > 0 && ms < 1e11 { // before 1973 as milliseconds; after 2000 as seconds
-		return time.Unix(ms, 0).UTC()
-	}
-	return time.UnixMilli(ms).UTC()
-}
+// changeTime returns when a change was made (millis).
+func changeTime(c *automerge.Change) time.Time { return millis(c.Timestamp().UnixMilli()) }
 
 // at returns the document as it was at t: with every change made at or
 // before t (and what those depend on).

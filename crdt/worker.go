@@ -51,6 +51,7 @@ type response struct {
 	Queued  bool         `json:"queued,omitempty"` // changes lacking dependencies were dropped
 	View    *View        `json:"view,omitempty"`
 	History []ChangeInfo `json:"history,omitempty"`
+	Replay  *Replay      `json:"replay,omitempty"`
 	// Rule is, for a guarded request refused, the rule a change broke.
 	Rule    *RuleError `json:"rule,omitempty"`
 	Skipped int        `json:"skipped,omitempty"`
@@ -320,6 +321,10 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 	case "history":
 		h, err := d.history()
 		resp.History = h
+		return nil, resp, err
+	case "replay":
+		r, err := d.replay()
+		resp.Replay = &r
 		return nil, resp, err
 	case "at":
 		f, err := d.at(req.Time)

@@ -2,9 +2,11 @@ package node
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf16"
 
 	"parley/crdt"
 	"parley/internal/trace"
@@ -89,9 +91,47 @@ func TestReplayTrace(t *testing.T) {
 		if net != len([]rune(final)) {
 			t.Fatalf("the timeline adds up to %d code points, the code has %d", net, len([]rune(final)))
 		}
+		// The Replay page's history, played as the page plays it, gives the
+		// same code at the same moments.
 		h, err := n.History(ctx, s.ID)
-		if err != nil || len(h.Doc) == 0 || h.Actors[actorKey(actorOf(i1.ID()))].Name != "Ana" {
-			t.Fatalf("history: %d bytes, actors %v, %v", len(h.Doc), h.Actors, err)
+		if err != nil || h.Authors[actorKey(actorOf(i1.ID()))].Name != "Ana" {
+			t.Fatalf("history: %d steps, authors %v, %v", len(h.Steps), h.Authors, err)
+		}
+		for _, k := range append(marks, done) {
+			if got, want := playTo(t, h, moments[k])["main.rs"], tr.Apply(k); got != want {
+				t.Fatalf("the replay at change %d differs: %d code points, want %d", k, len([]rune(got)), len([]rune(want)))
+			}
 		}
 	}
+}
+
+// playTo plays a history's patches up to the moment t, as the Replay page
+// does, and returns the files.
+func playTo(t *testing.T, h History, at time.Time) map[string]string {
+	t.Helper()
+	files := map[string][]uint16{}
+	for i, s := range h.Steps {
+		if s.Time > at.UnixMilli() {
+			break
+		}
+		for _, p := range s.Patches {
+			switch p.Op {
+			case crdt.PatchNew:
+				files[p.File] = utf16.Encode([]rune(p.Ins))
+			case crdt.PatchGone:
+				delete(files, p.File)
+			case "":
+				f := files[p.File]
+				if p.Pos+p.Del > len(f) {
+					t.Fatalf("step %d: %+v on a text of %d", i, p, len(f))
+				}
+				files[p.File] = slices.Concat(f[:p.Pos], utf16.Encode([]rune(p.Ins)), f[p.Pos+p.Del:])
+			}
+		}
+	}
+	out := map[string]string{}
+	for k, v := range files {
+		out[k] = string(utf16.Decode(v))
+	}
+	return out
 }

@@ -421,7 +421,13 @@ func TestBrowserInterview(t *testing.T) {
 	}
 	ana.eval(`window.parleyReplay.steps()`, &steps)
 	compared := 0
-	for _, i := range []int{0, len(steps) / 3, len(steps) / 2, len(steps) - 1} {
+	var moments []int // up to 40, evenly through the history, and the last
+	for k := range 40 {
+		if i := k * len(steps) / 40; len(moments) == 0 || i != moments[len(moments)-1] {
+			moments = append(moments, i)
+		}
+	}
+	for _, i := range append(moments, len(steps)-1) {
 		at, err := time.Parse(time.RFC3339Nano, steps[i].Time)
 		if err != nil {
 			t.Fatal(err)
@@ -438,7 +444,7 @@ func TestBrowserInterview(t *testing.T) {
 		}
 		compared++
 	}
-	if compared < 2 {
+	if compared < len(moments)/2 {
 		t.Fatalf("the replay was compared with the node at %d moments of %d changes", compared, len(steps))
 	}
 	ana.waitJS("the replay names who typed", `[...document.querySelectorAll(".replay-legend li")].map(l => l.textContent).join("|") === "Ana (interviewer)|Zoë Quinn (candidate)"`)

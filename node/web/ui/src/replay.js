@@ -1,20 +1,22 @@
-// The Replay page: plays a session's code history from the saved document
-// (the same changes `parley replay` lists): play and pause, speeds up to
-// 32x, skipping idle stretches, a timeline to scrub with each participant's
-// changes in their color, the code at any moment, what each change
-// inserted highlighted in its author's color, and the runs of the code at
-// their moments, with their output.
+// The Replay page: plays a session's code history (the same changes
+// `parley replay` lists): play and pause, speeds up to 32x, skipping idle
+// stretches, a timeline to scrub with each participant's changes in their
+// color, the code at any moment, what each change inserted highlighted in
+// its author's color, and the runs of the code at their moments, with their
+// output. The node sends the history worked out as patches on the files,
+// change by change (crdt/replay.go): the page plays them on CodeMirror's
+// texts, with no Automerge of its own, keeping the files every CHECKPOINT
+// changes so that a jump costs at most that many patches.
 import { basicSetup } from "codemirror";
 import { EditorView, Decoration } from "@codemirror/view";
-import { EditorState, StateEffect, StateField } from "@codemirror/state";
-import * as A from "@automerge/automerge";
+import { ChangeSet, EditorState, StateEffect, StateField, Text } from "@codemirror/state";
 import { get } from "./api.js";
 import { h, clear, fmtTime, colorsFor } from "./dom.js";
-import { initWasm } from "./sync.js";
 
 const IDLE = 3000; // ms without a change that "skip idle" jumps over
 const SPEEDS = [1, 2, 4, 8, 16, 32];
-
+const CHECKPOINT = 256; // changes between two kept states of the files
+const MARKED = 12; // the last changes whose insertions are highlighted
 
 const setMarks = StateEffect.define();
 const marks = StateField.define({
@@ -26,38 +28,47 @@ const marks = StateField.define({
   provide: (f) => EditorView.decorations.from(f),
 });
 
-function b64(s) {
-  const bin = atob(s);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
+const textOf = (s) => Text.of((s || "").split("\n"));
+
+// advance applies a step's patches to a state of the files ({files: Map of
+// name to Text, active}).
+function advance(state, step) {
+  for (const p of step.p || []) {
+    switch (p.o) {
+      case "new": state.files.set(p.f, textOf(p.i)); break;
+      case "gone": state.files.delete(p.f); break;
+      case "active": state.active = p.f; break;
+      default: {
+        const t = state.files.get(p.f);
+        if (t) state.files.set(p.f, t.replace(p.p || 0, (p.p || 0) + (p.d || 0), textOf(p.i)));
+      }
+    }
+  }
 }
 
+// Where a position moves through a splice, for the start and the end of a
+// highlighted range.
+const mapStart = (x, p) => (x < p.p ? x : x >= p.p + p.d ? x - p.d + p.n : p.p + p.n);
+const mapEnd = (x, p) => (x <= p.p ? x : x >= p.p + p.d ? x - p.d + p.n : p.p);
+
 export async function replay(main, id) {
-  await initWasm();
+  const t0Load = performance.now();
   const hist = await get(`/sessions/${encodeURIComponent(id)}/history`);
   document.title = `Replay: ${hist.title}: Parley`;
-  const doc = A.load(b64(hist.doc));
-  const timeOf = new Map((hist.changes || []).map((c) => [c.hash, Date.parse(c.time)]));
-  // Steps: the changes by time (the order `parley replay` prints), each
-  // with the heads after it, so that the code at step i holds exactly the
-  // changes up to it (and what they build on).
-  const steps = [];
-  const depsOf = new Map();
-  for (const raw of A.getAllChanges(doc)) {
-    const c = A.decodeChange(raw);
-    depsOf.set(c.hash, c.deps);
-    const t = timeOf.get(c.hash);
-    if (t > 0) steps.push({ hash: c.hash, actor: c.actor, time: t }); // not the genesis
-  }
-  steps.sort((a, b) => a.time - b.time);
-  const hs = new Set();
+  const steps = hist.steps || [];
   for (const s of steps) {
-    for (const d of depsOf.get(s.hash) || []) hs.delete(d);
-    hs.add(s.hash);
-    s.heads = [...hs];
+    for (const p of s.p || []) {
+      p.p = p.p || 0;
+      p.d = p.d || 0;
+      p.n = p.i ? p.i.length : 0; // UTF-16 units, as the patches count
+    }
   }
-  const who = (actor) => hist.actors[actor.slice(0, 16)] || { name: "someone", peer: actor };
+  const who = (a) => {
+    const actor = hist.actors[a] || "";
+    return hist.authors[actor.slice(0, 16)] || { name: "someone", peer: actor };
+  };
+  // The steps before the first timed one (the genesis) are played first.
+  const first = steps.findIndex((s) => s.t > 0);
 
   // The runs of the code, at the moments Run was pressed.
   let runs = [];
@@ -68,11 +79,12 @@ export async function replay(main, id) {
   }
   const title = h("h1", {}, "Replay: ", hist.title);
   main.append(title);
-  if (!steps.length) {
+  if (first < 0) {
     main.append(h("p", { class: "muted" }, "Nobody wrote any code in this session."));
     return;
   }
-  const t0 = steps[0].time, t1 = Math.max(steps[steps.length - 1].time, ...runs.map((r) => r.time));
+  const count = steps.length - first; // the changes people made
+  const t0 = steps[first].t, t1 = Math.max(steps[steps.length - 1].t, ...runs.map((r) => r.time));
   const play = h("button", { type: "button", id: "replay-play", class: "primary" }, "Play");
   const speed = h("select", { id: "replay-speed", "aria-label": "Speed" }, SPEEDS.map((s) => h("option", { value: String(s), selected: s === 4 }, `${s}x`)));
   const skip = h("input", { type: "checkbox", id: "replay-skip", checked: true });
@@ -84,23 +96,22 @@ export async function replay(main, id) {
   const legend = h("ul", { class: "replay-legend", "aria-label": "Participants" });
   // Distinct colors, in the order people first wrote.
   const firsts = new Map();
-  for (const s of steps) if (!firsts.has(who(s.actor).peer)) firsts.set(who(s.actor).peer, new Date(s.time).toISOString());
+  for (let i = first; i < steps.length; i++) {
+    const w = who(steps[i].a);
+    if (!firsts.has(w.peer)) firsts.set(w.peer, new Date(steps[i].t).toISOString());
+  }
   const colors = colorsFor([...firsts].map(([peer, since]) => ({ peer, since })));
   const colorOf = (peer) => colors[peer];
-  const seen = new Set();
-  for (const s of steps) {
-    const w = who(s.actor);
-    if (!seen.has(w.peer)) {
-      seen.add(w.peer);
-      legend.append(h("li", {}, h("span", { class: "dot", style: `background:${colorOf(w.peer)}` }), `${w.name}${w.role ? ` (${w.role})` : ""}`));
-    }
+  for (const peer of firsts.keys()) {
+    const w = Object.values(hist.authors).find((x) => x.peer === peer) || { name: "someone" };
+    legend.append(h("li", {}, h("span", { class: "dot", style: `background:${colorOf(peer)}` }), `${w.name}${w.role ? ` (${w.role})` : ""}`));
   }
   // The timeline: a tick per change (sampled when there are many).
-  const every = Math.max(1, Math.ceil(steps.length / 1500));
-  for (let i = 0; i < steps.length; i += every) {
+  const every = Math.max(1, Math.ceil(count / 1500));
+  for (let i = first; i < steps.length; i += every) {
     const s = steps[i];
-    const x = t1 === t0 ? 0 : ((s.time - t0) / (t1 - t0)) * 100;
-    track.append(h("span", { style: `left:${x}%;background:${colorOf(who(s.actor).peer)}` }));
+    const x = t1 === t0 ? 0 : ((s.t - t0) / (t1 - t0)) * 100;
+    track.append(h("span", { style: `left:${x}%;background:${colorOf(who(s.a).peer)}` }));
   }
   for (const r of runs) {
     const x = t1 === t0 ? 0 : ((r.time - t0) / (t1 - t0)) * 100;
@@ -110,7 +121,7 @@ export async function replay(main, id) {
   main.append(
     h("div", { class: "replay-controls" }, play, h("label", {}, "Speed ", speed), h("label", {}, skip, " Skip idle stretches"), clock),
     scrub, track, legend, fileTabs, codeEl, runEl,
-    h("p", { class: "muted" }, `${steps.length} changes from ${fmtTime(t0)} to ${fmtTime(t1)}.`));
+    h("p", { class: "muted" }, `${count} changes from ${fmtTime(t0)} to ${fmtTime(t1)}.`));
 
   const view = new EditorView({
     doc: "",
@@ -119,39 +130,69 @@ export async function replay(main, id) {
     parent: codeEl,
   });
 
+  // The files after step i: from the last kept state at or before it. The
+  // kept states are made as far as they are needed.
+  const kept = [{ i: first - 1, files: new Map(), active: "" }];
+  for (let i = 0; i < first; i++) advance(kept[0], steps[i]);
+  const stateAt = (i) => {
+    const k = Math.floor((i - first + 1) / CHECKPOINT);
+    while (kept.length <= k) {
+      const last = kept[kept.length - 1];
+      const next = { i: last.i + CHECKPOINT, files: new Map(last.files), active: last.active };
+      for (let j = last.i + 1; j <= next.i; j++) advance(next, steps[j]);
+      kept.push(next);
+    }
+    const from = kept[k];
+    const st = { files: new Map(from.files), active: from.active };
+    for (let j = from.i + 1; j <= i; j++) advance(st, steps[j]);
+    return st;
+  };
+
   let at = t0; // the moment shown (ms)
-  let index = -1; // the last step at or before it
+  let index = -2; // the step shown: its changes and those before it
   let file = null; // the file picked by the user, if any
   let shownFile = null;
+  let tabsFor = "";
 
+  // The last step at or before t (first - 1 before the first change).
   const stepAt = (t) => {
-    let lo = 0, hi = steps.length - 1, ans = -1;
+    let lo = first, hi = steps.length - 1, ans = first - 1;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      if (steps[mid].time <= t) { ans = mid; lo = mid + 1; } else hi = mid - 1;
+      if (steps[mid].t <= t) { ans = mid; lo = mid + 1; } else hi = mid - 1;
     }
     return ans;
   };
-  const stateAt = (i) => (i < 0 ? {} : A.view(doc, steps[i].heads));
+
+  // The file's splices from step a to step b, or null if the file itself
+  // came or went (then the page shows it anew).
+  const splicesOf = (name, a, b) => {
+    const out = [];
+    for (let j = a; j <= b; j++) {
+      for (const p of steps[j].p || []) {
+        if (p.f !== name || p.o === "active") continue;
+        if (p.o) return null;
+        out.push(p);
+      }
+    }
+    return out;
+  };
 
   // What the last few changes inserted into the file shown, in their
-  // authors' colors.
+  // authors' colors, moved through what came after them.
   const recentMarks = (i, name) => {
     const ranges = [];
-    for (let k = i; k >= 0 && k > i - 12; k--) {
-      const before = k === 0 ? [] : steps[k - 1].heads;
-      let patches;
-      try {
-        patches = A.diff(doc, before, steps[k].heads);
-      } catch {
-        continue;
-      }
-      const color = colorOf(who(steps[k].actor).peer);
-      for (const p of patches) {
-        if (p.action === "splice" && p.path[0] === "files" && p.path[1] === name && typeof p.value === "string") {
-          const from = p.path[2];
-          ranges.push({ from, to: from + p.value.length, color, age: i - k });
+    for (let k = Math.max(first, i - MARKED + 1); k <= i; k++) {
+      const color = colorOf(who(steps[k].a).peer);
+      const ps = steps[k].p || [];
+      for (let x = 0; x < ps.length; x++) {
+        const p = ps[x];
+        if (p.f !== name || p.o) continue;
+        for (const r of ranges) {
+          r.from = mapStart(r.from, p);
+          r.to = mapEnd(r.to, p);
         }
+        if (p.n) ranges.push({ from: p.p, to: p.p + p.n, color, age: i - k });
       }
     }
     return ranges;
@@ -159,14 +200,21 @@ export async function replay(main, id) {
 
   function render() {
     const i = stepAt(at);
-    const state = stateAt(i);
-    const files = Object.keys(state.files || {}).sort();
-    const name = file && files.includes(file) ? file : files.includes(state.active) ? state.active : files[0] || null;
-    const text = name ? String(state.files[name]) : "";
-    if (i !== index || name !== shownFile) {
+    if (i !== index || file !== shownFile) {
+      const st = stateAt(i);
+      const files = [...st.files.keys()].sort();
+      const name = file && st.files.has(file) ? file : st.files.has(st.active) ? st.active : files[0] || null;
+      const text = name ? st.files.get(name) : Text.empty;
+      const ps = name === shownFile && i > index && i - index <= CHECKPOINT ? splicesOf(name, index + 1, i) : null;
+      if (ps) {
+        let cs = ChangeSet.empty(view.state.doc.length);
+        for (const p of ps) cs = cs.compose(ChangeSet.of({ from: p.p, to: p.p + p.d, insert: textOf(p.i) }, cs.newLength));
+        view.dispatch({ changes: cs });
+      } else {
+        view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: text } });
+      }
       index = i;
       shownFile = name;
-      view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: text } });
       const len = view.state.doc.length;
       const deco = [];
       for (const r of name ? recentMarks(i, name) : []) {
@@ -175,15 +223,19 @@ export async function replay(main, id) {
       }
       deco.sort((a, b) => a.from - b.from);
       view.dispatch({ effects: setMarks.of(Decoration.set(deco, true)) });
-      clear(fileTabs);
-      for (const f of files) {
-        fileTabs.append(h("button", { type: "button", role: "tab", class: "file-tab", "aria-selected": String(f === name), onclick: () => { file = f; render(); } }, f));
+      const tabs = files.join("\n") + "\n" + name;
+      if (tabs !== tabsFor) {
+        tabsFor = tabs;
+        clear(fileTabs);
+        for (const f of files) {
+          fileTabs.append(h("button", { type: "button", role: "tab", class: "file-tab", "aria-selected": String(f === name), onclick: () => { file = f; render(); } }, f));
+        }
       }
     }
     drawRun();
     scrub.value = String(at - t0);
-    const s = steps[Math.max(i, 0)];
-    clock.textContent = `${new Date(at).toLocaleTimeString()}${i >= 0 ? ` · ${who(s.actor).name}` : ""} · change ${i + 1} of ${steps.length}`;
+    const s = steps[i];
+    clock.textContent = `${new Date(at).toLocaleTimeString()}${i >= first ? ` · ${who(s.a).name}` : ""} · change ${i - first + 1} of ${count}`;
   }
 
   // The last run pressed at or before the moment shown.
@@ -207,15 +259,19 @@ export async function replay(main, id) {
         h("div", {}, h("h3", {}, "Errors"), h("pre", { class: "run-err" }, text("stderr")))));
   }
 
+  // Frame times while playing (from one animation frame to the next), for
+  // BenchmarkBrowserReplay.
+  const stats = { firstFrame: 0, frames: [] };
   let playing = false, last = 0;
   function tick(now) {
     if (!playing) return;
+    stats.frames.push(now - last);
     const dt = (now - last) * Number(speed.value);
     last = now;
     let next = at + dt;
     if (skip.checked) {
       const i = stepAt(at);
-      if (i + 1 < steps.length && steps[i + 1].time - at > IDLE) next = Math.max(next, steps[i + 1].time - 250);
+      if (i + 1 < steps.length && steps[i + 1].t - at > IDLE) next = Math.max(next, steps[i + 1].t - 250);
     }
     at = Math.min(next, t1);
     render();
@@ -239,14 +295,16 @@ export async function replay(main, id) {
     render();
   });
   render();
+  requestAnimationFrame(() => { stats.firstFrame = performance.now(); stats.loaded = t0Load; });
 
   // For scripts and the browser tests.
   window.parleyReplay = {
-    steps: () => steps.map((s) => ({ time: new Date(s.time).toISOString(), actor: s.actor })),
+    steps: () => steps.slice(first).map((s) => ({ time: new Date(s.t).toISOString(), actor: hist.actors[s.a] })),
     seek: (iso) => { at = Math.min(Math.max(Date.parse(iso), t0), t1); render(); },
     end: () => { at = t1; render(); },
     file: () => shownFile,
     text: () => view.state.doc.toString(),
     playing: () => playing,
+    stats: () => stats,
   };
 }
