@@ -177,7 +177,7 @@ func (q *readyQueue) Less(a, b int) bool {
 	return i < j
 }
 func (q *readyQueue) Swap(a, b int) { q.is[a], q.is[b] = q.is[b], q.is[a] }
-func (q *readyQueue) Push(x any)   { q.is = append(q.is, x.(int)) }
+func (q *readyQueue) Push(x any)    { q.is = append(q.is, x.(int)) }
 func (q *readyQueue) Pop() any {
 	i := q.is[len(q.is)-1]
 	q.is = q.is[:len(q.is)-1]
