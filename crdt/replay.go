@@ -3,7 +3,10 @@ package crdt
 import (
 	"cmp"
 	"container/heap"
+	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -60,13 +63,33 @@ func (d *doc) replay() (Replay, error) {
 	if err != nil {
 		return Replay{}, err
 	}
-	chs := make([]*Change, len(ams))
+	raws := make([][]byte, len(ams))
 	for i, c := range ams {
-		dec, err := DecodeChanges(c.Save())
-		if err != nil || len(dec) != 1 {
-			return Replay{}, fmt.Errorf("change %s: %v", c.Hash(), err)
-		}
-		chs[i] = dec[0]
+		raws[i] = c.Save()
+	}
+	// Decoding is most of the work: on every core.
+	chs := make([]*Change, len(ams))
+	errs := make([]error, len(ams))
+	var wg sync.WaitGroup
+	parts := runtime.GOMAXPROCS(0)
+	for p := range parts {
+		wg.Go(func() {
+			for i := p; i < len(raws); i += parts {
+				dec, err := DecodeChanges(raws[i])
+				if err == nil && len(dec) != 1 {
+					err = fmt.Errorf("%d changes in one", len(dec))
+				}
+				if err != nil {
+					errs[i] = fmt.Errorf("change %s: %w", ams[i].Hash(), err)
+					continue
+				}
+				chs[i] = dec[0]
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return Replay{}, err
 	}
 	return replayChanges(chs)
 }
@@ -78,11 +101,22 @@ func replayChanges(chs []*Change) (Replay, error) {
 	if err != nil {
 		return Replay{}, err
 	}
-	r := &replayer{texts: map[OpID]*rga{}, keys: map[string]*register{}}
+	r := &replayer{texts: map[OpID]*rga{}, keys: map[string]*register{}, actorIDs: map[string]uint32{}}
+	inserts := map[OpID]int{}
+	for _, c := range chs {
+		for _, op := range c.Ops {
+			if op.Insert && !op.Obj.isRoot() {
+				inserts[op.Obj]++
+			}
+		}
+	}
+	for obj, n := range inserts {
+		r.texts[obj] = newRGA(r, n)
+	}
 	for _, i := range order {
 		for _, op := range chs[i].Ops {
 			if op.Insert && !op.Obj.isRoot() {
-				r.text(op.Obj).link(op.Elem, op.ID)
+				r.texts[op.Obj].link(r.eid(op.Elem), r.eid(op.ID))
 			}
 		}
 	}
@@ -193,15 +227,53 @@ type replayer struct {
 	patches []Patch
 	ins     []byte
 	insLen  int
+	// actors interns the actors of operation IDs (eid).
+	actors    []string
+	actorIDs  map[string]uint32
+	lastActor uint32
+	// The text the last operation was on, and the file it is (if one):
+	// operations come in runs on one text.
+	lastObj  OpID
+	lastText *rga
+	lastFile string
+	isFile   bool
 }
 
 func (r *replayer) text(obj OpID) *rga {
 	t := r.texts[obj]
 	if t == nil {
-		t = newRGA()
+		t = newRGA(r, 0)
 		r.texts[obj] = t
 	}
 	return t
+}
+
+// eid is an operation's ID with its actor interned: a cheaper map key.
+type eid struct {
+	counter uint64
+	actor   uint32
+}
+
+func (r *replayer) eid(id OpID) eid {
+	if len(r.actors) > 0 && id.Actor == r.actors[r.lastActor] {
+		return eid{id.Counter, r.lastActor}
+	}
+	a, ok := r.actorIDs[id.Actor]
+	if !ok {
+		a = uint32(len(r.actors))
+		r.actorIDs[id.Actor] = a
+		r.actors = append(r.actors, id.Actor)
+	}
+	r.lastActor = a
+	return eid{id.Counter, a}
+}
+
+// after says whether a comes after b in Automerge's order of operations.
+func (r *replayer) after(a, b eid) bool {
+	if a.counter != b.counter {
+		return a.counter > b.counter
+	}
+	return r.actors[a.actor] > r.actors[b.actor]
 }
 
 // register is a map key's values: those no operation has overwritten; the
@@ -272,6 +344,9 @@ func (r *replayer) fileOf(obj OpID) (string, bool) {
 }
 
 func (r *replayer) apply(op Op) {
+	if op.MapKey {
+		r.lastText = nil // which text is which file may change
+	}
 	switch {
 	case op.Obj.isRoot() && op.MapKey:
 		g := r.register("/" + op.Key)
@@ -298,10 +373,15 @@ func (r *replayer) apply(op Op) {
 			r.add(Patch{Op: PatchNew, File: op.Key, Ins: r.text(after.id).String()})
 		}
 	default:
-		t, ok := r.texts[op.Obj]
-		if !ok {
-			return // not a text: a list, or what the files map holds besides
+		if r.lastText == nil || op.Obj != r.lastObj {
+			t, ok := r.texts[op.Obj]
+			if !ok {
+				return // not a text: a list, or what the files map holds besides
+			}
+			r.lastObj, r.lastText = op.Obj, t
+			r.lastFile, r.isFile = r.fileOf(op.Obj)
 		}
+		t := r.lastText
 		var pos, del int
 		var ins string
 		switch {
@@ -320,8 +400,8 @@ func (r *replayer) apply(op Op) {
 		if del == 0 && ins == "" {
 			return
 		}
-		if name, ok := r.fileOf(op.Obj); ok {
-			r.splice(name, pos, del, ins)
+		if r.isFile {
+			r.splice(r.lastFile, pos, del, ins)
 		}
 	}
 }
@@ -382,7 +462,8 @@ func utf16Len(s string) int {
 // rga is one text's elements: every character ever inserted, in the
 // text's final order once linked, deleted ones included.
 type rga struct {
-	index map[OpID]int32
+	r     *replayer
+	index map[eid]int32
 	elems []element // elems[0] is the head
 	// After rank: the Fenwick tree of the visible elements' widths by
 	// rank, and each element's value.
@@ -390,29 +471,31 @@ type rga struct {
 }
 
 type element struct {
-	id      OpID
+	id      eid
 	next    int32 // in the final order while linking; -1 at the end
 	rank    int32 // 1-based position in the final order
 	visible bool
 	value   string
 }
 
-func newRGA() *rga {
-	return &rga{index: map[OpID]int32{}, elems: []element{{next: -1}}}
+func newRGA(r *replayer, inserts int) *rga {
+	t := &rga{r: r, index: make(map[eid]int32, inserts), elems: make([]element, 1, inserts+1)}
+	t.elems[0].next = -1
+	return t
 }
 
 // link puts the element id, inserted after ref (the head if zero), in
 // its place: after ref and after any element inserted after ref later in
 // Automerge's order (which comes with what was inserted after it).
-func (t *rga) link(ref, id OpID) {
+func (t *rga) link(ref, id eid) {
 	p := int32(0)
-	if !ref.isRoot() {
+	if ref.counter != 0 {
 		var ok bool
 		if p, ok = t.index[ref]; !ok {
 			return // after nothing known: the guard refuses such changes
 		}
 	}
-	for q := t.elems[p].next; q >= 0 && t.elems[q].id.after(id); q = t.elems[q].next {
+	for q := t.elems[p].next; q >= 0 && t.r.after(t.elems[q].id, id); q = t.elems[q].next {
 		p = q
 	}
 	t.index[id] = int32(len(t.elems))
@@ -448,7 +531,7 @@ func (t *rga) before(k int32) int {
 // show makes an element visible with a value, returning where it is and
 // what it reads.
 func (t *rga) show(id OpID, v Value) (int, string) {
-	i, ok := t.index[id]
+	i, ok := t.index[t.r.eid(id)]
 	if !ok || t.elems[i].visible {
 		return 0, ""
 	}
@@ -464,7 +547,7 @@ func (t *rga) show(id OpID, v Value) (int, string) {
 
 // hide makes an element invisible, returning where it was and its width.
 func (t *rga) hide(id OpID) (int, int) {
-	i, ok := t.index[id]
+	i, ok := t.index[t.r.eid(id)]
 	if !ok || !t.elems[i].visible {
 		return 0, 0
 	}

@@ -99,9 +99,10 @@ type Node struct {
 	addrsChanged atomic.Int64  // unix nanoseconds
 	outboxWake   chan struct{} // wakes the feedback outbox (see archive.go)
 
-	worker *crdt.Worker
-	docMu  sync.Mutex             // serializes work with the worker (see docs.go)
-	docs   map[string]*sessionDoc // open documents by worker ID
+	worker  *crdt.Worker
+	docMu   sync.Mutex             // serializes work with the worker (see docs.go)
+	replays replayCache            // the Replay page's histories (replay.go)
+	docs    map[string]*sessionDoc // open documents by worker ID
 
 	// changeHook, if set (by benchmarks), is called after each change frame
 	// from a peer is handled.

@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"strings"
+	"sync"
 
 	"parley/crdt"
 	"parley/node/store"
@@ -36,9 +38,17 @@ type History struct {
 func (n *Node) History(ctx context.Context, id string) (History, error) {
 	var h History
 	err := n.withDoc(id, crdt.Shared, func(d *sessionDoc, r store.Session) error {
-		replay, err := n.worker.Replay(d.id)
+		heads, err := n.worker.Heads(d.id)
 		if err != nil {
 			return n.workerFailed(err)
+		}
+		key := r.ID + " " + strings.Join(heads, ",") // the heads say what it holds, whichever copy the worker has
+		replay, ok := n.replays.get(key)
+		if !ok {
+			if replay, err = n.worker.Replay(d.id); err != nil {
+				return n.workerFailed(err)
+			}
+			n.replays.put(key, replay)
 		}
 		h = History{Session: r.ID, Title: r.Title, Authors: map[string]HistoryActor{}, Replay: replay}
 		roles := map[string]string{n.id.String(): r.Role}
@@ -51,4 +61,39 @@ func (n *Node) History(ctx context.Context, id string) (History, error) {
 		return nil
 	})
 	return h, err
+}
+
+// replayCache keeps the last few histories worked out, by document and
+// heads: an ended session's does not change, and working one out takes a
+// second or two on a long session (BenchmarkReplay in crdt).
+type replayCache struct {
+	mu      sync.Mutex
+	entries []replayEntry // the most recent last
+}
+
+type replayEntry struct {
+	key    string
+	replay crdt.Replay
+}
+
+const replaysKept = 4
+
+func (c *replayCache) get(key string) (crdt.Replay, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range c.entries {
+		if e.key == key {
+			return e.replay, true
+		}
+	}
+	return crdt.Replay{}, false
+}
+
+func (c *replayCache) put(key string, r crdt.Replay) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.entries) == replaysKept {
+		c.entries = c.entries[1:]
+	}
+	c.entries = append(c.entries, replayEntry{key, r})
 }

@@ -57,7 +57,23 @@ func TestReplayTrace(t *testing.T) {
 	marks := []int{40, 150, 400}
 	moments := map[int]time.Time{}
 	done := 0
-	for _, k := range marks {
+	for i, k := range marks {
+		if i == 1 {
+			// The node keeps the history it worked out, but not past a
+			// change.
+			h1, err := i1.History(ctx, s.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h2, err := i1.History(ctx, s.ID); err != nil || len(h2.Steps) != len(h1.Steps) {
+				t.Fatalf("history asked again: %d steps, then %d (%v)", len(h1.Steps), len(h2.Steps), err)
+			}
+			defer func() {
+				if h3, err := i1.History(ctx, s.ID); err != nil || len(h3.Steps) <= len(h1.Steps) {
+					t.Errorf("history after more changes: %d steps, %d before (%v)", len(h3.Steps), len(h1.Steps), err)
+				}
+			}()
+		}
 		typeTrace(t, i1, s.ID, "main.rs", &trace.Trace{Txns: tr.Txns[done:k]}, k-done)
 		moments[k] = clk.Now() // after change k, before change k+1
 		done = k

@@ -54,6 +54,7 @@ const mapEnd = (x, p) => (x <= p.p ? x : x >= p.p + p.d ? x - p.d + p.n : p.p);
 export async function replay(main, id) {
   const t0Load = performance.now();
   const hist = await get(`/sessions/${encodeURIComponent(id)}/history`);
+  const historyAt = performance.now() - t0Load;
   document.title = `Replay: ${hist.title}: Parley`;
   const steps = hist.steps || [];
   for (const s of steps) {
@@ -134,14 +135,16 @@ export async function replay(main, id) {
   // kept states are made as far as they are needed.
   const kept = [{ i: first - 1, files: new Map(), active: "" }];
   for (let i = 0; i < first; i++) advance(kept[0], steps[i]);
+  const keepNext = () => {
+    const last = kept[kept.length - 1];
+    const next = { i: last.i + CHECKPOINT, files: new Map(last.files), active: last.active };
+    for (let j = last.i + 1; j <= next.i; j++) advance(next, steps[j]);
+    kept.push(next);
+  };
+  const allKept = () => kept[kept.length - 1].i + CHECKPOINT >= steps.length;
   const stateAt = (i) => {
     const k = Math.floor((i - first + 1) / CHECKPOINT);
-    while (kept.length <= k) {
-      const last = kept[kept.length - 1];
-      const next = { i: last.i + CHECKPOINT, files: new Map(last.files), active: last.active };
-      for (let j = last.i + 1; j <= next.i; j++) advance(next, steps[j]);
-      kept.push(next);
-    }
+    while (kept.length <= k) keepNext();
     const from = kept[k];
     const st = { files: new Map(from.files), active: from.active };
     for (let j = from.i + 1; j <= i; j++) advance(st, steps[j]);
@@ -259,9 +262,9 @@ export async function replay(main, id) {
         h("div", {}, h("h3", {}, "Errors"), h("pre", { class: "run-err" }, text("stderr")))));
   }
 
-  // Frame times while playing (from one animation frame to the next), for
-  // BenchmarkBrowserReplay.
-  const stats = { firstFrame: 0, frames: [] };
+  // Frame times while playing (from one animation frame to the next) and
+  // the page's own part of each (render), for BenchmarkBrowserReplay.
+  const stats = { firstFrame: 0, ready: 0, frames: [], renders: [] };
   let playing = false, last = 0;
   function tick(now) {
     if (!playing) return;
@@ -274,7 +277,9 @@ export async function replay(main, id) {
       if (i + 1 < steps.length && steps[i + 1].t - at > IDLE) next = Math.max(next, steps[i + 1].t - 250);
     }
     at = Math.min(next, t1);
+    const r0 = performance.now();
     render();
+    stats.renders.push(performance.now() - r0);
     if (at >= t1) stop();
     else requestAnimationFrame(tick);
   }
@@ -295,7 +300,16 @@ export async function replay(main, id) {
     render();
   });
   render();
-  requestAnimationFrame(() => { stats.firstFrame = performance.now(); stats.loaded = t0Load; });
+  requestAnimationFrame(() => { stats.firstFrame = performance.now(); stats.history = historyAt; });
+  // The kept states, made while the page is idle, so that a jump anywhere
+  // costs at most CHECKPOINT changes.
+  const idle = window.requestIdleCallback || ((f) => setTimeout(() => f({ timeRemaining: () => 8 }), 0));
+  const keepWhileIdle = (deadline) => {
+    while (!allKept() && deadline.timeRemaining() > 2) keepNext();
+    if (allKept()) stats.ready = performance.now();
+    else idle(keepWhileIdle);
+  };
+  idle(keepWhileIdle);
 
   // For scripts and the browser tests.
   window.parleyReplay = {
