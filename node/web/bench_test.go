@@ -248,6 +248,12 @@ func BenchmarkPageKeystrokeGrowth(b *testing.B) {
 // type the rustcode trace (returned) from the candidate's page.
 func typingPages(b *testing.B) (*trace.Trace, *page, *page) {
 	b.Helper()
+	tr, _, anaPage, samPage := typingInterview(b)
+	return tr, anaPage, samPage
+}
+
+func typingInterview(b *testing.B) (*trace.Trace, interview, *page, *page) {
+	b.Helper()
 	tr, err := trace.Load("rustcode")
 	if err != nil {
 		b.Fatal(err)
@@ -269,5 +275,5 @@ func typingPages(b *testing.B) (*trace.Trace, *page, *page) {
 		return err == nil && v.Kind() == automerge.KindText && p.actor != ""
 	}
 	waitFor(b, "both pages have the file", func() bool { return has(anaPage) && has(samPage) })
-	return tr, anaPage, samPage
+	return tr, iv, anaPage, samPage
 }
