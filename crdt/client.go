@@ -25,8 +25,10 @@ var ErrWorkerDied = errors.New("crdt worker died")
 // WorkerConfig configures a Worker. The zero value works in the parley
 // binary.
 type WorkerConfig struct {
-	// Command makes the worker process. If nil, the running executable with
-	// WorkerArg. Tests re-execute the test binary (see TestMain).
+	// Command makes the worker process. If nil, the worker binary beside the
+	// running executable (WorkerBinary) if it was built from the same
+	// source, or else the running executable with WorkerArg. Tests
+	// re-execute the test binary (see TestMain).
 	Command func() *exec.Cmd
 	// Deadline bounds one request; a worker that overruns it is killed. If
 	// zero, 30 s (a sync message for a 260k-change history takes seconds).
@@ -97,7 +99,11 @@ func (w *Worker) start() error {
 		if err != nil {
 			return fmt.Errorf("crdt: worker: %w", err)
 		}
-		cmd = exec.Command(exe, WorkerArg)
+		if own := ownWorker(exe); own != "" {
+			cmd = exec.Command(own)
+		} else {
+			cmd = exec.Command(exe, WorkerArg)
+		}
 	}
 	cmd.Env = append(cmd.Environ(), fmt.Sprintf("%s=%d", WorkerMemEnv, w.cfg.Mem))
 	w.stderr = &tailBuffer{}
