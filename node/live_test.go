@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -70,6 +71,11 @@ func startNode(t testing.TB, o nodeOpts) *Node {
 		cfg.Logger = testLogger(t)
 	}
 	cfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
+	if bin := os.Getenv("PARLEY_TEST_WORKER"); bin != "" && cfg.Worker.Command == nil {
+		// A worker binary (go build ./cmd/parley-worker), in place of this
+		// test binary: for the memory figures of the benchmarks.
+		cfg.Worker.Command = func() *exec.Cmd { return exec.Command(bin) }
+	}
 	if cfg.JoinWait == 0 {
 		cfg.JoinWait = 5 * time.Second
 	}
