@@ -53,7 +53,7 @@ func BenchmarkTwoTypists(b *testing.B) {
 		wg.Wait()
 		typed := time.Since(start)
 		done := time.Now()
-		waitWithin(b, 15*time.Minute, "the pages and the nodes hold the same code", func() bool {
+		waitWithin(b, 5*time.Minute, "the pages and the nodes hold the same code", func() bool {
 			a, s := anaPage.file("f"), samPage.file("f")
 			if a != s {
 				return false
