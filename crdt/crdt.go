@@ -6,7 +6,9 @@
 //
 // The Automerge core bundled with automerge-go aborts the whole process on
 // crafted input, and recover() cannot catch that. So every document lives in
-// a worker process (the same binary, started with WorkerArg): the node holds
+// a worker process (cmd/parley-worker, when it lies beside the node's
+// binary and comes from the same source, or else the same binary started
+// with WorkerArg; worker_binary.go): the node holds
 // a Worker, a handle that sends requests over the worker's stdin and reads
 // answers from its stdout, with a deadline and a memory limit. When the
 // worker dies the call returns ErrWorkerDied and the next call starts a new
