@@ -9,10 +9,11 @@
 // a worker process (cmd/parley-worker, when it lies beside the node's
 // binary and comes from the same source, or else the same binary started
 // with WorkerArg; worker_binary.go): the node holds a Worker, a handle that
-// sends requests over the worker's stdin and reads answers from its stdout, with a deadline and a memory limit. When the
-// worker dies the call returns ErrWorkerDied and the next call starts a new
-// one, empty: the node reopens its documents from what it stored. Nothing
-// in the node process hands Automerge bytes to the Automerge core.
+// sends requests over the worker's stdin and reads answers from its stdout,
+// with a deadline and a memory limit. When the worker dies the call returns
+// ErrWorkerDied and the next call starts a new one, empty: the node reopens
+// its documents from what it stored. Nothing in the node process hands
+// Automerge bytes to the Automerge core.
 //
 // What the node must know of a peer's bytes before any core sees them, it
 // reads in pure Go: DecodeChanges and DecodeSyncMessage decode changes and
