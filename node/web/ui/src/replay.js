@@ -154,6 +154,7 @@ export async function replay(main, id) {
   let at = t0; // the moment shown (ms)
   let index = -2; // the step shown: its changes and those before it
   let file = null; // the file picked by the user, if any
+  let picked = null; // the pick the file shown was chosen with
   let shownFile = null;
   let tabsFor = "";
 
@@ -203,12 +204,13 @@ export async function replay(main, id) {
 
   function render() {
     const i = stepAt(at);
-    if (i !== index || file !== shownFile) {
+    if (i !== index || file !== picked) {
+      picked = file;
       const st = stateAt(i);
       const files = [...st.files.keys()].sort();
       const name = file && st.files.has(file) ? file : st.files.has(st.active) ? st.active : files[0] || null;
       const text = name ? st.files.get(name) : Text.empty;
-      const ps = name === shownFile && i > index && i - index <= CHECKPOINT ? splicesOf(name, index + 1, i) : null;
+      const ps = name === shownFile && index >= first - 1 && i > index && i - index <= CHECKPOINT ? splicesOf(name, index + 1, i) : null;
       if (ps) {
         let cs = ChangeSet.empty(view.state.doc.length);
         for (const p of ps) cs = cs.compose(ChangeSet.of({ from: p.p, to: p.p + p.d, insert: textOf(p.i) }, cs.newLength));
