@@ -173,7 +173,10 @@ func timeOrder(chs []*Change) ([]int, error) {
 			dependents[j] = append(dependents[j], i)
 		}
 	}
-	q := &readyQueue{chs: chs}
+	q := &readyQueue{at: make([]int64, len(chs))}
+	for i, c := range chs {
+		q.at[i] = millis(c.Time).UnixMilli()
+	}
 	for i := range chs {
 		if waiting[i] == 0 {
 			heap.Push(q, i)
@@ -198,14 +201,14 @@ func timeOrder(chs []*Change) ([]int, error) {
 // readyQueue holds the changes whose dependencies are in the order,
 // earliest first.
 type readyQueue struct {
-	chs []*Change
-	is  []int
+	at []int64 // each change's time, in milliseconds
+	is []int
 }
 
 func (q *readyQueue) Len() int { return len(q.is) }
 func (q *readyQueue) Less(a, b int) bool {
 	i, j := q.is[a], q.is[b]
-	if c := cmp.Compare(millis(q.chs[i].Time).UnixMilli(), millis(q.chs[j].Time).UnixMilli()); c != 0 {
+	if c := cmp.Compare(q.at[i], q.at[j]); c != 0 {
 		return c < 0
 	}
 	return i < j
@@ -237,15 +240,6 @@ type replayer struct {
 	lastText *rga
 	lastFile string
 	isFile   bool
-}
-
-func (r *replayer) text(obj OpID) *rga {
-	t := r.texts[obj]
-	if t == nil {
-		t = newRGA(r, 0)
-		r.texts[obj] = t
-	}
-	return t
 }
 
 // eid is an operation's ID with its actor interned: a cheaper map key.
@@ -370,7 +364,11 @@ func (r *replayer) apply(op Op) {
 		case !has:
 			r.add(Patch{Op: PatchGone, File: op.Key})
 		default:
-			r.add(Patch{Op: PatchNew, File: op.Key, Ins: r.text(after.id).String()})
+			p := Patch{Op: PatchNew, File: op.Key}
+			if t := r.texts[after.id]; t != nil { // a text with characters
+				p.Ins = t.String()
+			}
+			r.add(p)
 		}
 	default:
 		if r.lastText == nil || op.Obj != r.lastObj {

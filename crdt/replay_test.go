@@ -204,14 +204,7 @@ func TestReplayTrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := 2000
-	batches := [][]Edit{{{Op: "add", Name: "f"}}}
-	for _, tx := range tr.Txns[:n] {
-		var e []Edit
-		for _, p := range tx.Patches {
-			e = append(e, Edit{Op: "splice", Target: "file:f", Pos: p.Pos, Del: p.Del, Text: p.Ins})
-		}
-		batches = append(batches, e)
-	}
+	batches := append([][]Edit{{{Op: "add", Name: "f"}}}, traceEdits(&trace.Trace{Txns: tr.Txns[:n]}, "f")...)
 	saved, err := Build("session1", Shared, "aaaaaaaa", batches, func(i int) time.Time { return time.UnixMilli(1_700_000_000_000 + int64(i)*300) })
 	if err != nil {
 		t.Fatal(err)
