@@ -30,8 +30,8 @@ const marks = StateField.define({
 
 const textOf = (s) => Text.of((s || "").split("\n"));
 
-// advance applies a step's patches to a state of the files ({files: Map of
-// name to Text, active}).
+// advance applies a step's patches (with p and d filled in on arrival) to a
+// state of the files ({files: Map of name to Text, active}).
 function advance(state, step) {
   for (const p of step.p || []) {
     switch (p.o) {
@@ -40,7 +40,7 @@ function advance(state, step) {
       case "active": state.active = p.f; break;
       default: {
         const t = state.files.get(p.f);
-        if (t) state.files.set(p.f, t.replace(p.p || 0, (p.p || 0) + (p.d || 0), textOf(p.i)));
+        if (t) state.files.set(p.f, t.replace(p.p, p.p + p.d, textOf(p.i)));
       }
     }
   }
