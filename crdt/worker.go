@@ -129,6 +129,8 @@ func ServeWorker(r io.Reader, w io.Writer) error {
 	s := &server{docs: map[string]*doc{}, syncs: map[[2]string]*automerge.SyncState{}}
 	br := bufio.NewReaderSize(r, 64<<10)
 	bw := bufio.NewWriterSize(w, 64<<10)
+	var trim trimmer
+	go trim.run()
 	for {
 		var req request
 		blob, err := readFrame(br, &req)
@@ -138,7 +140,9 @@ func ServeWorker(r io.Reader, w io.Writer) error {
 		if err != nil {
 			return err
 		}
+		trim.begin()
 		resp, out := s.handle(req, blob)
+		trim.end()
 		if err := writeFrame(bw, resp, out); err != nil {
 			return err
 		}

@@ -1,0 +1,67 @@
+package crdt
+
+import (
+	"testing"
+	"time"
+
+	"parley/internal/procstat"
+	"parley/internal/trace"
+)
+
+// An idle worker hands back the memory of a document it closed: loading a
+// history of thousands of changes peaks the worker's own memory at tens of
+// MB, which glibc would keep mapped for the life of the process.
+func TestWorkerGivesMemoryBack(t *testing.T) {
+	tr, err := trace.Load("rustcode")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := newDoc("s", Shared, "aaaa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.apply([]Edit{{Op: "add", Name: "main.rs"}}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range traceEdits(tr, "main.rs")[:4000] {
+		if _, err := d.apply(e, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	saved := d.am.Save()
+
+	w := startWorker(t, 30*time.Second)
+	if err := w.New("idle", Shared, "bbbb"); err != nil {
+		t.Fatal(err)
+	}
+	own := func() int64 {
+		m, err := procstat.Read(w.cmd.Process.Pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Anon
+	}
+	base := own()
+	if err := w.Load("s/shared", "s", Shared, "aaaa", saved); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.View("s/shared"); err != nil {
+		t.Fatal(err)
+	}
+	peak := own()
+	if peak-base < 16<<20 {
+		t.Fatalf("the document took %d MB in the worker: too small to tell", (peak-base)>>20)
+	}
+	if err := w.CloseDoc("s/shared"); err != nil {
+		t.Fatal(err)
+	}
+	var now int64
+	deadline := time.Now().Add(10 * trimIdle)
+	for now = own(); now-base > (peak-base)/8 && time.Now().Before(deadline); now = own() {
+		<-time.After(trimIdle / 4)
+	}
+	if now-base > (peak-base)/8 {
+		t.Fatalf("the worker's own memory stayed at %d MB after closing a document that took %d MB (idle: %d MB)", now>>20, (peak-base)>>20, base>>20)
+	}
+	t.Logf("own memory: idle %d MB, with the document %d MB, after closing it %d MB", base>>20, peak>>20, now>>20)
+}
