@@ -237,10 +237,21 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 			return nil, resp, err
 		}
 		inc := d.am.SaveIncremental()
-		var err error
-		if resp.Queued, err = s.dropQueued(req.Doc, d, changesIn(blob)); err != nil {
-			return nil, resp, err
+		// Changes whose dependencies have not come yet are said (the
+		// caller syncs to fetch those) but kept in Automerge's queue, to
+		// apply when they come, not dropped: dropping reloads the whole
+		// document, and while two people type such gaps come often (the
+		// same edit reaches a node by two ways): with a reload each, two
+		// typists' 4000 changes took 13 s to converge instead of 1-2 s,
+		// and a worker peaked at 445 MB instead of 120-220 MB. Their
+		// bytes were judged above.
+		for _, h := range hashesIn(blob) {
+			if _, err := d.am.Change(automerge.ChangeHash(h)); err != nil {
+				resp.Queued = true
+				break
+			}
 		}
+		var err error
 		resp.Changed = len(inc) > 0
 		if resp.Settled, err = s.settle(req.Doc, s.docs[req.Doc], req.Guard); err != nil {
 			return nil, resp, err
@@ -366,11 +377,7 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 					}
 				}
 				inc := d.am.SaveIncremental()
-				var chs []*automerge.Change
-				if len(keep) > 0 {
-					chs = changesIn(slices.Concat(keep...))
-				}
-				if resp.Queued, err = s.dropQueued(req.Doc, d, chs); err != nil {
+				if resp.Queued, err = s.dropQueued(req.Doc, d, hashesIn(slices.Concat(keep...))); err != nil {
 					return nil, resp, err
 				}
 				delete(s.syncs, [2]string{req.Doc, req.Peer})
@@ -389,7 +396,11 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 			return nil, resp, err
 		}
 		inc := d.am.SaveIncremental()
-		if resp.Queued, err = s.dropQueued(req.Doc, d, msg.Changes()); err != nil {
+		var hs []ChangeHash
+		for _, c := range msg.Changes() {
+			hs = append(hs, ChangeHash(c.Hash()))
+		}
+		if resp.Queued, err = s.dropQueued(req.Doc, d, hs); err != nil {
 			return nil, resp, err
 		}
 		resp.Heads = heads(s.docs[req.Doc])
@@ -406,14 +417,21 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 	return nil, resp, nil
 }
 
-// changesIn lists the changes of incremental-format bytes; nil for a saved
-// document (which loads whole) or what does not parse.
-func changesIn(blob []byte) []*automerge.Change {
-	chs, err := automerge.LoadChanges(blob)
+// hashesIn lists the hashes of the changes in incremental-format bytes;
+// nil for a saved document (which loads whole) or what does not decode.
+// (automerge.LoadChanges cannot serve: it loads the changes into an empty
+// document, so it refuses every change whose dependencies the bytes lack,
+// the very ones to look for.)
+func hashesIn(blob []byte) []ChangeHash {
+	chs, err := DecodeChanges(blob)
 	if err != nil {
 		return nil
 	}
-	return chs
+	hs := make([]ChangeHash, len(chs))
+	for i, c := range chs {
+		hs[i] = c.Hash
+	}
+	return hs
 }
 
 // dropQueued makes sure the document holds back nothing: Automerge keeps a
@@ -423,10 +441,10 @@ func changesIn(blob []byte) []*automerge.Change {
 // the document, it is reloaded from its own save (which leaves held-back
 // changes out, and resets its sync states), and the caller syncs to fetch
 // what was missing in order.
-func (s *server) dropQueued(id string, d *doc, chs []*automerge.Change) (bool, error) {
+func (s *server) dropQueued(id string, d *doc, hs []ChangeHash) (bool, error) {
 	queued := false
-	for _, c := range chs {
-		if _, err := d.am.Change(c.Hash()); err != nil {
+	for _, h := range hs {
+		if _, err := d.am.Change(automerge.ChangeHash(h)); err != nil {
 			queued = true
 			break
 		}

@@ -295,11 +295,20 @@ func (n *Node) snapshotLocked(d *sessionDoc) {
 // storeLocked stores an increment the worker accepted. Call with n.docMu
 // held.
 func (n *Node) storeLocked(d *sessionDoc, b []byte, from peer.ID) error {
+	return n.storeFromLocked(d, b, from, "")
+}
+
+// storeFromLocked stores what a document gained, and feeds it to the pages
+// that take changes, but the one it came from (origin, a follower's ID).
+func (n *Node) storeFromLocked(d *sessionDoc, b []byte, from peer.ID, origin string) error {
 	seq, err := n.db.AppendIncrement(d.session, string(d.kind), store.Increment{Bytes: b, From: from.String(), At: n.now().UTC()})
 	if err != nil {
 		return err
 	}
 	d.upto = seq
+	if d.l != nil {
+		d.l.feedIncrement(d.kind, b, origin)
+	}
 	d.pending++
 	if d.pending >= snapshotEvery {
 		n.snapshotLocked(d)

@@ -119,25 +119,43 @@ func (f *Follower) Generate(kind crdt.Kind) ([]byte, error) {
 // Receive takes a sync message from the follower. What it brings is this
 // node's own edit: stored, and sent to the peers that may have it.
 func (f *Follower) Receive(kind crdt.Kind, msg []byte) error {
+	_, err := f.take(kind, func(id string, g *crdt.Guard) (crdt.Result, error) {
+		return f.n.worker.SyncReceive(id, f.id, msg, g)
+	})
+	return err
+}
+
+// ReceiveChanges takes changes the follower made (a change frame), as
+// Receive does. It reports whether some wait for changes the node lacks:
+// a sync round finds them.
+func (f *Follower) ReceiveChanges(kind crdt.Kind, changes []byte) (queued bool, err error) {
+	return f.take(kind, func(id string, g *crdt.Guard) (crdt.Result, error) {
+		return f.n.worker.Apply(id, changes, g)
+	})
+}
+
+// take hands the follower's data to the worker by op, judged as this
+// node's own.
+func (f *Follower) take(kind crdt.Kind, op func(id string, g *crdt.Guard) (crdt.Result, error)) (queued bool, err error) {
 	received := time.Now()
 	if err := f.l.mayEditDoc(kind); err != nil {
-		return err
+		return false, err
 	}
 	d, err := f.l.doc(kind)
 	if err != nil {
-		return err
+		return false, err
 	}
 	n := f.n
 	n.docMu.Lock()
 	if err := n.ensureLoaded(d); err != nil {
 		n.docMu.Unlock()
-		return err
+		return false, err
 	}
 	g := f.l.guardFor(n.id, kind)
 	g.Own = true
-	res, err := n.worker.SyncReceive(d.id, f.id, msg, g)
+	res, err := op(d.id, g)
 	if errors.Is(err, crdt.ErrQueued) {
-		err = nil
+		queued, err = true, nil
 	}
 	if err == nil && len(res.Gained) > 0 {
 		// Before anything is stored or leaves the node: some crafted data
@@ -153,13 +171,13 @@ func (f *Follower) Receive(kind crdt.Kind, msg []byte) error {
 			// Judged before anything was applied.
 			n.docMu.Unlock()
 			f.l.refuse(n.id, f.l.name+" (this node's page)", "page sent a change that "+rule.What+"; it was refused")
-			return fmt.Errorf("this node refused your change: it %s: %w", rule.What, ErrRefusedChange)
+			return false, fmt.Errorf("this node refused your change: it %s: %w", rule.What, ErrRefusedChange)
 		case errors.Is(err, crdt.ErrWorkerDied):
 			// Recovery reloads what was stored, without it.
 			n.workerFailed(err)
 			n.docMu.Unlock()
 			f.l.refuse(n.id, f.l.name+" (this node's page)", "page sent document data that crashed this node's Automerge worker; it was refused")
-			return fmt.Errorf("this node refused your change: it crashes this node's Automerge worker: %w", ErrRefusedChange)
+			return false, fmt.Errorf("this node refused your change: it crashes this node's Automerge worker: %w", ErrRefusedChange)
 		default:
 			// Automerge refused it, maybe half way through its changes:
 			// what the worker took of it is not stored, and must not go
@@ -171,19 +189,19 @@ func (f *Follower) Receive(kind crdt.Kind, msg []byte) error {
 			n.docMu.Unlock()
 			f.l.kickSync()
 			f.l.refuse(n.id, f.l.name+" (this node's page)", "page sent document data that this node's Automerge worker refused; it was refused")
-			return fmt.Errorf("this node refused your change: %v: %w", err, ErrRefusedChange)
+			return false, fmt.Errorf("this node refused your change: %v: %w", err, ErrRefusedChange)
 		}
 	}
 	inc := res.Gained
 	if len(inc) > 0 {
-		err = n.storeLocked(d, inc, n.id)
+		err = n.storeFromLocked(d, inc, n.id, f.id)
 	}
 	if res.Settled {
 		n.settledLocked(d)
 	}
 	n.docMu.Unlock()
 	if err != nil {
-		return err
+		return false, err
 	}
 	if len(inc) > 0 {
 		// The keystroke path, step by step at debug level (this, the
@@ -195,7 +213,7 @@ func (f *Follower) Receive(kind crdt.Kind, msg []byte) error {
 	if res.Changed {
 		f.l.docChanged(kind, n.id)
 	}
-	return nil
+	return queued, nil
 }
 
 // ErrRefusedChange is returned for a page's change that breaks the
@@ -323,6 +341,7 @@ func (f *Follower) Close() {
 	}
 	leg := f.leg
 	f.mu.Unlock()
+	f.unfeed()
 	if leg != nil {
 		f.l.mu.Lock()
 		c := f.l.call

@@ -90,6 +90,7 @@ type live struct {
 	waitSnap      map[crdt.Kind]time.Time     // snapshots asked for, since
 	gotContent    bool                        // shared content came from a peer
 	arriving      map[crdt.Kind]*docArrival   // documents being loaded, for the page (arriving.go)
+	feeds         map[string]*pageFeed        // changes on their way to followers that take them, by follower (pagefeed.go)
 	// Presence and the call (media.go).
 	cursors     map[peer.ID]Cursor     // where the participants' carets are
 	call        *call                  // audio and video, once started

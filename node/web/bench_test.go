@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"slices"
@@ -77,13 +78,12 @@ func BenchmarkPageKeystroke(b *testing.B) {
 				b.Fatalf("transaction %d: %v (the page's last error: %s)", i-1, err, m.Error)
 			}
 		}
-		h, err := samPage.docs[crdt.Shared].Commit("")
+		h, err := samPage.commitLocked(crdt.Shared)
 		if err != nil {
 			samPage.mu.Unlock()
 			b.Fatal(err)
 		}
 		pending = append(pending, sent{hash: h, at: at})
-		samPage.flushLocked(crdt.Shared)
 		samPage.mu.Unlock()
 		// As the room does: the caret moved, and goes to the node at
 		// most every 50 ms (room.js; the node passes carets on at most as
@@ -180,12 +180,11 @@ func BenchmarkPageKeystrokeGrowth(b *testing.B) {
 				b.Fatalf("transaction %d: %v", typed-1, err)
 			}
 		}
-		h, err := samPage.docs[crdt.Shared].Commit("")
+		h, err := samPage.commitLocked(crdt.Shared)
 		if err != nil {
 			b.Fatal(err)
 		}
 		last = h
-		samPage.flushLocked(crdt.Shared)
 	}
 	drain := func() {
 		samPage.mu.Lock()
@@ -208,7 +207,7 @@ func BenchmarkPageKeystrokeGrowth(b *testing.B) {
 		n := 0
 		for _, p := range []*page{anaPage, samPage} {
 			p.mu.Lock()
-			n += p.syncIn + p.syncOut
+			n += p.syncIn + p.syncOut + p.changesIn + p.changesOut
 			p.mu.Unlock()
 		}
 		return n
@@ -252,6 +251,16 @@ func typingPages(b *testing.B) (*trace.Trace, *page, *page) {
 	return tr, anaPage, samPage
 }
 
+var pageProtocol = flag.String("page.protocol", "changes", "the page benchmarks' protocol: changes (change frames, as the web app) or sync (the sync protocol only)")
+
+// openBenchPage opens a page that speaks -page.protocol.
+func openBenchPage(b *testing.B, s *Server, session string) *page {
+	if *pageProtocol == "sync" {
+		return openPage(b, s, session)
+	}
+	return openAppPage(b, s, session)
+}
+
 func typingInterview(b *testing.B) (*trace.Trace, interview, *page, *page) {
 	b.Helper()
 	tr, err := trace.Load("rustcode")
@@ -267,7 +276,7 @@ func typingInterview(b *testing.B) (*trace.Trace, interview, *page, *page) {
 	if _, err := ana.StartSession(ctx, id); err != nil {
 		b.Fatal(err)
 	}
-	anaPage, samPage := openPage(b, anaWeb, id), openPage(b, samWeb, id)
+	anaPage, samPage := openBenchPage(b, anaWeb, id), openBenchPage(b, samWeb, id)
 	has := func(p *page) bool {
 		p.mu.Lock()
 		defer p.mu.Unlock()

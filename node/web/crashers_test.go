@@ -24,7 +24,14 @@ import (
 // socket open; nothing of it reaches the company node, nobody is
 // quarantined anywhere, and the page, synced afresh, edits on.
 // (node.TestCrashersFromPage does the same with mutants, below the socket.)
+// Once as sync messages, once as change frames (as the web app sends its
+// changes).
 func TestLiveCrashers(t *testing.T) {
+	t.Run("sync", func(t *testing.T) { liveCrashers(t, false) })
+	t.Run("changes", func(t *testing.T) { liveCrashers(t, true) })
+}
+
+func liveCrashers(t *testing.T, changes bool) {
 	r, err := node.NewRelay(node.RelayConfig{Dir: filepath.Join(t.TempDir(), "relay"), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: discard()})
 	if err != nil {
 		t.Fatal(err)
@@ -47,6 +54,16 @@ func TestLiveCrashers(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := openPage(t, anaWeb, id)
+	// frame wraps a change or a sync message as the page sends it.
+	frame := func(b []byte) []byte {
+		if !changes {
+			return append([]byte{0}, b...)
+		}
+		return append([]byte{changesFlag}, b...)
+	}
+	if changes {
+		p = openAppPage(t, anaWeb, id)
+	}
 	waitFor(t, "the page has the code", func() bool { return p.file("main.go") == "package main\n" })
 	waitFor(t, "the company node has the code", func() bool {
 		text, _, _ := company.Code(ctx, id, "main.go")
@@ -66,7 +83,7 @@ func TestLiveCrashers(t *testing.T) {
 	for _, in := range ins {
 		inputs = append(inputs, in.Bytes)
 		if b, ok := crasher.Relabel(in.Bytes, mine); ok {
-			if msg, ok := crasher.SyncMessageWith(b); ok {
+			if msg, ok := crasher.SyncMessageWith(b); ok && !changes {
 				b = msg
 			}
 			inputs = append(inputs, b)
@@ -98,7 +115,10 @@ func TestLiveCrashers(t *testing.T) {
 	p.mu.Unlock()
 	takenMsg, _ := crasher.SyncMessageWith(taken)
 	halfMsg, _ := crasher.SyncMessageWith(append(append([]byte{}, half...), clash...))
-	p.c.Write(ctx, websocket.MessageBinary, append([]byte{0}, takenMsg...))
+	if changes {
+		takenMsg, halfMsg = taken, append(append([]byte{}, half...), clash...)
+	}
+	p.c.Write(ctx, websocket.MessageBinary, frame(takenMsg))
 	waitFor(t, "the valid change is taken", func() bool {
 		text, _, _ := company.Code(ctx, id, "taken.txt")
 		return text == "TAKEN.TXT"
@@ -107,7 +127,7 @@ func TestLiveCrashers(t *testing.T) {
 
 	errorsBefore := p.count("error")
 	for _, in := range inputs {
-		p.c.Write(ctx, websocket.MessageBinary, append([]byte{0}, in...))
+		p.c.Write(ctx, websocket.MessageBinary, frame(in))
 	}
 	waitWithin(t, 30*time.Second, "an error for each input", func() bool { return p.count("error") >= errorsBefore+len(inputs) })
 	p.mu.Lock()

@@ -117,6 +117,12 @@ func docCode(k crdt.Kind) byte {
 // whole (Automerge's save format), not a sync message.
 const savedFlag = 0x80
 
+// changesFlag marks a binary frame, either way, that carries changes in
+// Automerge's incremental format (one or more, as Automerge's
+// saveIncremental writes them), not a sync message: on a socket opened
+// with ?changes=1, what a document gains travels so, without a sync round.
+const changesFlag = 0x40
+
 // parseWSIn decodes a text message from the page, strictly.
 func parseWSIn(b []byte) (wsIn, error) {
 	var m wsIn
@@ -154,15 +160,17 @@ func parseWSIn(b []byte) (wsIn, error) {
 	return m, nil
 }
 
-// parseWSBinary splits a binary frame into its document and sync message.
-func parseWSBinary(b []byte) (crdt.Kind, []byte, error) {
+// parseWSBinary splits a binary frame into its document and its data: a
+// sync message, or changes if the frame says so.
+func parseWSBinary(b []byte) (kind crdt.Kind, data []byte, changes bool, err error) {
 	if len(b) < 2 {
-		return "", nil, fmt.Errorf("binary frame of %d bytes: a document byte and a sync message", len(b))
+		return "", nil, false, fmt.Errorf("binary frame of %d bytes: a document byte and a sync message or changes", len(b))
 	}
-	if int(b[0]) >= len(docCodes) {
-		return "", nil, fmt.Errorf("unknown document %d", b[0])
+	code := b[0] &^ changesFlag
+	if int(code) >= len(docCodes) {
+		return "", nil, false, fmt.Errorf("unknown document %d", b[0])
 	}
-	return docCodes[b[0]], b[1:], nil
+	return docCodes[code], b[1:], b[0]&changesFlag != 0, nil
 }
 
 // LiveNode is what the session page's WebSocket talks to: the node that
@@ -270,6 +278,13 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 	// the history change by change, and a preview of a document this node
 	// is still loading (node.Follower.Arriving).
 	takesSaved := r.URL.Query().Get("saved") == "1"
+	// A page that takes changes (?changes=1; the web app does) is sent
+	// what the documents gain as changes (change frames), and a sync
+	// message only when that cannot say it (node.Follower.Take).
+	takesChanges := r.URL.Query().Get("changes") == "1"
+	if takesChanges {
+		f.FeedChanges()
+	}
 	sentView, sentSaved := map[crdt.Kind]bool{}, map[crdt.Kind]bool{}
 	savedOut := func(kind crdt.Kind, b []byte) error {
 		sentSaved[kind] = true
@@ -301,6 +316,42 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 			return err
 		}
 		return write(websocket.MessageBinary, append([]byte{docCode(kind)}, msg...))
+	}
+	// syncReply answers the page's sync message (nil: its changes, some
+	// of which wait for changes this node lacks). A page that takes
+	// changes gets no answer that says nothing new to one that said
+	// nothing new: while two people type, both copies' heads differ most
+	// of the time, and the sync protocol would go on exchanging heads, a
+	// walk of the history each, until the typing stops.
+	syncReply := func(kind crdt.Kind, incoming []byte) error {
+		if !takesChanges || incoming == nil {
+			return syncOut(kind)
+		}
+		msg, err := f.Generate(kind)
+		if err != nil || msg == nil {
+			return err
+		}
+		if news(incoming) || news(msg) {
+			return write(websocket.MessageBinary, append([]byte{docCode(kind)}, msg...))
+		}
+		return nil
+	}
+	// docOut brings the page's copy of a document up to what changed: the
+	// changes fed to it, else a sync message.
+	docOut := func(kind crdt.Kind) error {
+		if !takesChanges {
+			return syncOut(kind)
+		}
+		chs, resync, fed := f.Take(kind)
+		if len(chs) > 0 {
+			if err := write(websocket.MessageBinary, append([]byte{docCode(kind) | changesFlag}, chs...)); err != nil {
+				return err
+			}
+		}
+		if resync || !fed {
+			return syncOut(kind)
+		}
+		return nil
 	}
 	// state sends the session's state; once the session has ended, it
 	// says so and reports errEnded: the documents no longer change, and
@@ -438,10 +489,10 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 			if !ok {
 				continue
 			}
-			if err := fromPage(ctx, f, m.typ, m.data, syncOut, writeJSON); err != nil {
+			if err := fromPage(ctx, f, m.typ, m.data, syncReply, writeJSON); err != nil {
 				out := wsOut{Type: "error", Error: err.Error()}
 				if errors.Is(err, node.ErrRefusedChange) && m.typ == websocket.MessageBinary {
-					out.Reset = string(docCodes[m.data[0]])
+					out.Reset = string(docCodes[m.data[0]&^changesFlag])
 				}
 				if writeJSON(out) != nil {
 					return
@@ -463,7 +514,7 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 				if st == sentState && docs[k] == sentDocs[k] {
 					continue
 				}
-				if err := syncOut(k); err != nil && !errors.Is(err, node.ErrNoDoc) {
+				if err := docOut(k); err != nil && !errors.Is(err, node.ErrNoDoc) {
 					left()
 					return
 				}
@@ -502,19 +553,28 @@ func endedText(s node.Session) string {
 }
 
 // fromPage handles one message from the page.
-func fromPage(ctx context.Context, f *node.Follower, typ websocket.MessageType, data []byte, syncOut func(crdt.Kind) error, writeJSON func(wsOut) error) error {
+func fromPage(ctx context.Context, f *node.Follower, typ websocket.MessageType, data []byte, syncReply func(crdt.Kind, []byte) error, writeJSON func(wsOut) error) error {
 	if typ == websocket.MessageBinary {
-		kind, msg, err := parseWSBinary(data)
+		kind, msg, changes, err := parseWSBinary(data)
 		if err != nil {
 			return err
 		}
 		if !slices.Contains(f.Kinds(), kind) {
 			return fmt.Errorf("this node does not keep the %s document", kind)
 		}
+		if changes {
+			// A page's changes need no answer, unless some wait for
+			// changes this node lacks: a sync round finds them.
+			queued, err := f.ReceiveChanges(kind, msg)
+			if err != nil || !queued {
+				return err
+			}
+			return syncReply(kind, nil)
+		}
 		if err := f.Receive(kind, msg); err != nil {
 			return err
 		}
-		return syncOut(kind)
+		return syncReply(kind, msg)
 	}
 	m, err := parseWSIn(data)
 	if err != nil {
@@ -546,6 +606,14 @@ func fromPage(ctx context.Context, f *node.Follower, typ websocket.MessageType, 
 		return f.StopRun(ctx, m.Run)
 	}
 	return f.SetCursor(node.Cursor{File: m.File, Anchor: m.Anchor, Head: m.Head})
+}
+
+// news reports whether a sync message asks for changes or carries some;
+// one that does not only says its sender's heads. What does not decode
+// counts as news: the worker judged it already.
+func news(msg []byte) bool {
+	m, err := crdt.DecodeSyncMessage(msg)
+	return err != nil || len(m.Need) > 0 || len(m.Changes) > 0
 }
 
 // pageFrame is a message read from the page.

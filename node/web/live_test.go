@@ -142,6 +142,11 @@ type page struct {
 	// What the node sent: JSON text messages, and sync messages.
 	textBytes, syncBytes, savedBytes int
 	syncIn, syncOut                  int // sync messages received and sent
+	// changes is set for a page that takes change frames (?changes=1),
+	// as the web app does: it sends its own changes so, and takes the
+	// node's.
+	changes            bool
+	changesIn, changesOut int // change frames received and sent
 }
 
 type wsMessage struct {
@@ -165,10 +170,18 @@ func openSavedPage(t testing.TB, s *Server, session string) *page {
 	return dialPage(t, liveURL(s, session)+"&saved=1")
 }
 
+// openAppPage opens a page that takes what the web app takes: saved
+// documents and change frames (?saved=1&changes=1).
+func openAppPage(t testing.TB, s *Server, session string) *page {
+	t.Helper()
+	return dialPage(t, liveURL(s, session)+"&saved=1&changes=1")
+}
+
 func dialPage(t testing.TB, url string) *page {
 	t.Helper()
 	p := &page{t: t, done: make(chan struct{}), arrived: make(chan struct{}, 1),
-		docs: map[crdt.Kind]*automerge.Doc{}, syncs: map[crdt.Kind]*automerge.SyncState{}}
+		docs: map[crdt.Kind]*automerge.Doc{}, syncs: map[crdt.Kind]*automerge.SyncState{},
+		changes: strings.Contains(url, "changes=1")}
 	c, _, err := websocket.Dial(context.Background(), url, &websocket.DialOptions{
 		OnPingReceived: func(context.Context, []byte) bool { p.pings.Add(1); return true },
 	})
@@ -259,6 +272,34 @@ func (p *page) handle(m wsMessage) {
 		p.flushLocked(kind)
 		return
 	}
+	if m.data[0]&changesFlag != 0 {
+		// Changes the node fed: a sync round only if some wait for
+		// changes this copy lacks.
+		kind := docCodes[m.data[0]&^changesFlag]
+		p.syncBytes += len(m.data)
+		p.changesIn++
+		chs, err := crdt.DecodeChanges(m.data[1:])
+		if err != nil {
+			p.t.Errorf("page: the node's change frame: %v", err)
+			return
+		}
+		// An empty copy (the first exchange is not over) takes nothing
+		// so, as the web app: the exchange brings these too.
+		if len(p.docs[kind].Heads()) == 0 || p.docs[kind].LoadIncremental(m.data[1:]) != nil {
+			p.flushLocked(kind)
+			return
+		}
+		for _, c := range chs {
+			if _, err := p.docs[kind].Change(automerge.ChangeHash(c.Hash)); err != nil {
+				p.flushLocked(kind)
+				break
+			}
+		}
+		if p.synced != nil {
+			p.synced()
+		}
+		return
+	}
 	p.syncBytes += len(m.data)
 	p.syncIn++
 	kind := docCodes[m.data[0]]
@@ -281,21 +322,40 @@ func (p *page) closed() (bool, error) {
 	}
 }
 
-// flushLocked sends what the page's sync state has to say.
-func (p *page) flushLocked(kind crdt.Kind) {
-	for range 1000 {
-		msg, ok := p.syncs[kind].GenerateMessage()
-		if !ok {
-			return
-		}
-		// A node that stops reading fails the write, rather than holding
-		// the page (and its lock) for ever.
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		p.c.Write(ctx, websocket.MessageBinary, append([]byte{docCode(kind)}, msg.Bytes()...))
-		cancel()
-		p.syncOut++
+// commitLocked commits what the page did to a document and sends it: as a
+// change frame on a page that takes changes, else by the sync protocol.
+func (p *page) commitLocked(kind crdt.Kind) (automerge.ChangeHash, error) {
+	h, err := p.docs[kind].Commit("")
+	if err != nil {
+		return h, err
 	}
-	p.t.Errorf("page: the %s document's sync does not end", kind)
+	if !p.changes {
+		p.flushLocked(kind)
+		return h, nil
+	}
+	ch, err := p.docs[kind].Change(h)
+	if err != nil {
+		return h, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p.changesOut++
+	return h, p.c.Write(ctx, websocket.MessageBinary, append([]byte{docCode(kind) | changesFlag}, ch.Save()...))
+}
+
+// flushLocked sends what the page's sync state has to say, as the web app
+// does: one message, which the node answers.
+func (p *page) flushLocked(kind crdt.Kind) {
+	msg, ok := p.syncs[kind].GenerateMessage()
+	if !ok {
+		return
+	}
+	// A node that stops reading fails the write, rather than holding the
+	// page (and its lock) for ever.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	p.c.Write(ctx, websocket.MessageBinary, append([]byte{docCode(kind)}, msg.Bytes()...))
+	cancel()
+	p.syncOut++
 }
 
 func (p *page) file(name string) string {
@@ -315,8 +375,7 @@ func (p *page) splice(name string, pos, del int, text string) {
 	if err := p.docs[crdt.Shared].Path("files", name).Text().Splice(pos, del, text); err != nil {
 		p.t.Fatal(err)
 	}
-	p.docs[crdt.Shared].Commit("")
-	p.flushLocked(crdt.Shared)
+	p.commitLocked(crdt.Shared)
 }
 
 func (p *page) sendText(v any) {
@@ -628,12 +687,13 @@ func TestInbox(t *testing.T) {
 func FuzzWSMessages(f *testing.F) {
 	f.Add([]byte(`{"type":"cursor","file":"main.go","anchor":3,"head":5}`), []byte{0, 1, 2})
 	f.Add([]byte(`{"type":"x"}`), []byte{9})
+	f.Add([]byte(`{"type":"cursor"}`), []byte{changesFlag | 1, 0x85, 0x6f})
 	f.Add([]byte(`{`), []byte{})
 	f.Fuzz(func(t *testing.T, text, binary []byte) {
 		if m, err := parseWSIn(text); err == nil && (m.Type != "cursor" || m.Anchor < 0 || m.File == "") {
 			t.Fatalf("accepted %+v", m)
 		}
-		if kind, msg, err := parseWSBinary(binary); err == nil && (len(msg) == 0 || (kind != crdt.Shared && kind != crdt.Private)) {
+		if kind, msg, _, err := parseWSBinary(binary); err == nil && (len(msg) == 0 || (kind != crdt.Shared && kind != crdt.Private)) {
 			t.Fatalf("accepted %q", binary)
 		}
 	})

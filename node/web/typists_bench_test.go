@@ -15,16 +15,22 @@ import (
 	"parley/internal/trace"
 )
 
-var typistsTxns = flag.Int("typists.txns", 10800, "BenchmarkTwoTypists: transactions each typist types (10800: three a second for an hour)")
+var (
+	typistsTxns  = flag.Int("typists.txns", 10800, "BenchmarkTwoTypists: transactions each typist types (10800: three a second for an hour)")
+	typistsEvery = flag.Duration("typists.every", 15*time.Millisecond, "BenchmarkTwoTypists: time between a typist's transactions, for pages that take change frames (-page.protocol=changes)")
+)
 
 // BenchmarkTwoTypists is an hour of two people typing at once (issue 17,
 // target 6) through two nodes, over the page protocol: Ana's page types
 // the rustcode trace and Sam's the sveltecomponent trace, -typists.txns
 // transactions each (three a second for an hour by default), into one
 // file: Sam's region first, Ana's after it, so that the end of Sam's last
-// line and the start of Ana's first are the same line. Each typist types
-// its next transaction once its node answered the last: as fast as its own
-// node takes it, not at human speed. The hour is compressed, and on a
+// line and the start of Ana's first are the same line. With
+// -page.protocol=sync each typist types its next transaction once its node
+// answered the last: as fast as its own node takes it. With change frames
+// (the web app's protocol, the default) nothing answers a change: each
+// typist types one every -typists.every (15 ms: about as fast). Either way
+// not at human speed: the hour is compressed, and on a
 // 2-core machine the other node, the company's and the other page fall
 // behind, so converge-ms is mostly the time they take to work off that
 // backlog. The company node takes part. Reports, after the last
@@ -101,6 +107,20 @@ func BenchmarkTwoTypists(b *testing.B) {
 		}
 		b.ReportMetric(mb(maxRSS), "worker-max-RSS-MB")
 		b.ReportMetric(mb(maxAnon), "worker-max-anon-MB")
+		// And once the session has been quiet a few seconds: a worker hands
+		// freed memory back after a second idle.
+		<-time.After(3 * time.Second)
+		maxRSS, maxAnon = 0, 0
+		for i, pid := range procstat.Children(os.Getpid()) {
+			m, err := procstat.Read(pid)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Logf("worker %d, quiet: RSS %.1f MB, own (anon) %.1f MB", i, mb(m.RSS), mb(m.Anon))
+			maxRSS, maxAnon = max(maxRSS, m.RSS), max(maxAnon, m.Anon)
+		}
+		b.ReportMetric(mb(maxRSS), "worker-quiet-RSS-MB")
+		b.ReportMetric(mb(maxAnon), "worker-quiet-anon-MB")
 		b.ReportMetric(mb(self.RSS), "process-RSS-MB")
 		b.ReportMetric(mb(self.Anon), "process-anon-MB")
 		b.ReportMetric(mb(int64(ms.HeapInuse)), "process-heap-MB")
@@ -130,13 +150,20 @@ func typeRegion(b *testing.B, p *page, txns []trace.Txn, suffix bool) {
 			}
 			region += utf8.RuneCountInString(x.Ins) - x.Del
 		}
-		if _, err := p.docs[crdt.Shared].Commit(""); err != nil {
+		answered := p.syncIn
+		if _, err := p.commitLocked(crdt.Shared); err != nil {
 			p.mu.Unlock()
 			b.Fatal(err)
 		}
-		answered := p.syncIn
-		p.flushLocked(crdt.Shared)
 		p.mu.Unlock()
+		if p.changes {
+			select {
+			case <-p.done:
+				b.Fatalf("the page's socket closed: %v", p.err)
+			case <-time.After(*typistsEvery):
+			}
+			continue
+		}
 		// The next once the node has answered (or a second passed).
 		deadline := time.Now().Add(time.Second)
 		for time.Now().Before(deadline) {

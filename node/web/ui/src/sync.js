@@ -6,6 +6,9 @@ import * as A from "@automerge/automerge";
 import { guest } from "./mode.js";
 
 export const DOC_CODES = { shared: 0, private: 1 };
+// Flags of a binary frame's first byte: the document saved whole (from the
+// node), changes rather than a sync message (either way, ?changes=1).
+const SAVED = 0x80, CHANGES = 0x40;
 
 // initWasm loads Automerge's WebAssembly, once per page.
 let wasmReady;
@@ -44,6 +47,31 @@ class DocChannel {
     [this.doc, this.state] = A.receiveSyncMessage(this.doc, this.state, msg);
     this.flush();
     if (!A.equals(before, A.getHeads(this.doc))) this.emit();
+  }
+
+  // receiveChanges takes changes the node fed this page (a change frame).
+  // Some may wait for changes this copy lacks (it missed some while the
+  // socket was down): a sync round finds them.
+  // An empty copy (the first exchange is not over) takes nothing so: the
+  // exchange brings these too.
+  receiveChanges(bytes) {
+    const before = A.getHeads(this.doc);
+    if (before.length === 0) return this.flush();
+    try {
+      this.doc = A.loadIncremental(this.doc, bytes);
+    } catch {
+      return this.flush();
+    }
+    if (A.getMissingDeps(this.doc, []).length > 0) this.flush();
+    if (!A.equals(before, A.getHeads(this.doc))) this.emit();
+  }
+
+  // sendLocal sends the change this page just made as a change frame: no
+  // sync round per keystroke. If the socket is down it is lost here, and
+  // the sync round of the next hello brings it.
+  sendLocal() {
+    const change = A.getLastLocalChange(this.doc);
+    if (change) this.send(this.code | CHANGES, change);
   }
 
   // flush sends what the node has not seen yet, if anything.
@@ -94,7 +122,7 @@ class DocChannel {
           // Automerge reads the message when it commits, after this.
           opts.message = tally(path, before, textAt(d));
         });
-        this.flush();
+        this.sendLocal();
         this.emit();
       },
       on: (_, f) => this.listeners.add(f),
@@ -141,8 +169,9 @@ export class Channel {
     // hosts for it; anyone else to their own node.
     const path = guest ? `/guest/s/${encodeURIComponent(sessionID)}/live` : `/api/v1/sessions/${encodeURIComponent(sessionID)}/live`;
     // saved=1: the node may send documents saved whole, and previews of
-    // those it is still loading.
-    this.url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}?saved=1`;
+    // those it is still loading. changes=1: what a document gains travels
+    // as changes, either way, without a sync round per keystroke.
+    this.url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}?saved=1&changes=1`;
     this.on = { onHello, onState, onError, onStatus, onMedia, onRun, onPreview };
     this.docs = {};
     this.ws = null;
@@ -252,11 +281,11 @@ export class Channel {
     }
     const b = new Uint8Array(data);
     if (b.length < 2) return;
-    const saved = b[0] & 0x80; // the document saved whole, not a sync message
-    const kind = Object.keys(DOC_CODES).find((k) => DOC_CODES[k] === (b[0] & 0x7f));
+    const kind = Object.keys(DOC_CODES).find((k) => DOC_CODES[k] === (b[0] & ~(SAVED | CHANGES)));
     if (!kind) return;
     try {
-      if (saved) this.doc(kind).load(b.subarray(1));
+      if (b[0] & SAVED) this.doc(kind).load(b.subarray(1));
+      else if (b[0] & CHANGES) this.doc(kind).receiveChanges(b.subarray(1));
       else this.doc(kind).receive(b.subarray(1));
     } catch (e) {
       this.on.onError?.(`could not apply the node's ${kind} document data: ${e.message}`);
