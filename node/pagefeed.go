@@ -103,6 +103,10 @@ func (f *Follower) Take(kind crdt.Kind) (changes []byte, resync, fed bool) {
 	for _, c := range chs {
 		out = append(out, c...)
 	}
+	if len(out) > 0 {
+		// A step of the keystroke path (see Receive).
+		f.l.log.Debug("changes for the page", "doc", kind, "bytes", len(out))
+	}
 	return out, false, fed
 }
 

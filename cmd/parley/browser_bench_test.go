@@ -74,7 +74,7 @@ func (h pathHandler) Enabled(context.Context, slog.Level) bool { return true }
 
 func (h pathHandler) Handle(_ context.Context, r slog.Record) error {
 	switch r.Message {
-	case "page change stored", "change sent", "change applied", "sync message for the page":
+	case "page change stored", "change sent", "change applied", "changes for the page":
 	default:
 		return nil
 	}
@@ -130,17 +130,19 @@ func (p *pathLog) first(node, msg, peer string, t time.Time) (pathEvent, bool) {
 // as in every interview. Each -benchtime iteration is one keystroke.
 //
 // The breakdown (p50 of each step, ms): key (the key event to the typist's
-// sync message sent: CodeMirror, Automerge in the page), up (the socket
-// to the typist's node), commit (its worker judges, applies and stores),
+// change frame sent: CodeMirror, Automerge in the page), up (the socket to
+// the typist's node), commit (its worker judges, applies and stores),
 // queue (to the change frame written), wire (to the other node), apply (its
-// worker), gen (the sync message for the page made), down (the socket to
-// the reading page), render (Automerge and CodeMirror in the reading page,
-// to its DOM), frame (to the next animation frame). The nodes' steps come
-// from their debug log (node: "page change stored", "change sent", "change
-// applied", "sync message for the page"); page and node clocks are the same
-// machine's wall clock. Nothing on the path batches or debounces a
-// keystroke: the page sends a sync message per change, the node a change
-// frame per change (carets, not timed here, go at most every 50 ms).
+// worker), feed (the reading page's socket takes the change from its
+// feed), down (the socket to the reading page), render (Automerge and
+// CodeMirror in the reading page, to its DOM), frame (to the next
+// animation frame). The nodes' steps come from their debug log (node:
+// "page change stored", "change sent", "change applied", "changes for the
+// page"); page and node clocks are the same machine's wall clock. Nothing
+// on the path batches or debounces a keystroke: the page sends a change
+// frame per change, the node one per change to each peer and to each
+// page, unless changes pile up while a page's socket is busy (carets, not
+// timed here, go at most every 50 ms).
 //
 // With the call (the default in an interview: both pages send and show
 // 640x480 video of Chromium's fake camera, encoded and decoded in software)
@@ -241,7 +243,7 @@ func browserKeystrokes(b *testing.B, tabOpts ...chromedp.ExecAllocatorOption) {
 		return time.Time{}, false
 	}
 	cand, ana := d.Candidate.ID().String(), d.Interviewer.ID().String()
-	steps := []string{"key", "up", "commit", "queue", "wire", "apply", "gen", "down", "render", "frame"}
+	steps := []string{"key", "up", "commit", "queue", "wire", "apply", "feed", "down", "render", "frame"}
 	split := map[string][]time.Duration{}
 	var total, shown []time.Duration
 	plog.mu.Lock()
@@ -263,7 +265,7 @@ func browserKeystrokes(b *testing.B, tabOpts ...chromedp.ExecAllocatorOption) {
 		}
 		out, ok4 := plog.first("candidate", "change sent", ana, stored.at)
 		applied, ok5 := plog.first("interviewer", "change applied", "", out.at)
-		gen, ok6 := plog.first("interviewer", "sync message for the page", "", applied.at)
+		gen, ok6 := plog.first("interviewer", "changes for the page", "", applied.at)
 		in, ok7 := at(read.WSIn, gen.at)
 		if !ok4 || !ok5 || !ok6 || !ok7 || applied.peer != cand || in.After(grew) {
 			continue // the change went another way (a sync round, through the company node)
