@@ -237,18 +237,21 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 			return nil, resp, err
 		}
 		inc := d.am.SaveIncremental()
-		// Changes whose dependencies have not come yet are said (the
-		// caller syncs to fetch those) but kept in Automerge's queue, to
-		// apply when they come, not dropped: dropping reloads the whole
-		// document, and while two people type such gaps come often (the
-		// same edit reaches a node by two ways): with a reload each, two
-		// typists' 4000 changes took 13 s to converge instead of 1-2 s,
-		// and a worker peaked at 445 MB instead of 120-220 MB. Their
-		// bytes were judged above.
-		for _, h := range hashesIn(blob) {
-			if _, err := d.am.Change(automerge.ChangeHash(h)); err != nil {
-				resp.Queued = true
-				break
+		// Changes whose dependencies have not come yet stay in Automerge's
+		// queue, to apply when those come, rather than dropped: dropping
+		// reloads the whole document, and while two people type such gaps
+		// come often (an edit reaches a node by two ways): with a reload
+		// each, two typists' 4000 changes took 13 s to converge instead
+		// of 1-2 s, and a worker peaked at 445 MB instead of 120-220 MB.
+		// Their bytes were judged above. A page's (Guard.Own) are said, so
+		// that its node starts a sync round with it; between nodes, the
+		// node asks the sender when a change frame changed nothing.
+		if req.Guard != nil && req.Guard.Own {
+			for _, h := range hashesIn(blob) {
+				if _, err := d.am.Change(automerge.ChangeHash(h)); err != nil {
+					resp.Queued = true
+					break
+				}
 			}
 		}
 		var err error

@@ -361,6 +361,10 @@ func (p *page) flushLocked(kind crdt.Kind) {
 func (p *page) file(name string) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	return p.fileLocked(name)
+}
+
+func (p *page) fileLocked(name string) string {
 	v, err := p.docs[crdt.Shared].Path("files", name).Get()
 	if err != nil || v.Kind() != automerge.KindText {
 		return ""

@@ -17,6 +17,7 @@ import (
 
 var (
 	typistsTxns  = flag.Int("typists.txns", 10800, "BenchmarkTwoTypists: transactions each typist types (10800: three a second for an hour)")
+	typistsWait  = flag.Duration("typists.wait", 5*time.Minute, "BenchmarkTwoTypists: how long the copies may take to converge")
 	typistsEvery = flag.Duration("typists.every", 15*time.Millisecond, "BenchmarkTwoTypists: time between a typist's transactions, for pages that take change frames (-page.protocol=changes)")
 )
 
@@ -62,7 +63,25 @@ func BenchmarkTwoTypists(b *testing.B) {
 		wg.Wait()
 		typed := time.Since(start)
 		done := time.Now()
-		waitWithin(b, 5*time.Minute, "the pages and the nodes hold the same code", func() bool {
+		defer func() {
+			if !b.Failed() {
+				return
+			}
+			// Who is behind: each copy's length and heads.
+			for name, p := range map[string]*page{"ana's page": anaPage, "sam's page": samPage} {
+				p.mu.Lock()
+				b.Logf("%s: %d code points, %d heads, %d sync in, %d out, %d change frames in, %d out", name,
+					utf8.RuneCountInString(p.fileLocked("f")), len(p.docs[crdt.Shared].Heads()), p.syncIn, p.syncOut, p.changesIn, p.changesOut)
+				p.mu.Unlock()
+			}
+			for name, nd := range map[string]interface {
+				View(context.Context, string, crdt.Kind) (crdt.View, error)
+			}{"company": iv.company, "ana": iv.ana, "sam": iv.sam} {
+				v, err := nd.View(ctx, iv.id, crdt.Shared)
+				b.Logf("%s's node: %d code points, %v", name, utf8.RuneCountInString(v.Files["f"]), err)
+			}
+		}()
+		waitWithin(b, *typistsWait, "the pages and the nodes hold the same code", func() bool {
 			a, s := anaPage.file("f"), samPage.file("f")
 			if a != s {
 				return false
