@@ -145,7 +145,7 @@ type page struct {
 	// changes is set for a page that takes change frames (?changes=1),
 	// as the web app does: it sends its own changes so, and takes the
 	// node's.
-	changes            bool
+	changes               bool
 	changesIn, changesOut int // change frames received and sent
 }
 
