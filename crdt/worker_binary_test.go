@@ -57,12 +57,7 @@ func TestWorkerBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds cmd/parley-worker")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, WorkerBinary)
-	build := exec.Command("go", "build", "-o", bin, "../cmd/parley-worker")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildWorker(t)
 	w := NewWorker(WorkerConfig{Command: func() *exec.Cmd { return exec.Command(bin) }})
 	defer w.Close()
 	if err := w.New("s/shared", Shared, "aaaaaaaa"); err != nil {
@@ -86,7 +81,7 @@ func TestWorkerBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exe := filepath.Join(dir, "parley")
+	exe := filepath.Join(filepath.Dir(bin), "parley")
 	stamped := setting(bi, "vcs.revision") != "" && setting(bi, "vcs.modified") == "false"
 	if got := ownWorkerFor(exe, bi); (got == bin) != stamped {
 		t.Fatalf("worker binary stamped %v (%v): found %q", stamped, bi.Settings, got)
@@ -104,6 +99,18 @@ func TestWorkerBinary(t *testing.T) {
 	if got := ownWorkerFor(exe, bi); got != "" {
 		t.Fatalf("a worker binary that cannot run was taken: %s", got)
 	}
+}
+
+// buildWorker builds cmd/parley-worker, without the race detector whatever
+// the test's build, and returns its path.
+func buildWorker(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), WorkerBinary)
+	build := exec.Command("go", "build", "-o", bin, "../cmd/parley-worker")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // BenchmarkIdleWorker is an idle worker's memory (issue 17, target 3: 15
