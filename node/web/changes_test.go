@@ -22,27 +22,8 @@ import (
 // dependency the node lacks (the page held one back) costs one sync
 // round, which brings both.
 func TestLiveChangeFrames(t *testing.T) {
-	r, err := node.NewRelay(node.RelayConfig{Dir: filepath.Join(t.TempDir(), "relay"), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: discard()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
 	ctx := context.Background()
-	company, companyWeb := up(t, node.InitOptions{Org: "Acme Inc", Bootstrap: r.Addrs()})
-	ana, anaWeb := up(t, node.InitOptions{})
-	res, err := company.AddMember(ctx, node.NewMember{Name: "Ana", Email: "ana@acme.test", Peer: ana.ID().String()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ana.AcceptCredential(ctx, res.Member.Token)
-	ss, _ := company.CreateSessions(ctx, node.NewSessions{Candidate: "Sam", Title: "Frames"})
-	id := ss[0].ID
-	if _, err := ana.Join(ctx, ss[0].Link, ""); err != nil {
-		t.Fatal(err)
-	}
-	if err := ana.Edit(ctx, id, crdt.Shared, crdt.Edit{Op: "add", Name: "main.go", Text: "package main\n"}); err != nil {
-		t.Fatal(err)
-	}
+	company, companyWeb, _, anaWeb, id := anaInterview(t, "Frames")
 	typist, reader, old := openAppPage(t, anaWeb, id), openAppPage(t, companyWeb, id), openPage(t, anaWeb, id)
 	for _, p := range []*page{typist, reader, old} {
 		waitFor(t, "each page has the code", func() bool { return p.file("main.go") == "package main\n" })
@@ -123,4 +104,33 @@ func TestLiveChangeFrames(t *testing.T) {
 	if m, ok := typist.last("error", nil); ok {
 		t.Errorf("the typist's page was told: %s", m.Error)
 	}
+}
+
+// anaInterview starts a relay, the company node and Ana's (an interviewer),
+// each with its web server, and a session Ana joined whose shared document
+// holds main.go ("package main\n").
+func anaInterview(t *testing.T, title string) (company *node.Node, companyWeb *Server, ana *node.Node, anaWeb *Server, id string) {
+	t.Helper()
+	r, err := node.NewRelay(node.RelayConfig{Dir: filepath.Join(t.TempDir(), "relay"), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	ctx := context.Background()
+	company, companyWeb = up(t, node.InitOptions{Org: "Acme Inc", Bootstrap: r.Addrs()})
+	ana, anaWeb = up(t, node.InitOptions{})
+	res, err := company.AddMember(ctx, node.NewMember{Name: "Ana", Email: "ana@acme.test", Peer: ana.ID().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana.AcceptCredential(ctx, res.Member.Token)
+	ss, _ := company.CreateSessions(ctx, node.NewSessions{Candidate: "Sam", Title: title})
+	id = ss[0].ID
+	if _, err := ana.Join(ctx, ss[0].Link, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := ana.Edit(ctx, id, crdt.Shared, crdt.Edit{Op: "add", Name: "main.go", Text: "package main\n"}); err != nil {
+		t.Fatal(err)
+	}
+	return company, companyWeb, ana, anaWeb, id
 }

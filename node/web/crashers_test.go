@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"encoding/hex"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -32,27 +31,8 @@ func TestLiveCrashers(t *testing.T) {
 }
 
 func liveCrashers(t *testing.T, changes bool) {
-	r, err := node.NewRelay(node.RelayConfig{Dir: filepath.Join(t.TempDir(), "relay"), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: discard()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
 	ctx := context.Background()
-	company, _ := up(t, node.InitOptions{Org: "Acme Inc", Bootstrap: r.Addrs()})
-	ana, anaWeb := up(t, node.InitOptions{})
-	res, err := company.AddMember(ctx, node.NewMember{Name: "Ana", Email: "ana@acme.test", Peer: ana.ID().String()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ana.AcceptCredential(ctx, res.Member.Token)
-	ss, _ := company.CreateSessions(ctx, node.NewSessions{Candidate: "Sam", Title: "Loop"})
-	id := ss[0].ID
-	if _, err := ana.Join(ctx, ss[0].Link, ""); err != nil {
-		t.Fatal(err)
-	}
-	if err := ana.Edit(ctx, id, crdt.Shared, crdt.Edit{Op: "add", Name: "main.go", Text: "package main\n"}); err != nil {
-		t.Fatal(err)
-	}
+	company, _, ana, anaWeb, id := anaInterview(t, "Loop")
 	p := openPage(t, anaWeb, id)
 	// frame wraps a change or a sync message as the page sends it.
 	frame := func(b []byte) []byte {
