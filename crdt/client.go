@@ -273,7 +273,17 @@ func (w *Worker) Apply(id string, changes []byte, g *Guard) (Result, error) {
 var ErrQueued = errors.New("crdt: changes lack dependencies; sync to fetch them")
 
 func resultOf(resp response, gained []byte) Result {
-	return Result{Gained: gained, Changed: resp.Changed, Skipped: resp.Skipped, Reset: resp.Reset, Settled: resp.Settled}
+	return Result{Gained: gained, Changed: resp.Changed, Skipped: resp.Skipped, Reset: resp.Reset, Settled: resp.Settled, LeftOut: resp.LeftOut}
+}
+
+// Evict drops the changes hashes names that the document holds, and all
+// that depends on them, and types its texts again as they read, as one
+// change by actor (a fresh one); with filesOnly, the files' texts only
+// (evict.go). It returns how many changes it dropped and, if any, the
+// document saved whole.
+func (w *Worker) Evict(id string, hashes []string, actor string, filesOnly bool, at time.Time) (int, []byte, error) {
+	resp, saved, err := w.call(request{Op: "evict", Doc: id, Hashes: hashes, Actor: actor, FilesOnly: filesOnly, Time: at}, nil)
+	return resp.Evicted, saved, err
 }
 
 // Settle cuts a finished document back to the heads its end names, once

@@ -41,6 +41,12 @@ type Guard struct {
 	// their data, sent by it, crashed the worker and names no author it
 	// knows. They are left out without blame.
 	Poison []string `json:"poison,omitempty"`
+	// Refused are changes (hex hashes) the session's arbiter (the company
+	// node) refused: this node dropped them (evict.go) and leaves them out
+	// without blame, unless the arbiter itself sends them (Arbiter: it took
+	// them after all, from their author).
+	Refused []string `json:"refused,omitempty"`
+	Arbiter bool     `json:"arbiter,omitempty"`
 }
 
 // ActorKey is the part of an actor that names its participant's node: the
@@ -69,6 +75,11 @@ type Result struct {
 	// Settled is set when the document was cut back to the end's heads:
 	// the node stores it whole.
 	Settled bool
+	// LeftOut are the hashes of the changes left out for a reason that
+	// lasts (not the end): another's passed on by a candidate, a second
+	// version, poison, or a change the arbiter refused. The company node
+	// tells the sender (node/leftout.go).
+	LeftOut []string
 }
 
 // errDecode marks bytes that do not decode as Automerge changes: no honest
@@ -80,6 +91,13 @@ var errDecode = errors.New("does not decode")
 // bytes as they are), and how many were skipped. A broken rule is a
 // *RuleError.
 func (s *server) judge(d *doc, g *Guard, chs []*Change) (keep [][]byte, skipped int, err error) {
+	keep, skipped, _, err = s.judgeLeft(d, g, chs)
+	return keep, skipped, err
+}
+
+// judgeLeft is judge, and also returns the changes left out for a reason
+// that lasts (Result.LeftOut).
+func (s *server) judgeLeft(d *doc, g *Guard, chs []*Change) (keep [][]byte, skipped int, left []string, err error) {
 	seen := map[ChangeHash]bool{}
 	var fresh []*Change
 	for _, c := range chs {
@@ -93,25 +111,38 @@ func (s *server) judge(d *doc, g *Guard, chs []*Change) (keep [][]byte, skipped 
 		fresh = append(fresh, c)
 	}
 	if len(fresh) == 0 {
-		return nil, 0, nil
+		return nil, 0, nil, nil
 	}
 	var reach map[ChangeHash]bool
 	if g.Final {
 		reach = reachedBy(g.End, fresh)
 	}
 	take := make([]bool, len(fresh))
+	lasting := make([]bool, len(fresh)) // left out for a reason that lasts
 	numbers := map[actorSeq]ChangeHash{}
+	blame := func(c *Change, err error) ([][]byte, int, []string, error) {
+		var rule *RuleError
+		if errors.As(err, &rule) && rule.Hash == "" {
+			rule.Hash = c.Hash.String()
+		}
+		return nil, 0, nil, err
+	}
 	for i, c := range fresh {
+		lasting[i] = true
 		if len(g.Poison) > 0 && slices.Contains(g.Poison, c.Hash.String()) {
+			continue
+		}
+		if len(g.Refused) > 0 && !g.Arbiter && slices.Contains(g.Refused, c.Hash.String()) {
 			continue
 		}
 		author := ActorKey(c.Actor)
 		role := RoleStaff
 		if g.Own && author != g.Sender {
-			return nil, 0, &RuleError{Actor: c.Actor, What: "is made by actor " + c.Actor + ", which does not start with this node's actor prefix " + g.Sender + " (the hello's \"actor\")"}
+			return blame(c, &RuleError{Actor: c.Actor, What: "is made by actor " + c.Actor + ", which does not start with this node's actor prefix " + g.Sender + " (the hello's \"actor\")"})
 		}
 		switch {
 		case g.Final && !reach[c.Hash]:
+			lasting[i] = false
 			continue // after the end
 		case g.SenderRole == RoleCandidate && author != g.Sender:
 			continue // passed on by a candidate: it comes from its author too
@@ -119,10 +150,10 @@ func (s *server) judge(d *doc, g *Guard, chs []*Change) (keep [][]byte, skipped 
 			role = RoleCandidate
 		}
 		if role == RoleCandidate && !g.Open && !g.Final {
-			return nil, 0, &RuleError{Actor: c.Actor, What: "edits the code before the interview started"}
+			return blame(c, &RuleError{Actor: c.Actor, What: "edits the code before the interview started"})
 		}
 		if err := CheckChange(d.kind, d.genesis, role, c); err != nil {
-			return nil, 0, err
+			return blame(c, err)
 		}
 		// An actor numbers its changes once: a second version of a
 		// numbered change is never taken (a node that took one could
@@ -148,25 +179,29 @@ func (s *server) judge(d *doc, g *Guard, chs []*Change) (keep [][]byte, skipped 
 			if author != g.Sender && (role != RoleCandidate || author == g.Self) {
 				continue
 			}
-			return nil, 0, &RuleError{Actor: c.Actor, What: fmt.Sprintf("is a second version of change %d of actor %s (another has that number: %s)", c.Seq, c.Actor, other)}
+			return blame(c, &RuleError{Actor: c.Actor, What: fmt.Sprintf("is a second version of change %d of actor %s (another has that number: %s)", c.Seq, c.Actor, other)})
 		}
 		numbers[k] = c.Hash
-		take[i] = true
+		take[i], lasting[i] = true, false
 	}
 	for i, c := range fresh {
-		if take[i] {
+		switch {
+		case take[i]:
 			keep = append(keep, c.Raw)
-		} else {
+		default:
 			skipped++
+			if lasting[i] {
+				left = append(left, c.Hash.String())
+			}
 		}
 	}
 	if skipped == 0 {
-		return nil, 0, nil
+		return nil, 0, nil, nil
 	}
 	if keep == nil {
 		keep = [][]byte{}
 	}
-	return keep, skipped, nil
+	return keep, skipped, left, nil
 }
 
 // reachedBy returns the changes of chs that the heads reach, through the

@@ -39,6 +39,8 @@ func (r Role) String() string {
 type RuleError struct {
 	Actor string
 	What  string
+	// Hash is the change's, when one change broke the rule.
+	Hash string `json:",omitempty"`
 }
 
 func (e *RuleError) Error() string { return "change by actor " + e.Actor + " " + e.What }
@@ -78,13 +80,13 @@ func CheckChange(kind Kind, docID string, role Role, c *Change) error {
 	case c.Actor == string(k.genesis[:]):
 		// Every node makes the genesis itself, and only that is the
 		// genesis actor's.
-		return &RuleError{c.Actor, "poses as the document's genesis"}
+		return &RuleError{Actor: c.Actor, What: "poses as the document's genesis"}
 	case kind == Private && role == RoleCandidate:
-		return &RuleError{c.Actor, "writes to the interviewers' private document"}
+		return &RuleError{Actor: c.Actor, What: "writes to the interviewers' private document"}
 	}
 	for i := range c.Ops {
 		if what := k.check(&c.Ops[i]); what != "" {
-			return &RuleError{c.Actor, what}
+			return &RuleError{Actor: c.Actor, What: what}
 		}
 	}
 	return nil

@@ -41,6 +41,9 @@ type request struct {
 	// Guard, on requests that merge a peer's data, says what the document
 	// may take (guard.go).
 	Guard *Guard `json:"guard,omitempty"`
+	// Hashes and FilesOnly are an eviction's (evict.go).
+	Hashes    []string `json:"hashes,omitempty"`
+	FilesOnly bool     `json:"files_only,omitempty"`
 }
 
 // response is how it went.
@@ -57,6 +60,10 @@ type response struct {
 	Skipped int        `json:"skipped,omitempty"`
 	Reset   bool       `json:"reset,omitempty"`
 	Settled bool       `json:"settled,omitempty"`
+	// LeftOut are the changes a guarded request left out for good (see
+	// Result.LeftOut); Evicted counts the changes an eviction dropped.
+	LeftOut []string `json:"left_out,omitempty"`
+	Evicted int      `json:"evicted,omitempty"`
 }
 
 func writeFrame(w io.Writer, hdr any, blob []byte) error {
@@ -221,11 +228,11 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 			if err != nil {
 				return nil, resp, &RuleError{What: "sent document data that " + errDecode.Error() + " (" + err.Error() + ")"}
 			}
-			keep, skipped, err := s.judge(d, req.Guard, chs)
+			keep, skipped, left, err := s.judgeLeft(d, req.Guard, chs)
 			if err != nil {
 				return nil, resp, err
 			}
-			resp.Skipped = skipped
+			resp.Skipped, resp.LeftOut = skipped, left
 			if keep != nil {
 				blob = slices.Concat(keep...)
 			}
@@ -279,10 +286,11 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 			if err != nil {
 				return nil, resp, &RuleError{What: "sent a document that " + errDecode.Error() + " (" + err.Error() + ")"}
 			}
-			keep, skipped, err := s.judge(d, req.Guard, chs)
+			keep, skipped, left, err := s.judgeLeft(d, req.Guard, chs)
 			if err != nil {
 				return nil, resp, err
 			}
+			resp.LeftOut = left
 			if resp.Skipped = skipped; keep != nil {
 				// Not all of it may be taken: what may, change by change.
 				if err := d.am.LoadIncremental(slices.Concat(keep...)); err != nil {
@@ -367,10 +375,11 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 			if err != nil {
 				return nil, resp, &RuleError{What: "sent a sync message that " + errDecode.Error() + " (" + err.Error() + ")"}
 			}
-			keep, skipped, err := s.judge(d, req.Guard, msg.Changes)
+			keep, skipped, left, err := s.judgeLeft(d, req.Guard, msg.Changes)
 			if err != nil {
 				return nil, resp, err
 			}
+			resp.LeftOut = left
 			if resp.Skipped = skipped; keep != nil {
 				// Take what may be taken, and start the exchange with the
 				// peer afresh: its sync state thinks it gave us the rest.
@@ -414,6 +423,14 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 		return inc, resp, nil
 	case "syncreset":
 		delete(s.syncs, [2]string{req.Doc, req.Peer})
+	case "evict":
+		n, err := s.evict(req.Doc, d, req.Hashes, req.Actor, req.FilesOnly, req.Time)
+		if err != nil || n == 0 {
+			return nil, resp, err
+		}
+		resp.Evicted = n
+		resp.Heads = heads(s.docs[req.Doc])
+		return s.docs[req.Doc].am.Save(), resp, nil
 	default:
 		return nil, resp, fmt.Errorf("unknown request %q", req.Op)
 	}
