@@ -276,6 +276,12 @@ func resultOf(resp response, gained []byte) Result {
 	return Result{Gained: gained, Changed: resp.Changed, Skipped: resp.Skipped, Reset: resp.Reset, Settled: resp.Settled, LeftOut: resp.LeftOut}
 }
 
+// Lacking returns those of hashes the document does not hold.
+func (w *Worker) Lacking(id string, hashes []string) ([]string, error) {
+	resp, _, err := w.call(request{Op: "lacking", Doc: id, Hashes: hashes}, nil)
+	return resp.Lacking, err
+}
+
 // Evict drops the changes hashes names that the document holds, and all
 // that depends on them, and types its texts again as they read, as one
 // change by actor (a fresh one); with filesOnly, the files' texts only

@@ -64,6 +64,7 @@ type response struct {
 	// Result.LeftOut); Evicted counts the changes an eviction dropped.
 	LeftOut []string `json:"left_out,omitempty"`
 	Evicted int      `json:"evicted,omitempty"`
+	Lacking []string `json:"lacking,omitempty"`
 }
 
 func writeFrame(w io.Writer, hdr any, blob []byte) error {
@@ -423,6 +424,16 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 		return inc, resp, nil
 	case "syncreset":
 		delete(s.syncs, [2]string{req.Doc, req.Peer})
+	case "lacking":
+		for _, h := range req.Hashes {
+			ch, err := automerge.NewChangeHash(h)
+			if err != nil {
+				return nil, resp, fmt.Errorf("change hash %q: %w", h, err)
+			}
+			if _, err := d.am.Change(ch); err != nil {
+				resp.Lacking = append(resp.Lacking, h)
+			}
+		}
 	case "evict":
 		n, err := s.evict(req.Doc, d, req.Hashes, req.Actor, req.FilesOnly, req.Time)
 		if err != nil || n == 0 {

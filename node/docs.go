@@ -1,7 +1,9 @@
 package node
 
 import (
+	"cmp"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -36,7 +38,10 @@ type sessionDoc struct {
 	gen     int    // the worker generation it was loaded into
 	upto    uint64 // the last stored increment the worker's copy includes
 	pending int    // increments since the last snapshot
+	actor   string // this node's actor in it since an eviction (leftout.go), if one happened
 }
+
+func (d *sessionDoc) actorOr(def string) string { return cmp.Or(d.actor, def) }
 
 // docKinds returns the documents a role keeps: everyone the shared one,
 // interviewers and the company node the private one too.
@@ -47,10 +52,21 @@ func docKinds(role string) []crdt.Kind {
 	return []crdt.Kind{crdt.Shared, crdt.Private}
 }
 
-// actor is this node's Automerge actor: 16 bytes of a digest of its peer
-// ID, so that history names who typed what (a peer ID itself, 38 bytes,
-// would ride in every change).
-func (n *Node) actor() string { return actorOf(n.id) }
+// actor is this node's Automerge actor: the first 8 bytes of a digest of
+// its peer ID (its actor key: history names who typed what by it; a peer
+// ID itself, 38 bytes, would ride in every change) and 8 random bytes of
+// this run's. A run never reuses an earlier run's sequence numbers, which
+// peers may hold even where this node's copy lost them (an eviction,
+// evict.go, drops changes of its own; so may a store repaired after a
+// crash).
+func (n *Node) actor() string { return n.actorID }
+
+// newActor returns an actor under id's key with random bytes of its own.
+func newActor(id peer.ID) string {
+	var b [8]byte
+	rand.Read(b[:])
+	return actorKey(actorOf(id)) + hex.EncodeToString(b[:])
+}
 
 func actorOf(id peer.ID) string {
 	sum := sha256.Sum256([]byte("parley/1 actor\x00" + string(id)))
@@ -177,13 +193,13 @@ func (n *Node) startDoc(d *sessionDoc, skip map[uint64]bool) error {
 		d.upto = 0
 		// A copy loaded for a read (see withDoc) has an ID of its own, and
 		// the document's genesis all the same.
-		return n.worker.NewCopy(d.id, crdt.DocID(d.session, d.kind), d.kind, n.actor())
+		return n.worker.NewCopy(d.id, crdt.DocID(d.session, d.kind), d.kind, d.actorOr(n.actor()))
 	}
 	if err != nil {
 		return err
 	}
 	d.upto = snap.Upto
-	return n.worker.Load(d.id, crdt.DocID(d.session, d.kind), d.kind, n.actor(), snap.Bytes)
+	return n.worker.Load(d.id, crdt.DocID(d.session, d.kind), d.kind, d.actorOr(n.actor()), snap.Bytes)
 }
 
 // recoverLocked brings the documents back after the worker died: every open
@@ -469,6 +485,7 @@ func (n *Node) applyGuarded(d *sessionDoc, from peer.ID, b []byte, g *crdt.Guard
 	}
 	if res.Skipped > 0 && d.l != nil {
 		d.l.skipped.Add(int64(res.Skipped))
+		d.l.leftOut(from, d.kind, res.LeftOut)
 	}
 	if res.Skipped > 0 {
 		n.log.Info("left out changes a peer sent: after the end, or passed on by a candidate", "doc", d.id, "from", from, "changes", res.Skipped)

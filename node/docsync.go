@@ -54,9 +54,12 @@ const (
 	// record on the same stream, and a change after the end after the end.
 	frameRecords byte = 5
 	frameView    byte = 6
+	// frameLeftOut, from the company node, names changes of the sender's
+	// that it left out for good (leftout.go).
+	frameLeftOut byte = 7
 	// frameLast is the newest type this node knows: frames of newer types
 	// (a newer node's) are skipped.
-	frameLast = frameView
+	frameLast = frameLeftOut
 )
 
 // maxRecordsFrame bounds a records frame.
@@ -116,7 +119,7 @@ func readDocFrame(r *bufio.Reader) (docFrame, error) {
 	if err != nil {
 		return f, fmt.Errorf("bad frame length: %w", err)
 	}
-	if n == 0 || n > maxDocFrame || f.typ == frameRecords && n > maxRecordsFrame {
+	if n == 0 || n > maxDocFrame || (f.typ == frameRecords || f.typ == frameLeftOut) && n > maxRecordsFrame {
 		return f, fmt.Errorf("frame of %d bytes is out of bounds (1 to %d)", n, maxDocFrame)
 	}
 	if f.typ > frameLast {
@@ -587,6 +590,17 @@ func (l *live) receive(from peer.ID, f docFrame) {
 			k.poke()
 		}
 		return
+	case frameLeftOut:
+		hashes, err := decodeLeftOut(f.data)
+		switch {
+		case !l.isArbiter(from):
+			l.log.Info("ignored a left-out frame from a peer that is not the company node", "peer", from)
+		case err != nil:
+			l.log.Info("ignored a left-out frame that does not decode", "peer", from, "err", err)
+		default:
+			l.evict(from, d, hashes)
+		}
+		return
 	case frameView:
 		if err := l.arrivingView(from, d, f.data); err != nil {
 			l.refuse(from, "", "sent "+err.Error())
@@ -620,6 +634,10 @@ func (l *live) receive(from peer.ID, f docFrame) {
 		}
 	}
 	if err != nil {
+		var rule *crdt.RuleError
+		if errors.As(err, &rule) && rule.Hash != "" {
+			l.leftOut(from, f.kind, []string{rule.Hash})
+		}
 		l.broke(from, err)
 		l.log.Info("refused document data", "peer", from, "err", err)
 		return
@@ -746,6 +764,9 @@ func (n *Node) applySnapshot(d *sessionDoc, from peer.ID, saved []byte) (bool, e
 		if err != nil {
 			return false, err
 		}
+		if d.l != nil {
+			d.l.leftOut(from, d.kind, res.LeftOut)
+		}
 		if res.Skipped > 0 || res.Settled {
 			// Not the peer's document as it is: store what was taken.
 			n.snapshotLocked(d)
@@ -832,6 +853,7 @@ func (n *Node) syncExchange(d *sessionDoc, from peer.ID, msg []byte) (bool, []by
 	}
 	if res.Skipped > 0 && d.l != nil {
 		d.l.skipped.Add(int64(res.Skipped))
+		d.l.leftOut(from, d.kind, res.LeftOut)
 	}
 	if len(res.Gained) > 0 {
 		if err := n.storeLocked(d, res.Gained, from); err != nil {

@@ -91,6 +91,10 @@ type live struct {
 	gotContent    bool                        // shared content came from a peer
 	arriving      map[crdt.Kind]*docArrival   // documents being loaded, for the page (arriving.go)
 	feeds         map[string]*pageFeed        // changes on their way to followers that take them, by follower (pagefeed.go)
+	// Arbitration (leftout.go): what the company node left out.
+	arbiterRefused map[crdt.Kind][]string // changes it refused, dropped here
+	leftPending    map[leftKey][]string   // on the company node: changes left out, to tell their senders
+	rebuilds       rebuild                // the documents rebuilt so, for pages
 	// Presence and the call (media.go).
 	cursors     map[peer.ID]Cursor     // where the participants' carets are
 	call        *call                  // audio and video, once started

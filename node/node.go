@@ -82,6 +82,7 @@ type Node struct {
 	now      func() time.Time
 	key      crypto.PrivKey
 	id       peer.ID
+	actorID  string // this run's Automerge actor (docs.go)
 	company  ed25519.PrivateKey // nil on a participant node
 	settings Settings
 	db       *store.DB
@@ -150,7 +151,10 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if n.id, err = peer.IDFromPrivateKey(n.key); err != nil {
+	if n.id, err = peer.IDFromPrivateKey(n.key); err == nil {
+		n.actorID = newActor(n.id)
+	}
+	if err != nil {
 		return nil, err
 	}
 	n.company, err = loadCompanyKey(dir)

@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -53,6 +54,10 @@ func (l *live) guardFor(from peer.ID, kind crdt.Kind) *crdt.Guard {
 	}
 	g := guardOf(&l.state, kind, from, role, cands)
 	g.Self = actorKey(l.n.actor())
+	g.Refused = slices.Clone(l.arbiterRefused[kind])
+	if p, ok := l.peers[from]; ok && p.role == RoleCompany {
+		g.Arbiter = true
+	}
 	for h, carriers := range l.poison {
 		if carriers[from] {
 			g.Poison = append(g.Poison, h)

@@ -416,6 +416,9 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 	// document costs that document's sync message, not the others', nor
 	// a state message (the session, carets, the call).
 	sentDocs, sentState := f.Versions()
+	// A document rebuilt from what the company node holds (node/leftout.go)
+	// makes the page start again from the node's copy.
+	rebuilt, _ := f.Rebuilt()
 	info, _ := n.Info(ctx)
 	st, err := f.State(ctx)
 	if err != nil {
@@ -506,6 +509,13 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 			}
 		case <-changed:
 			changed = f.Changed()
+			if r, kind := f.Rebuilt(); r != rebuilt {
+				rebuilt = r
+				if writeJSON(wsOut{Type: "error", Reset: string(kind),
+					Error: "the company node refused data this copy held; this node dropped it and typed the texts again: the page starts again from its copy"}) != nil {
+					return
+				}
+			}
 			if err := arrivingOut(); err != nil {
 				return
 			}

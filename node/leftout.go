@@ -1,0 +1,215 @@
+package node
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"parley/crdt"
+)
+
+// The company node is the session's arbiter of document data. Each node
+// judges what it takes alone (rules.go), and an attacker can make honest
+// nodes hold data the others refuse: a modified interviewer's node sends
+// a valid change to the candidate's node alone (the others never take
+// another's change from a candidate), or two versions of one change to two
+// nodes, or bytes that crash some workers and not others. Every edit made
+// on top of such data depends on it, and so would reach nobody who
+// refused it, for the rest of the session.
+//
+// So the company node tells a sender which of its changes it left out for
+// good (a left-out frame: after leftOutGrace, those it still lacks: another's
+// change a candidate passed on may come from its author meanwhile), and the
+// sender, if honest, drops them and all that depends on them, then types
+// its texts again as one change of its own (crdt evict.go): its people's
+// words survive, and its copy converges on the company node's. It leaves
+// the dropped changes out from then on, unless the company node itself
+// sends them (it took them after all, from their author). A left-out frame
+// from any other peer is ignored: no one else can make a node drop data.
+
+// leftOutGrace is how long the company node waits before it tells a sender
+// that changes it left out are out for good. Meanwhile it asks its staff
+// peers for everything it lacks: another's change a candidate passed on
+// normally comes from its author within milliseconds.
+const leftOutGrace = 5 * time.Second
+
+// maxLeftOut bounds the hashes of one left-out frame (and so its size, well
+// under maxRecordsFrame), and the changes a session keeps refused.
+const maxLeftOut = 512
+
+// leftOutNote is a left-out frame's body.
+type leftOutNote struct {
+	Hashes []string `json:"hashes"`
+}
+
+// leftKey names what one left-out frame will be about.
+type leftKey struct {
+	peer peer.ID
+	kind crdt.Kind
+}
+
+// leftOut notes that changes a peer sent were left out for a reason that
+// lasts; on the company node, the peer is told those it still lacks after
+// leftOutGrace.
+func (l *live) leftOut(from peer.ID, kind crdt.Kind, hashes []string) {
+	if l.role != RoleCompany || len(hashes) == 0 || from == l.n.id {
+		return
+	}
+	key := leftKey{from, kind}
+	l.mu.Lock()
+	if l.leftPending == nil {
+		l.leftPending = map[leftKey][]string{}
+	}
+	pending, waiting := l.leftPending[key]
+	for _, h := range hashes {
+		if len(pending) < maxLeftOut && !slices.Contains(pending, h) {
+			pending = append(pending, h)
+		}
+	}
+	l.leftPending[key] = pending
+	var staff []peer.ID
+	for id, p := range l.peers {
+		if id != from && (p.role == RoleInterviewer || p.role == RoleCompany) {
+			staff = append(staff, id)
+		}
+	}
+	l.mu.Unlock()
+	if waiting {
+		return
+	}
+	// Whatever a staff node holds of it comes now.
+	if d, err := l.doc(kind); err == nil {
+		for _, id := range staff {
+			l.n.syncReset(d, id)
+			l.pokeLink(id)
+		}
+	}
+	time.AfterFunc(leftOutGrace, func() { l.tellLeftOut(key) })
+}
+
+// tellLeftOut sends a peer a left-out frame for the changes of its that
+// this node left out and still lacks.
+func (l *live) tellLeftOut(key leftKey) {
+	l.mu.Lock()
+	hashes := l.leftPending[key]
+	delete(l.leftPending, key)
+	l.mu.Unlock()
+	if l.ctx.Err() != nil {
+		return
+	}
+	d, err := l.doc(key.kind)
+	if err != nil {
+		return
+	}
+	n := l.n
+	n.docMu.Lock()
+	var lacking []string
+	if err = n.ensureLoaded(d); err == nil {
+		lacking, err = n.worker.Lacking(d.id, hashes)
+	}
+	n.docMu.Unlock()
+	if err != nil || len(lacking) == 0 {
+		return
+	}
+	b, _ := json.Marshal(leftOutNote{Hashes: lacking})
+	l.log.Info("told a peer which of its changes this node left out for good", "peer", key.peer, "doc", key.kind, "changes", len(lacking))
+	l.sendTo(key.peer, docFrame{typ: frameLeftOut, kind: key.kind, data: b})
+}
+
+// decodeLeftOut reads a left-out frame's body.
+func decodeLeftOut(b []byte) ([]string, error) {
+	var note leftOutNote
+	if err := decodeStrict(b, &note); err != nil {
+		return nil, err
+	}
+	if len(note.Hashes) == 0 || len(note.Hashes) > maxLeftOut {
+		return nil, fmt.Errorf("%d changes named, want 1 to %d", len(note.Hashes), maxLeftOut)
+	}
+	for _, h := range note.Hashes {
+		if _, err := crdt.ParseChangeHash(h); err != nil {
+			return nil, fmt.Errorf("change hash %q: %v", h, err)
+		}
+	}
+	return note.Hashes, nil
+}
+
+// isArbiter reports whether a peer is the session's company node.
+func (l *live) isArbiter(id peer.ID) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p, ok := l.peers[id]
+	return ok && p.role == RoleCompany
+}
+
+// evict drops the changes the company node left out, and what this node
+// made on them, and types the texts again (see above).
+func (l *live) evict(from peer.ID, d *sessionDoc, hashes []string) {
+	l.mu.Lock()
+	if l.arbiterRefused == nil {
+		l.arbiterRefused = map[crdt.Kind][]string{}
+	}
+	for _, h := range hashes {
+		if refused := l.arbiterRefused[d.kind]; !slices.Contains(refused, h) && len(refused) < maxLeftOut {
+			l.arbiterRefused[d.kind] = append(refused, h)
+		}
+	}
+	l.mu.Unlock()
+	n := l.n
+	n.docMu.Lock()
+	if err := n.ensureLoaded(d); err != nil {
+		n.docMu.Unlock()
+		return
+	}
+	actor := newActor(n.id)
+	dropped, _, err := n.worker.Evict(d.id, hashes, actor, l.role == RoleCandidate, n.now())
+	if err != nil {
+		n.workerFailed(err)
+		n.docMu.Unlock()
+		l.log.Error("dropping the changes the company node left out", "doc", d.kind, "err", err)
+		return
+	}
+	if dropped > 0 {
+		d.actor = actor
+		n.snapshotLocked(d)
+	}
+	n.docMu.Unlock()
+	if dropped == 0 {
+		return
+	}
+	l.log.Warn("dropped changes the company node left out, and the edits made on them; their texts were typed again",
+		"doc", d.kind, "by", from, "named", len(hashes), "dropped", dropped)
+	l.mu.Lock()
+	l.rebuilds.n++
+	l.rebuilds.kind = d.kind
+	peers := make([]peer.ID, 0, len(l.links))
+	for id := range l.links {
+		peers = append(peers, id)
+	}
+	l.mu.Unlock()
+	// The peers' sync states think this node holds what it dropped.
+	for _, id := range peers {
+		n.syncReset(d, id)
+	}
+	l.kickSync()
+	l.docChanged(d.kind, from)
+}
+
+// rebuild counts the evictions of a session's documents, for its pages:
+// a page's copy holds what was dropped, so it starts again from the
+// node's.
+type rebuild struct {
+	n    int
+	kind crdt.Kind
+}
+
+// Rebuilt counts the times this node rebuilt a document of the session
+// from what the company node holds, and names the last one's document: a
+// page that saw the count grow reloads it.
+func (f *Follower) Rebuilt() (int, crdt.Kind) {
+	f.l.mu.Lock()
+	defer f.l.mu.Unlock()
+	return f.l.rebuilds.n, f.l.rebuilds.kind
+}
