@@ -95,6 +95,11 @@ type doc struct {
 	numbers map[actorSeq]automerge.ChangeHash
 	actors  map[string]string
 	indexed map[automerge.ChangeHash]bool // the heads at the last lookup
+	// queued are changes taken whose dependencies had not come: Automerge
+	// holds them out of sight, and applies them when those come, unjudged
+	// against what came meanwhile; so a second version of one must be
+	// refused while it waits (see judge).
+	queued map[actorSeq]ChangeHash
 }
 
 type actorSeq struct {

@@ -173,6 +173,8 @@ func (s *server) judgeLeft(d *doc, g *Guard, chs []*Change) (keep [][]byte, skip
 		if !twice {
 			if h, ok := d.numbered(c.Actor, c.Seq); ok {
 				other, twice = ChangeHash(h), true
+			} else if h, ok := d.queued[k]; ok {
+				other, twice = h, true
 			}
 		}
 		if twice && other != c.Hash {
@@ -312,5 +314,28 @@ func (s *server) dropSyncs(id string) {
 		if k[0] == id {
 			delete(s.syncs, k)
 		}
+	}
+}
+
+// maxQueued bounds the changes a document notes as held back; past it, the
+// note starts again (a peer that sends that many changes without their
+// dependencies is far behind or hostile, and sync rounds repair the rest).
+const maxQueued = 1 << 16
+
+// noteQueued notes which changes of blob (judged, then given to Automerge)
+// the document holds back, waiting for their dependencies.
+func (d *doc) noteQueued(blob []byte) {
+	chs, err := DecodeChanges(blob)
+	if err != nil {
+		return
+	}
+	for _, c := range chs {
+		if _, err := d.am.Change(automerge.ChangeHash(c.Hash)); err == nil {
+			continue
+		}
+		if d.queued == nil || len(d.queued) >= maxQueued {
+			d.queued = map[actorSeq]ChangeHash{}
+		}
+		d.queued[actorSeq{c.Actor, c.Seq}] = c.Hash
 	}
 }

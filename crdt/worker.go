@@ -244,6 +244,9 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 		if err := d.am.LoadIncremental(blob); err != nil {
 			return nil, resp, err
 		}
+		if req.Guard != nil {
+			d.noteQueued(blob)
+		}
 		inc := d.am.SaveIncremental()
 		// Changes whose dependencies have not come yet stay in Automerge's
 		// queue, to apply when those come, rather than dropped: dropping
@@ -297,6 +300,7 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 				if err := d.am.LoadIncremental(slices.Concat(keep...)); err != nil {
 					return nil, resp, err
 				}
+				d.noteQueued(slices.Concat(keep...))
 				d.invalidate()
 				var err error
 				resp.Settled, err = s.settle(req.Doc, d, req.Guard)

@@ -757,19 +757,14 @@ func TestCrashersToCandidate(t *testing.T) {
 	cs.onlyBlamed(t, cs.mallory, "the edits")
 }
 
-// Known defect: an interviewer's modified node cuts the candidate off by
-// sending one valid change to the candidate's node alone. The candidate's
-// later edits depend on it; the other nodes leave it out when the
-// candidate's node passes it on (a candidate's node passes on only its
-// own changes: others' cannot be told from forgeries, and their authors'
-// nodes are assumed to send them too) and so can never place the
-// candidate's edits, which reach nobody, silently, for the rest of the
-// session. Found by TestCrashersToCandidate, whose valid mutants do just
-// that.
+// An interviewer's modified node sends one valid change to the
+// candidate's node alone, to cut it off: the candidate's later edits
+// depend on it, and the other nodes never take another's change from a
+// candidate. The company node tells the candidate's node that it left the
+// change out for good (leftout.go); that node drops it and types its own
+// edits again, and they reach everyone. (Found by TestCrashersToCandidate,
+// whose valid mutants did just that.)
 func TestCrashersCandidateCutOff(t *testing.T) {
-	if !*knownDefects {
-		t.Skip("known defect, not fixed yet: run with -crashers.known")
-	}
 	cs := startCrashSession(t)
 	only := validFile(t, cs.saved[crdt.Shared], actorNaming(cs.mallory, "6f6e6c7921212121"), "only.txt", "ONLY")
 	sendFrames(t, cs.mallory, cs.cand, cs.id, docFrame{typ: frameChange, kind: crdt.Shared, data: only})
@@ -777,7 +772,24 @@ func TestCrashersCandidateCutOff(t *testing.T) {
 		t.Fatal("the candidate's node did not take the change")
 	}
 	if missing := cs.editsFlow(t, []*Node{cs.cand}, []*Node{cs.ana, cs.company}); missing != "" {
-		knownDefect(t, "the candidate is cut off%s", missing)
+		t.Fatalf("the candidate is cut off%s", missing)
+	}
+	waitFor(t, 10*time.Second, "the candidate's node drops the change the others refused", func() bool {
+		_, ok := view(t, cs.cand, cs.id, crdt.Shared).Files["only.txt"]
+		return !ok
+	})
+	// It stays dropped: Mallory's node offers it again at every round.
+	sendFrames(t, cs.mallory, cs.cand, cs.id, docFrame{typ: frameChange, kind: crdt.Shared, data: only})
+	if _, ok := view(t, cs.cand, cs.id, crdt.Shared).Files["only.txt"]; ok {
+		t.Fatal("the candidate's node took the dropped change again")
+	}
+	if missing := cs.editsFlow(t, []*Node{cs.cand, cs.ana}, []*Node{cs.ana, cs.company, cs.cand}); missing != "" {
+		t.Fatalf("after the drop%s", missing)
+	}
+	for _, n := range cs.nodes() {
+		if v, _ := n.Session(context.Background(), cs.id); len(v.Quarantined) != 0 {
+			t.Fatalf("%s quarantines %v: a valid change blames nobody", cs.name(n), v.Quarantined)
+		}
 	}
 }
 

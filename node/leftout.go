@@ -20,10 +20,12 @@ import (
 // on top of such data depends on it, and so would reach nobody who
 // refused it, for the rest of the session.
 //
-// So the company node tells a sender which of its changes it left out for
-// good (a left-out frame: after leftOutGrace, those it still lacks: another's
-// change a candidate passed on may come from its author meanwhile), and the
-// sender, if honest, drops them and all that depends on them, then types
+// So the company node tells its peers which changes it left out for good
+// (a left-out frame: after leftOutGrace, those it still lacks: another's
+// change a candidate passed on may come from its author meanwhile), the
+// sender and the others alike (a node it quarantined, whose frames it does
+// not read, may hold them too), and a node that holds them, if honest,
+// drops them and all that depends on them, then types
 // its texts again as one change of its own (crdt evict.go): its people's
 // words survive, and its copy converges on the company node's. It leaves
 // the dropped changes out from then on, unless the company node itself
@@ -45,31 +47,25 @@ type leftOutNote struct {
 	Hashes []string `json:"hashes"`
 }
 
-// leftKey names what one left-out frame will be about.
-type leftKey struct {
-	peer peer.ID
-	kind crdt.Kind
-}
-
 // leftOut notes that changes a peer sent were left out for a reason that
-// lasts; on the company node, the peer is told those it still lacks after
+// lasts (it may be called with the node's document lock held); on the
+// company node, its peers are told those it still lacks after
 // leftOutGrace.
 func (l *live) leftOut(from peer.ID, kind crdt.Kind, hashes []string) {
 	if l.role != RoleCompany || len(hashes) == 0 || from == l.n.id {
 		return
 	}
-	key := leftKey{from, kind}
 	l.mu.Lock()
 	if l.leftPending == nil {
-		l.leftPending = map[leftKey][]string{}
+		l.leftPending = map[crdt.Kind][]string{}
 	}
-	pending, waiting := l.leftPending[key]
+	pending, waiting := l.leftPending[kind]
 	for _, h := range hashes {
 		if len(pending) < maxLeftOut && !slices.Contains(pending, h) {
 			pending = append(pending, h)
 		}
 	}
-	l.leftPending[key] = pending
+	l.leftPending[kind] = pending
 	var staff []peer.ID
 	for id, p := range l.peers {
 		if id != from && (p.role == RoleInterviewer || p.role == RoleCompany) {
@@ -80,27 +76,34 @@ func (l *live) leftOut(from peer.ID, kind crdt.Kind, hashes []string) {
 	if waiting {
 		return
 	}
-	// Whatever a staff node holds of it comes now.
-	if d, err := l.doc(kind); err == nil {
-		for _, id := range staff {
-			l.n.syncReset(d, id)
-			l.pokeLink(id)
+	// Whatever a staff node holds of it comes now. (Not here: the caller
+	// may hold the node's document lock.)
+	go func() {
+		if d, err := l.doc(kind); err == nil {
+			for _, id := range staff {
+				l.n.syncReset(d, id)
+				l.pokeLink(id)
+			}
 		}
-	}
-	time.AfterFunc(leftOutGrace, func() { l.tellLeftOut(key) })
+	}()
+	time.AfterFunc(leftOutGrace, func() { l.tellLeftOut(kind) })
 }
 
-// tellLeftOut sends a peer a left-out frame for the changes of its that
+// tellLeftOut sends the peers a left-out frame for the changes of kind
 // this node left out and still lacks.
-func (l *live) tellLeftOut(key leftKey) {
+func (l *live) tellLeftOut(kind crdt.Kind) {
 	l.mu.Lock()
-	hashes := l.leftPending[key]
-	delete(l.leftPending, key)
+	hashes := l.leftPending[kind]
+	delete(l.leftPending, kind)
+	peers := make([]peer.ID, 0, len(l.links))
+	for id := range l.links {
+		peers = append(peers, id)
+	}
 	l.mu.Unlock()
 	if l.ctx.Err() != nil {
 		return
 	}
-	d, err := l.doc(key.kind)
+	d, err := l.doc(kind)
 	if err != nil {
 		return
 	}
@@ -115,8 +118,10 @@ func (l *live) tellLeftOut(key leftKey) {
 		return
 	}
 	b, _ := json.Marshal(leftOutNote{Hashes: lacking})
-	l.log.Info("told a peer which of its changes this node left out for good", "peer", key.peer, "doc", key.kind, "changes", len(lacking))
-	l.sendTo(key.peer, docFrame{typ: frameLeftOut, kind: key.kind, data: b})
+	l.log.Info("told the peers which changes this node left out for good", "doc", kind, "changes", len(lacking))
+	for _, id := range peers {
+		l.sendTo(id, docFrame{typ: frameLeftOut, kind: kind, data: b})
+	}
 }
 
 // decodeLeftOut reads a left-out frame's body.

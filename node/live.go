@@ -93,7 +93,7 @@ type live struct {
 	feeds         map[string]*pageFeed        // changes on their way to followers that take them, by follower (pagefeed.go)
 	// Arbitration (leftout.go): what the company node left out.
 	arbiterRefused map[crdt.Kind][]string // changes it refused, dropped here
-	leftPending    map[leftKey][]string   // on the company node: changes left out, to tell their senders
+	leftPending    map[crdt.Kind][]string // on the company node: changes left out, to tell the peers
 	rebuilds       rebuild                // the documents rebuilt so, for pages
 	// Presence and the call (media.go).
 	cursors     map[peer.ID]Cursor     // where the participants' carets are

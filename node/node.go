@@ -82,7 +82,7 @@ type Node struct {
 	now      func() time.Time
 	key      crypto.PrivKey
 	id       peer.ID
-	actorID  string // this run's Automerge actor (docs.go)
+	actorID  string             // this run's Automerge actor (docs.go)
 	company  ed25519.PrivateKey // nil on a participant node
 	settings Settings
 	db       *store.DB
