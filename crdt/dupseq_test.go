@@ -2,9 +2,12 @@ package crdt
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/automerge/automerge-go"
 )
 
 // An actor's change number is taken once: a second version of a change
@@ -107,5 +110,87 @@ func TestSecondVersionRefused(t *testing.T) {
 	// The very same change again is no second version.
 	if _, _, err := s.judge(d, g, []*Change{a}); err != nil {
 		t.Fatalf("the same change again: %v", err)
+	}
+}
+
+// A change held back for its dependencies still numbers its actor's
+// change: a second version that comes meanwhile is refused (else
+// Automerge applies both once the dependency comes, and the document's
+// save no longer loads). A second version the arbiter's guard names as
+// refused is left out, and listed as left out for good.
+func TestSecondVersionOfHeldBack(t *testing.T) {
+	at := time.Unix(1700000000, 0)
+	base, err := newDoc("s", Shared, "aaaaaaaaaaaaaaaa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := base.apply([]Edit{{Op: "add", Name: "f", Text: "x\n"}}, at); err != nil {
+		t.Fatal(err)
+	}
+	saved := base.am.Save()
+	const mallory = "6d616c6c6f727921"
+	m, err := loadDoc(Shared, mallory, saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.apply([]Edit{{Op: "splice", Target: "file:f", Pos: 0, Text: "1"}}, at); err != nil {
+		t.Fatal(err)
+	}
+	first := m.am.SaveIncremental()
+	fork, err := m.am.Fork()
+	if err != nil {
+		t.Fatal(err)
+	}
+	two := func(d *automerge.Doc, text string) []byte {
+		t.Helper()
+		if err := d.Path("files", "f").Text().Insert(0, text); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Commit(""); err != nil {
+			t.Fatal(err)
+		}
+		return d.SaveIncremental()
+	}
+	a := two(m.am, "A")
+	if err := fork.SetActorID(mallory); err != nil {
+		t.Fatal(err)
+	}
+	fork.SaveIncremental()
+	b := two(fork, "B")
+
+	s := &server{docs: map[string]*doc{}, syncs: map[[2]string]*automerge.SyncState{}}
+	d, err := loadDoc(Shared, "bbbbbbbbbbbbbbbb", saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.docs["d"] = d
+	g := &Guard{Sender: ActorKey(mallory), SenderRole: RoleStaff, Open: true}
+	if _, _, err := s.do(request{Op: "apply", Doc: "d", Guard: g}, a); err != nil {
+		t.Fatalf("the first version, held back: %v", err)
+	}
+	_, _, err = s.do(request{Op: "apply", Doc: "d", Guard: g}, b)
+	var rule *RuleError
+	if !errors.As(err, &rule) || !strings.Contains(rule.What, "second version") || rule.Hash == "" {
+		t.Fatalf("the second version while the first is held back: %v", err)
+	}
+	if _, _, err := s.do(request{Op: "apply", Doc: "d", Guard: g}, first); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadDoc(Shared, "cccccccccccccccc", s.docs["d"].am.Save()); err != nil {
+		t.Fatalf("the document no longer loads: %v", err)
+	}
+	// Refused by the arbiter: left out without blame, and said so; the
+	// arbiter itself may send it.
+	bh := hashesIn(b)[0].String()
+	refused := &Guard{Sender: "cccccccccccccccc", SenderRole: RoleStaff, Open: true, Refused: []string{bh}}
+	d2, _ := loadDoc(Shared, "bbbbbbbbbbbbbbbb", saved)
+	s.docs["d2"] = d2
+	_, resp, err := s.do(request{Op: "apply", Doc: "d2", Guard: refused}, slices.Concat(first, b))
+	if err != nil || resp.Skipped != 1 || !slices.Equal(resp.LeftOut, []string{bh}) {
+		t.Fatalf("a change the arbiter refused: skipped %d, left out %v, %v", resp.Skipped, resp.LeftOut, err)
+	}
+	refused.Arbiter = true
+	if _, resp, err := s.do(request{Op: "apply", Doc: "d2", Guard: refused}, b); err != nil || resp.Skipped != 0 || !resp.Changed {
+		t.Fatalf("the arbiter sends it: skipped %d, changed %v, %v", resp.Skipped, resp.Changed, err)
 	}
 }
