@@ -32,9 +32,6 @@ import (
 var (
 	mutantCount = flag.Int("crashers.mutants", 96, "how many crafted inputs each crasher test makes, besides the committed ones")
 	mutantSeed  = flag.Uint64("crashers.seed", 1, "the seed of the inputs the crasher tests make (each test adds its own offset)")
-	// knownDefects makes the checks of defects found and not fixed yet
-	// fail the test, rather than skip it.
-	knownDefects = flag.Bool("crashers.known", false, "fail, rather than skip, on defects known and not fixed yet")
 )
 
 // sendFrames opens a document stream from one node to another, as a
@@ -538,17 +535,6 @@ func (cs *crashSession) editsFlow(t *testing.T, writers, readers []*Node) string
 	}
 }
 
-// knownDefect fails the test with -crashers.known, and else skips it,
-// saying what was seen: for a defect found and not fixed yet, so that the
-// test's other checks keep running in CI.
-func knownDefect(t *testing.T, format string, args ...any) {
-	t.Helper()
-	if *knownDefects {
-		t.Fatalf("known defect: "+format, args...)
-	}
-	t.Skipf("known defect, not fixed yet (run with -crashers.known to fail): "+format, args...)
-}
-
 // lacks describes the changes of the shared document that one node has and
 // another lacks: whose, and how many.
 func (cs *crashSession) lacks(t *testing.T, reader, writer *Node) string {
@@ -707,18 +693,14 @@ func TestCrashersFromCandidate(t *testing.T) {
 	}
 	cs.editingGoesOn(t, []*Node{cs.ana, cs.company}, []*Node{cs.ana, cs.company})
 	cs.onlyBlamed(t, cs.cand, "the edits")
-	// The candidate's node edits with the others. Known defect: valid
-	// mutants are variants of the same changes, and two of them may share
-	// an actor and sequence number; nodes that took different ones (in
-	// the order the sends and the sync rounds brought them) can never
-	// exchange them (Automerge refuses a second change with an actor's
-	// sequence number), nor any change that depends on one. Some runs, the
-	// candidate's node loses its stored history too: reloading after a
-	// worker death, Automerge refuses an increment for such a duplicate,
-	// keeps refusing every increment after it, and each is removed as
-	// poison (docs.go, loadDocSkipping), the code with them.
+	// The candidate's node edits with the others. Valid mutants are
+	// variants of the same changes, and two of them may share an actor and
+	// sequence number: nodes that took different ones (in the order the
+	// sends and the sync rounds brought them) could never exchange them,
+	// nor any change that depends on one. The company node tells them
+	// which it left out, and they drop those (leftout.go).
 	if missing := cs.editsFlow(t, []*Node{cs.ana, cs.cand}, []*Node{cs.ana, cs.company, cs.cand}); missing != "" {
-		knownDefect(t, "the candidate's node after the attack%s", missing)
+		t.Fatalf("the candidate's node after the attack%s", missing)
 	}
 }
 

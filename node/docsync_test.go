@@ -64,7 +64,7 @@ func FuzzDocFrame(f *testing.F) {
 					t.Fatalf("kept a skipped frame's bytes: %+v", fr)
 				}
 			case fr.typ < frameChange || len(fr.data) == 0 || len(fr.data) > maxDocFrame ||
-				fr.typ == frameRecords && len(fr.data) > maxRecordsFrame:
+				(fr.typ == frameRecords || fr.typ == frameLeftOut) && len(fr.data) > maxRecordsFrame:
 				t.Fatalf("accepted %+v", fr)
 			}
 		}
