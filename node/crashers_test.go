@@ -748,6 +748,10 @@ func TestCrashersToCandidate(t *testing.T) {
 // whose valid mutants did just that.)
 func TestCrashersCandidateCutOff(t *testing.T) {
 	cs := startCrashSession(t)
+	page, err := cs.cand.Follow(context.Background(), cs.id)
+	if err != nil {
+		t.Fatal(err)
+	}
 	only := validFile(t, cs.saved[crdt.Shared], actorNaming(cs.mallory, "6f6e6c7921212121"), "only.txt", "ONLY")
 	sendFrames(t, cs.mallory, cs.cand, cs.id, docFrame{typ: frameChange, kind: crdt.Shared, data: only})
 	if v := view(t, cs.cand, cs.id, crdt.Shared); v.Files["only.txt"] != "ONLY" {
@@ -760,6 +764,11 @@ func TestCrashersCandidateCutOff(t *testing.T) {
 		_, ok := view(t, cs.cand, cs.id, crdt.Shared).Files["only.txt"]
 		return !ok
 	})
+	// The candidate's page, whose copy holds the change, is told to start
+	// again from the node's.
+	if n, kind := page.Rebuilt(); n != 1 || kind != crdt.Shared {
+		t.Fatalf("the page was told of %d rebuilds (the last of the %s document), want 1 of the shared one", n, kind)
+	}
 	// It stays dropped: Mallory's node offers it again at every round.
 	sendFrames(t, cs.mallory, cs.cand, cs.id, docFrame{typ: frameChange, kind: crdt.Shared, data: only})
 	if _, ok := view(t, cs.cand, cs.id, crdt.Shared).Files["only.txt"]; ok {
