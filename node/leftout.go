@@ -56,6 +56,11 @@ func (l *live) leftOut(from peer.ID, kind crdt.Kind, hashes []string) {
 		return
 	}
 	l.mu.Lock()
+	if l.state.end != nil {
+		// The end's heads say what the documents hold (Guard.End).
+		l.mu.Unlock()
+		return
+	}
 	if l.leftPending == nil {
 		l.leftPending = map[crdt.Kind][]string{}
 	}
@@ -153,6 +158,10 @@ func (l *live) isArbiter(id peer.ID) bool {
 // made on them, and types the texts again (see above).
 func (l *live) evict(from peer.ID, d *sessionDoc, hashes []string) {
 	l.mu.Lock()
+	if l.state.end != nil {
+		l.mu.Unlock()
+		return // the end's heads say what the documents hold
+	}
 	if l.arbiterRefused == nil {
 		l.arbiterRefused = map[crdt.Kind][]string{}
 	}
