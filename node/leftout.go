@@ -83,15 +83,23 @@ func (l *live) leftOut(from peer.ID, kind crdt.Kind, hashes []string) {
 	}
 	// Whatever a staff node holds of it comes now. (Not here: the caller
 	// may hold the node's document lock.)
+	if !l.enter() {
+		return
+	}
 	go func() {
+		defer l.wg.Done()
 		if d, err := l.doc(kind); err == nil {
 			for _, id := range staff {
 				l.n.syncReset(d, id)
 				l.pokeLink(id)
 			}
 		}
+		select {
+		case <-time.After(leftOutGrace):
+			l.tellLeftOut(kind)
+		case <-l.ctx.Done():
+		}
 	}()
-	time.AfterFunc(leftOutGrace, func() { l.tellLeftOut(kind) })
 }
 
 // tellLeftOut sends the peers a left-out frame for the changes of kind
@@ -105,9 +113,6 @@ func (l *live) tellLeftOut(kind crdt.Kind) {
 		peers = append(peers, id)
 	}
 	l.mu.Unlock()
-	if l.ctx.Err() != nil {
-		return
-	}
 	d, err := l.doc(kind)
 	if err != nil {
 		return
