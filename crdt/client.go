@@ -285,11 +285,10 @@ func (w *Worker) Lacking(id string, hashes []string) ([]string, error) {
 // Evict drops the changes hashes names that the document holds, and all
 // that depends on them, and types its texts again as they read, as one
 // change by actor (a fresh one); with filesOnly, the files' texts only
-// (evict.go). It returns how many changes it dropped and, if any, the
-// document saved whole.
-func (w *Worker) Evict(id string, hashes []string, actor string, filesOnly bool, at time.Time) (int, []byte, error) {
-	resp, saved, err := w.call(request{Op: "evict", Doc: id, Hashes: hashes, Actor: actor, FilesOnly: filesOnly, Time: at}, nil)
-	return resp.Evicted, saved, err
+// (evict.go). It returns how many changes it dropped.
+func (w *Worker) Evict(id string, hashes []string, actor string, filesOnly bool, at time.Time) (int, error) {
+	resp, _, err := w.call(request{Op: "evict", Doc: id, Hashes: hashes, Actor: actor, FilesOnly: filesOnly, Time: at}, nil)
+	return resp.Evicted, err
 }
 
 // Settle cuts a finished document back to the heads its end names, once

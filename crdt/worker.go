@@ -445,7 +445,6 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 		}
 		resp.Evicted = n
 		resp.Heads = heads(s.docs[req.Doc])
-		return s.docs[req.Doc].am.Save(), resp, nil
 	default:
 		return nil, resp, fmt.Errorf("unknown request %q", req.Op)
 	}

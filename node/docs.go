@@ -190,6 +190,11 @@ func (n *Node) startDoc(d *sessionDoc, skip map[uint64]bool) error {
 		includes = includes || seq <= snap.Upto
 	}
 	if errors.Is(err, store.ErrNotFound) || err == nil && includes {
+		// From the base, if an eviction left one (leftout.go).
+		if base, err := n.db.Base(d.session, string(d.kind)); err == nil {
+			d.upto = base.Upto
+			return n.worker.Load(d.id, crdt.DocID(d.session, d.kind), d.kind, d.actorOr(n.actor()), base.Bytes)
+		}
 		d.upto = 0
 		// A copy loaded for a read (see withDoc) has an ID of its own, and
 		// the document's genesis all the same.

@@ -789,6 +789,9 @@ func (n *Node) docEmptyLocked(d *sessionDoc) bool {
 	if d.upto > 0 {
 		return false
 	}
+	if _, err := n.db.Base(d.session, string(d.kind)); err == nil {
+		return false
+	}
 	_, err := n.db.Snapshot(d.session, string(d.kind))
 	return err != nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"parley/crdt"
+	"parley/node/store"
 )
 
 // The company node is the session's arbiter of document data. Each node
@@ -183,16 +184,24 @@ func (l *live) evict(from peer.ID, d *sessionDoc, hashes []string) {
 		return
 	}
 	actor := newActor(n.id)
-	dropped, _, err := n.worker.Evict(d.id, hashes, actor, l.role == RoleCandidate, n.now())
+	dropped, err := n.worker.Evict(d.id, hashes, actor, l.role == RoleCandidate, n.now())
+	if err == nil && dropped > 0 {
+		d.actor = actor
+		// Stored as the document's base: it is never rebuilt from the
+		// increments that held what was dropped (a recovery after a
+		// worker death would bring it all back, and lose the texts typed
+		// again).
+		var saved []byte
+		if saved, err = n.worker.Check(d.id); err == nil {
+			err = n.db.PutBase(d.session, string(d.kind), store.Snapshot{Bytes: saved, Upto: d.upto, Good: true})
+			d.pending = 0
+		}
+	}
 	if err != nil {
 		n.workerFailed(err)
 		n.docMu.Unlock()
 		l.log.Error("dropping the changes the company node left out", "doc", d.kind, "err", err)
 		return
-	}
-	if dropped > 0 {
-		d.actor = actor
-		n.snapshotLocked(d)
 	}
 	n.docMu.Unlock()
 	if dropped == 0 {

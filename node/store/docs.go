@@ -13,6 +13,7 @@ import (
 // Documents are kept as a snapshot plus the increments since:
 //
 //	doc/<session>/<kind>/snap          Snapshot
+//	doc/<session>/<kind>/base          Snapshot: where loading starts without one (PutBase)
 //	doc/<session>/<kind>/inc/<seq>     Increment (seq: 16 hex digits)
 //	doc/<session>/<kind>/next          uint64: the next increment's seq
 //
@@ -131,11 +132,70 @@ func (s *DB) DeleteSnapshot(session, kind string) error {
 	return s.update(func(txn *badger.Txn) error { return txn.Delete([]byte(docPrefix(session, kind) + "snap")) })
 }
 
+// PutBase stores a document rebuilt without changes it must never hold
+// again (an eviction): its base, where loading starts when there is no
+// snapshot (in place of the genesis). The snapshot goes, and so do the
+// increments up to base.Upto, which hold those changes: the document is
+// never rebuilt from them again.
+func (s *DB) PutBase(session, kind string, base Snapshot) error {
+	err := s.update(func(txn *badger.Txn) error {
+		if err := putBlob(txn, docPrefix(session, kind)+"base", base, base.Bytes); err != nil {
+			return err
+		}
+		return txn.Delete([]byte(docPrefix(session, kind) + "snap"))
+	})
+	if err != nil {
+		return err
+	}
+	// In batches: a transaction holds a bounded number of writes. An
+	// increment left behind by a crash here is never read: loading reads
+	// those after the base.
+	for {
+		incs, err := s.incrementKeys(session, kind, base.Upto, 1000)
+		if err != nil || len(incs) == 0 {
+			return err
+		}
+		err = s.update(func(txn *badger.Txn) error {
+			for _, k := range incs {
+				if err := txn.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// incrementKeys returns the keys of up to limit increments numbered up to
+// upto.
+func (s *DB) incrementKeys(session, kind string, upto uint64, limit int) ([][]byte, error) {
+	var out [][]byte
+	err := s.db.View(func(txn *badger.Txn) error {
+		prefix := []byte(docPrefix(session, kind) + "inc/")
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		last := string(prefix) + fmt.Sprintf("%016x", upto)
+		for it.Rewind(); it.Valid() && len(out) < limit && string(it.Item().Key()) <= last; it.Next() {
+			out = append(out, it.Item().KeyCopy(nil))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Base returns a document's base (see PutBase).
+func (s *DB) Base(session, kind string) (Snapshot, error) { return s.snapshotAt(session, kind, "base") }
+
 // Snapshot returns a document's snapshot.
-func (s *DB) Snapshot(session, kind string) (Snapshot, error) {
+func (s *DB) Snapshot(session, kind string) (Snapshot, error) { return s.snapshotAt(session, kind, "snap") }
+
+func (s *DB) snapshotAt(session, kind, name string) (Snapshot, error) {
 	return view(s, func(txn *badger.Txn) (Snapshot, error) {
 		var snap Snapshot
-		item, err := txn.Get([]byte(docPrefix(session, kind) + "snap"))
+		item, err := txn.Get([]byte(docPrefix(session, kind) + name))
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return snap, ErrNotFound
 		}

@@ -170,3 +170,35 @@ func TestDocIncrements(t *testing.T) {
 		t.Fatal("documents share increments")
 	}
 }
+
+// A base replaces the snapshot and the increments it includes; later
+// increments stay, and loading reads them after it.
+func TestPutBase(t *testing.T) {
+	db := open(t, t.TempDir(), nil)
+	defer db.Close()
+	for i := range 5 {
+		if _, err := db.AppendIncrement("s", "shared", Increment{Bytes: []byte{byte(i)}, From: "me"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.PutSnapshot("s", "shared", Snapshot{Bytes: []byte("snap"), Upto: 2, Good: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.PutBase("s", "shared", Snapshot{Bytes: []byte("base"), Upto: 3, Good: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Snapshot("s", "shared"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the snapshot is still there: %v", err)
+	}
+	base, err := db.Base("s", "shared")
+	if err != nil || string(base.Bytes) != "base" || base.Upto != 3 {
+		t.Fatalf("base: %+v %v", base, err)
+	}
+	incs, err := db.Increments("s", "shared", 0)
+	if err != nil || len(incs) != 2 || incs[0].Seq != 4 || incs[1].Seq != 5 {
+		t.Fatalf("increments left: %+v %v", incs, err)
+	}
+	if seq, err := db.AppendIncrement("s", "shared", Increment{Bytes: []byte{9}}); err != nil || seq != 6 {
+		t.Fatalf("the next increment is %d, %v", seq, err)
+	}
+}
