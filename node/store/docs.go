@@ -190,7 +190,9 @@ func (s *DB) incrementKeys(session, kind string, upto uint64, limit int) ([][]by
 func (s *DB) Base(session, kind string) (Snapshot, error) { return s.snapshotAt(session, kind, "base") }
 
 // Snapshot returns a document's snapshot.
-func (s *DB) Snapshot(session, kind string) (Snapshot, error) { return s.snapshotAt(session, kind, "snap") }
+func (s *DB) Snapshot(session, kind string) (Snapshot, error) {
+	return s.snapshotAt(session, kind, "snap")
+}
 
 func (s *DB) snapshotAt(session, kind, name string) (Snapshot, error) {
 	return view(s, func(txn *badger.Txn) (Snapshot, error) {
