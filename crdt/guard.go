@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/automerge/automerge-go"
 )
@@ -95,9 +96,14 @@ func (s *server) judge(d *doc, g *Guard, chs []*Change) (keep [][]byte, skipped 
 	return keep, skipped, err
 }
 
+// judged is what judgeLeft found beyond its results: whether every change
+// it let through was judged by the candidate's rules.
+type judged struct{ candidateOnly bool }
+
 // judgeLeft is judge, and also returns the changes left out for a reason
 // that lasts (Result.LeftOut).
 func (s *server) judgeLeft(d *doc, g *Guard, chs []*Change) (keep [][]byte, skipped int, left []string, err error) {
+	s.last = judged{}
 	seen := map[ChangeHash]bool{}
 	var fresh []*Change
 	for _, c := range chs {
@@ -119,6 +125,7 @@ func (s *server) judgeLeft(d *doc, g *Guard, chs []*Change) (keep [][]byte, skip
 	}
 	take := make([]bool, len(fresh))
 	lasting := make([]bool, len(fresh)) // left out for a reason that lasts
+	s.last = judged{candidateOnly: true}
 	numbers := map[actorSeq]ChangeHash{}
 	blame := func(c *Change, err error) ([][]byte, int, []string, error) {
 		var rule *RuleError
@@ -185,6 +192,9 @@ func (s *server) judgeLeft(d *doc, g *Guard, chs []*Change) (keep [][]byte, skip
 		}
 		numbers[k] = c.Hash
 		take[i], lasting[i] = true, false
+		if role != RoleCandidate {
+			s.last.candidateOnly = false
+		}
 	}
 	for i, c := range fresh {
 		switch {
@@ -338,4 +348,44 @@ func (d *doc) noteQueued(blob []byte) {
 		}
 		d.queued[actorSeq{c.Actor, c.Seq}] = c.Hash
 	}
+}
+
+// staffPrint sums up what only interviewers may change in a shared
+// document: the root's keys and kinds, the question, the files' names and
+// kinds, their languages and the active file.
+func (d *doc) staffPrint() string {
+	if d.kind != Shared {
+		return ""
+	}
+	var b strings.Builder
+	put := func(m *automerge.Map, text bool) {
+		keys, _ := m.Keys()
+		slices.Sort(keys)
+		for _, k := range keys {
+			v, err := m.Get(k)
+			if err != nil {
+				fmt.Fprintf(&b, "%q:error;", k)
+				continue
+			}
+			fmt.Fprintf(&b, "%q:%v", k, v.Kind())
+			switch {
+			case v.Kind() == automerge.KindStr:
+				fmt.Fprintf(&b, "=%q", v.Str())
+			case text && v.Kind() == automerge.KindText:
+				t, _ := v.Text().Get()
+				fmt.Fprintf(&b, "=%q", t)
+			}
+			b.WriteByte(';')
+		}
+	}
+	root := d.am.RootMap()
+	put(root, true) // the question is a text; the files are a map
+	for _, k := range []string{"files", "languages"} {
+		if v, err := root.Get(k); err == nil && v.Kind() == automerge.KindMap {
+			b.WriteString(k + "{")
+			put(v.Map(), false)
+			b.WriteString("}")
+		}
+	}
+	return b.String()
 }

@@ -165,6 +165,7 @@ func ServeWorker(r io.Reader, w io.Writer) error {
 type server struct {
 	docs  map[string]*doc
 	syncs map[[2]string]*automerge.SyncState
+	last  judged // what the last judge found
 }
 
 func (s *server) handle(req request, blob []byte) (response, []byte) {
@@ -241,9 +242,11 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 		if len(blob) == 0 {
 			return nil, resp, nil
 		}
+		watch := s.watchStaff(d, req.Guard)
 		if err := d.am.LoadIncremental(blob); err != nil {
 			return nil, resp, err
 		}
+		watch()
 		if req.Guard != nil {
 			d.noteQueued(blob)
 		}
@@ -389,9 +392,11 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 				// Take what may be taken, and start the exchange with the
 				// peer afresh: its sync state thinks it gave us the rest.
 				if len(keep) > 0 {
+					watch := s.watchStaff(d, req.Guard)
 					if err := d.am.LoadIncremental(slices.Concat(keep...)); err != nil {
 						return nil, resp, err
 					}
+					watch()
 				}
 				inc := d.am.SaveIncremental()
 				if resp.Queued, err = s.dropQueued(req.Doc, d, hashesIn(slices.Concat(keep...))); err != nil {
@@ -408,10 +413,12 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 			}
 		}
 		ss := s.sync(req.Doc, req.Peer, d)
+		watch := s.watchStaff(d, req.Guard)
 		msg, err := ss.ReceiveMessage(blob)
 		if err != nil {
 			return nil, resp, err
 		}
+		watch()
 		inc := d.am.SaveIncremental()
 		var hs []ChangeHash
 		for _, c := range msg.Changes() {
@@ -516,4 +523,25 @@ func sameHeads(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// watchStaff, before a request merges changes that were all judged by the
+// candidate's rules, notes what only interviewers may change, and returns
+// what checks, once merged, that it did not change. The rules judge each
+// operation's object; but an operation's element and predecessors name
+// other operations by ID, and a crafted change whose IDs point into another
+// object (the question) has made the core change that object. No honest
+// change does, and Automerge cannot undo a merge: the worker stops, the
+// node reloads the document as stored and blames the sender, as for any
+// data that kills the worker.
+func (s *server) watchStaff(d *doc, g *Guard) func() {
+	if g == nil || !s.last.candidateOnly || d.kind != Shared {
+		return func() {}
+	}
+	before := d.staffPrint()
+	return func() {
+		if d.staffPrint() != before {
+			panic("crdt: a change judged by the candidate's rules changed what only interviewers may change")
+		}
+	}
 }

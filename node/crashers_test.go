@@ -782,6 +782,16 @@ func TestCrashersCandidateCutOff(t *testing.T) {
 			t.Fatalf("%s quarantines %v: a valid change blames nobody", cs.name(n), v.Quarantined)
 		}
 	}
+	// The drop is stored: the restarted node holds the same, and what it
+	// made since, without the dropped change.
+	want := view(t, cs.cand, cs.id, crdt.Shared).Files
+	dir := cs.cand.Dir()
+	cs.cand.Close()
+	restarted := startNode(t, nodeOpts{dir: dir})
+	v, err := restarted.View(context.Background(), cs.id, crdt.Shared)
+	if err != nil || !maps.Equal(v.Files, want) {
+		t.Fatalf("after a restart the candidate's node holds %q (%v), want %q", v.Files, err, want)
+	}
 }
 
 // validFile returns a valid change, by actor, that adds a file to the
