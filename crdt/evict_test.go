@@ -111,3 +111,46 @@ func TestSpliceBetween(t *testing.T) {
 		t.Fatal("a splice between equal texts")
 	}
 }
+
+// A merge judged by the candidate's rules may change the files' texts and
+// nothing else: the worker stops when it changed the question, the file
+// list or the languages.
+func TestWatchStaff(t *testing.T) {
+	at := time.Unix(1700000000, 0)
+	d, err := newDoc("s", Shared, "aaaaaaaaaaaaaaaa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.apply([]Edit{{Op: "add", Name: "f", Text: "x\n"}, {Op: "splice", Target: "question", Text: "Print hello"}}, at); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{last: judged{candidateOnly: true}}
+	stops := func(e Edit) (stopped bool) {
+		t.Helper()
+		check := s.watchStaff(d, &Guard{})
+		if _, err := d.apply([]Edit{e}, at); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { stopped = recover() != nil }()
+		check()
+		return false
+	}
+	if stops(Edit{Op: "splice", Target: "file:f", Pos: 0, Text: "y"}) {
+		t.Fatal("stopped for a file's text")
+	}
+	for what, e := range map[string]Edit{
+		"the question": {Op: "splice", Target: "question", Pos: 0, Del: 1},
+		"a new file":   {Op: "add", Name: "g", Text: ""},
+		"a language":   {Op: "language", Name: "f", Lang: "go"},
+		"the active":   {Op: "active", Name: "f"},
+	} {
+		if !stops(e) {
+			t.Errorf("%s changed, and the worker went on", what)
+		}
+	}
+	// Not watched: a merge with an interviewer's change in it.
+	s.last.candidateOnly = false
+	check := s.watchStaff(d, &Guard{})
+	d.apply([]Edit{{Op: "splice", Target: "question", Pos: 0, Text: "Q"}}, at)
+	check()
+}
