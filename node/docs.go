@@ -124,6 +124,14 @@ func (p *poisoned) Error() string {
 	return fmt.Sprintf("increment %d from %s killed the worker", p.inc.Seq, p.inc.From)
 }
 
+// errPoisonedSnapshot says that a document's stored snapshot, alone, kills
+// the worker: a snapshot passes its check (a save, a load and a read), and
+// some poison shows only in a sync message generated later. Its increments
+// are kept: the document is rebuilt from them, and the poison is then
+// found in the increment that brought it, rather than blamed, in turn, on
+// each honest increment stored after the snapshot.
+var errPoisonedSnapshot = errors.New("the stored snapshot killed the worker")
+
 // loadDocLocked loads a document from its snapshot and increments. With
 // check set, every increment is followed by an incremental save and a read,
 // which some poisoned input needs to show itself. Call with n.docMu held.
@@ -140,10 +148,16 @@ func (n *Node) loadDoc(d *sessionDoc, check bool) error {
 func (n *Node) loadDocSkipping(d *sessionDoc, check bool, skip map[uint64]bool) error {
 	session, kind := d.session, string(d.kind)
 	n.worker.CloseDoc(d.id) // a stale copy in a live worker
-	if err := n.startDoc(d, skip); err != nil {
+	fromSnap, err := n.startDoc(d, skip)
+	if err != nil {
 		return err
 	}
 	d.gen = n.worker.Generation()
+	if check && fromSnap {
+		if err := n.touch(d); errors.Is(err, crdt.ErrWorkerDied) {
+			return errPoisonedSnapshot
+		}
+	}
 	incs, err := n.db.Increments(session, kind, d.upto)
 	if err != nil {
 		return err
@@ -183,7 +197,8 @@ func (n *Node) touch(d *sessionDoc) error {
 
 // startDoc opens the snapshot of a document, or its genesis when it has
 // none or the snapshot includes an increment of skip.
-func (n *Node) startDoc(d *sessionDoc, skip map[uint64]bool) error {
+// It reports whether it opened the snapshot.
+func (n *Node) startDoc(d *sessionDoc, skip map[uint64]bool) (bool, error) {
 	snap, err := n.db.Snapshot(d.session, string(d.kind))
 	includes := false
 	for seq := range skip {
@@ -193,18 +208,18 @@ func (n *Node) startDoc(d *sessionDoc, skip map[uint64]bool) error {
 		// From the base, if an eviction left one (leftout.go).
 		if base, err := n.db.Base(d.session, string(d.kind)); err == nil {
 			d.upto = base.Upto
-			return n.worker.Load(d.id, crdt.DocID(d.session, d.kind), d.kind, d.actorOr(n.actor()), base.Bytes)
+			return false, n.worker.Load(d.id, crdt.DocID(d.session, d.kind), d.kind, d.actorOr(n.actor()), base.Bytes)
 		}
 		d.upto = 0
 		// A copy loaded for a read (see withDoc) has an ID of its own, and
 		// the document's genesis all the same.
-		return n.worker.NewCopy(d.id, crdt.DocID(d.session, d.kind), d.kind, d.actorOr(n.actor()))
+		return false, n.worker.NewCopy(d.id, crdt.DocID(d.session, d.kind), d.kind, d.actorOr(n.actor()))
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	d.upto = snap.Upto
-	return n.worker.Load(d.id, crdt.DocID(d.session, d.kind), d.kind, d.actorOr(n.actor()), snap.Bytes)
+	return true, n.worker.Load(d.id, crdt.DocID(d.session, d.kind), d.kind, d.actorOr(n.actor()), snap.Bytes)
 }
 
 // recoverLocked brings the documents back after the worker died: every open
@@ -218,15 +233,26 @@ func (n *Node) recoverLocked() (found bool) {
 	for attempt := 0; attempt < 64; attempt++ {
 		var hit *poisoned
 		var at *sessionDoc
+		snapHit := false
 		for _, d := range n.docs {
 			err := n.loadDoc(d, true)
 			if errors.As(err, &hit) {
 				at = d
 				break
 			}
+			if errors.Is(err, errPoisonedSnapshot) {
+				n.log.Warn("the stored snapshot kills the worker; rebuilding the document from its increments", "doc", d.id)
+				n.db.DeleteSnapshot(d.session, string(d.kind))
+				snapHit = true
+				break
+			}
 			if err != nil {
 				n.log.Error("reloading a document", "doc", d.id, "err", err)
 			}
+		}
+		if snapHit {
+			found = true
+			continue
 		}
 		if hit == nil {
 			for _, d := range n.docs {
@@ -276,7 +302,7 @@ func (n *Node) removeIncrementLocked(d *sessionDoc, inc store.Increment) {
 // caller reloads everything anyway. Call with n.docMu held.
 func (n *Node) locatePoison(d *sessionDoc) (store.Increment, bool) {
 	n.worker.CloseDoc(d.id)
-	if err := n.startDoc(d, nil); err != nil {
+	if _, err := n.startDoc(d, nil); err != nil {
 		return store.Increment{}, false
 	}
 	incs, err := n.db.Increments(d.session, string(d.kind), d.upto)
