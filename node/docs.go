@@ -233,7 +233,7 @@ func (n *Node) recoverLocked() (found bool) {
 	for attempt := 0; attempt < 64; attempt++ {
 		var hit *poisoned
 		var at *sessionDoc
-		snapHit := false
+		var badSnap *sessionDoc
 		for _, d := range n.docs {
 			err := n.loadDoc(d, true)
 			if errors.As(err, &hit) {
@@ -241,28 +241,32 @@ func (n *Node) recoverLocked() (found bool) {
 				break
 			}
 			if errors.Is(err, errPoisonedSnapshot) {
-				n.log.Warn("the stored snapshot kills the worker; rebuilding the document from its increments", "doc", d.id)
-				n.db.DeleteSnapshot(d.session, string(d.kind))
-				snapHit = true
+				badSnap = d
 				break
 			}
 			if err != nil {
 				n.log.Error("reloading a document", "doc", d.id, "err", err)
 			}
 		}
-		if snapHit {
-			found = true
-			continue
-		}
-		if hit == nil {
+		if hit == nil && badSnap == nil {
 			for _, d := range n.docs {
 				if _, err := n.worker.Check(d.id); err != nil {
-					if inc, ok := n.locatePoison(d); ok {
+					inc, ok, err := n.locatePoison(d)
+					switch {
+					case errors.Is(err, errPoisonedSnapshot):
+						badSnap = d
+					case ok:
 						hit, at = &poisoned{inc}, d
 					}
 					break
 				}
 			}
+		}
+		if badSnap != nil {
+			n.log.Warn("the stored snapshot kills the worker; rebuilding the document from its increments", "doc", badSnap.id)
+			n.db.DeleteSnapshot(badSnap.session, string(badSnap.kind))
+			found = true
+			continue
 		}
 		if hit == nil {
 			break
@@ -300,14 +304,22 @@ func (n *Node) removeIncrementLocked(d *sessionDoc, inc store.Increment) {
 // locatePoison finds the stored increment after which a document no longer
 // survives a full save, load and read. The worker may die on the way; the
 // caller reloads everything anyway. Call with n.docMu held.
-func (n *Node) locatePoison(d *sessionDoc) (store.Increment, bool) {
+// The snapshot is checked first: when it fails alone, it is the poison
+// (errPoisonedSnapshot), not the increments after it.
+func (n *Node) locatePoison(d *sessionDoc) (store.Increment, bool, error) {
 	n.worker.CloseDoc(d.id)
-	if _, err := n.startDoc(d, nil); err != nil {
-		return store.Increment{}, false
+	fromSnap, err := n.startDoc(d, nil)
+	if err != nil {
+		return store.Increment{}, false, nil
+	}
+	if fromSnap {
+		if _, err := n.worker.Check(d.id); err != nil {
+			return store.Increment{}, false, errPoisonedSnapshot
+		}
 	}
 	incs, err := n.db.Increments(d.session, string(d.kind), d.upto)
 	if err != nil {
-		return store.Increment{}, false
+		return store.Increment{}, false, nil
 	}
 	for _, inc := range incs {
 		_, err := n.worker.Apply(d.id, inc.Bytes, nil)
@@ -318,10 +330,10 @@ func (n *Node) locatePoison(d *sessionDoc) (store.Increment, bool) {
 			_, err = n.worker.Check(d.id)
 		}
 		if err != nil {
-			return inc, true
+			return inc, true, nil
 		}
 	}
-	return store.Increment{}, false
+	return store.Increment{}, false, nil
 }
 
 // snapshotLocked saves a checked snapshot of a document in place of its
