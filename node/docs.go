@@ -341,6 +341,8 @@ func (n *Node) locatePoison(d *sessionDoc) (store.Increment, bool, error) {
 func (n *Node) snapshotLocked(d *sessionDoc) {
 	saved, err := n.worker.Check(d.id)
 	if err != nil {
+		// Not again at every increment stored: after snapshotEvery more.
+		d.pending = 0
 		n.log.Error("checking a document for a snapshot", "doc", d.id, "err", err)
 		return
 	}
