@@ -794,6 +794,33 @@ func TestCrashersCandidateCutOff(t *testing.T) {
 	}
 }
 
+// Only the company node can make a node drop data: a left-out frame from
+// an interviewer's modified node naming a change the candidate's node
+// holds is ignored.
+func TestLeftOutOnlyFromCompany(t *testing.T) {
+	cs := startCrashSession(t)
+	page, err := cs.cand.Follow(context.Background(), cs.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := validFile(t, cs.saved[crdt.Shared], actorNaming(cs.mallory, "6b6570746b657074"), "kept.txt", "KEPT")
+	chs, err := crdt.DecodeChanges(kept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	note := fmt.Appendf(nil, `{"hashes":[%q]}`, chs[0].Hash.String())
+	// sendFrames returns once the receiver read them all.
+	sendFrames(t, cs.mallory, cs.cand, cs.id,
+		docFrame{typ: frameChange, kind: crdt.Shared, data: kept},
+		docFrame{typ: frameLeftOut, kind: crdt.Shared, data: note})
+	if v := view(t, cs.cand, cs.id, crdt.Shared); v.Files["kept.txt"] != "KEPT" {
+		t.Fatalf("the candidate's node dropped a change on an interviewer's word: %v", slices.Sorted(maps.Keys(v.Files)))
+	}
+	if n, _ := page.Rebuilt(); n != 0 {
+		t.Fatalf("the candidate's page was told of %d rebuilds", n)
+	}
+}
+
 // validFile returns a valid change, by actor, that adds a file to the
 // shared document saved as saved, concurrently with its content.
 func validFile(t testing.TB, saved []byte, actor, name, text string) []byte {
