@@ -3,7 +3,6 @@ package crdt
 import (
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	"github.com/automerge/automerge-go"
 )
@@ -138,9 +137,5 @@ func spliceBetween(target, from, to string) (Edit, bool) {
 	for suf < len(a)-pre && suf < len(b)-pre && a[len(a)-1-suf] == b[len(b)-1-suf] {
 		suf++
 	}
-	ins := string(b[pre : len(b)-suf])
-	if !utf8.ValidString(ins) {
-		return Edit{}, false
-	}
-	return Edit{Op: "splice", Target: target, Pos: pre, Del: len(a) - pre - suf, Text: ins}, true
+	return Edit{Op: "splice", Target: target, Pos: pre, Del: len(a) - pre - suf, Text: string(b[pre : len(b)-suf])}, true
 }

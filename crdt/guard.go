@@ -92,18 +92,23 @@ var errDecode = errors.New("does not decode")
 // bytes as they are), and how many were skipped. A broken rule is a
 // *RuleError.
 func (s *server) judge(d *doc, g *Guard, chs []*Change) (keep [][]byte, skipped int, err error) {
-	keep, skipped, _, err = s.judgeLeft(d, g, chs)
-	return keep, skipped, err
+	v, err := s.judgeAll(d, g, chs)
+	return v.keep, v.skipped, err
 }
 
-// judged is what judgeLeft found beyond its results: whether every change
-// it let through was judged by the candidate's rules.
-type judged struct{ candidateOnly bool }
+// verdict is what judgeAll found.
+type verdict struct {
+	keep    [][]byte // the raw changes to apply in place of the bytes; nil: all of them
+	skipped int
+	left    []string  // left out for a reason that lasts (Result.LeftOut)
+	taken   []*Change // the changes new to the document that may be applied
+	// candidateOnly is set when every change taken was judged by the
+	// candidate's rules (see watchStaff).
+	candidateOnly bool
+}
 
-// judgeLeft is judge, and also returns the changes left out for a reason
-// that lasts (Result.LeftOut).
-func (s *server) judgeLeft(d *doc, g *Guard, chs []*Change) (keep [][]byte, skipped int, left []string, err error) {
-	s.last = judged{}
+// judgeAll is judge, with all it found.
+func (s *server) judgeAll(d *doc, g *Guard, chs []*Change) (v verdict, err error) {
 	seen := map[ChangeHash]bool{}
 	var fresh []*Change
 	for _, c := range chs {
@@ -117,7 +122,7 @@ func (s *server) judgeLeft(d *doc, g *Guard, chs []*Change) (keep [][]byte, skip
 		fresh = append(fresh, c)
 	}
 	if len(fresh) == 0 {
-		return nil, 0, nil, nil
+		return verdict{}, nil
 	}
 	var reach map[ChangeHash]bool
 	if g.Final {
@@ -125,14 +130,14 @@ func (s *server) judgeLeft(d *doc, g *Guard, chs []*Change) (keep [][]byte, skip
 	}
 	take := make([]bool, len(fresh))
 	lasting := make([]bool, len(fresh)) // left out for a reason that lasts
-	s.last = judged{candidateOnly: true}
+	v.candidateOnly = true
 	numbers := map[actorSeq]ChangeHash{}
-	blame := func(c *Change, err error) ([][]byte, int, []string, error) {
+	blame := func(c *Change, err error) (verdict, error) {
 		var rule *RuleError
 		if errors.As(err, &rule) && rule.Hash == "" {
 			rule.Hash = c.Hash.String()
 		}
-		return nil, 0, nil, err
+		return verdict{}, err
 	}
 	for i, c := range fresh {
 		lasting[i] = true
@@ -193,27 +198,25 @@ func (s *server) judgeLeft(d *doc, g *Guard, chs []*Change) (keep [][]byte, skip
 		numbers[k] = c.Hash
 		take[i], lasting[i] = true, false
 		if role != RoleCandidate {
-			s.last.candidateOnly = false
+			v.candidateOnly = false
 		}
 	}
 	for i, c := range fresh {
 		switch {
 		case take[i]:
-			keep = append(keep, c.Raw)
-		default:
-			skipped++
-			if lasting[i] {
-				left = append(left, c.Hash.String())
-			}
+			v.taken = append(v.taken, c)
+		case lasting[i]:
+			v.left = append(v.left, c.Hash.String())
 		}
 	}
-	if skipped == 0 {
-		return nil, 0, nil, nil
+	if v.skipped = len(fresh) - len(v.taken); v.skipped == 0 {
+		return v, nil
 	}
-	if keep == nil {
-		keep = [][]byte{}
+	v.keep = [][]byte{}
+	for _, c := range v.taken {
+		v.keep = append(v.keep, c.Raw)
 	}
-	return keep, skipped, left, nil
+	return v, nil
 }
 
 // reachedBy returns the changes of chs that the heads reach, through the
@@ -332,14 +335,10 @@ func (s *server) dropSyncs(id string) {
 // dependencies is far behind or hostile, and sync rounds repair the rest).
 const maxQueued = 1 << 16
 
-// noteQueued notes which changes of blob (judged, then given to Automerge)
-// the document holds back, waiting for their dependencies.
-func (d *doc) noteQueued(blob []byte) {
-	chs, err := DecodeChanges(blob)
-	if err != nil {
-		return
-	}
-	for _, c := range chs {
+// noteQueued notes which of the changes just given to Automerge it holds
+// back, waiting for their dependencies.
+func (d *doc) noteQueued(taken []*Change) {
+	for _, c := range taken {
 		if _, err := d.am.Change(automerge.ChangeHash(c.Hash)); err == nil {
 			continue
 		}

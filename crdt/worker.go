@@ -165,7 +165,6 @@ func ServeWorker(r io.Reader, w io.Writer) error {
 type server struct {
 	docs  map[string]*doc
 	syncs map[[2]string]*automerge.SyncState
-	last  judged // what the last judge found
 }
 
 func (s *server) handle(req request, blob []byte) (response, []byte) {
@@ -225,31 +224,30 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 		s.dropSyncs(req.Doc)
 	case "apply":
 		d.invalidate()
+		var judged verdict // nothing judged: this node's own data
 		if req.Guard != nil {
 			chs, err := changesOf(blob)
 			if err != nil {
 				return nil, resp, &RuleError{What: "sent document data that " + errDecode.Error() + " (" + err.Error() + ")"}
 			}
-			keep, skipped, left, err := s.judgeLeft(d, req.Guard, chs)
+			v, err := s.judgeAll(d, req.Guard, chs)
 			if err != nil {
 				return nil, resp, err
 			}
-			resp.Skipped, resp.LeftOut = skipped, left
-			if keep != nil {
-				blob = slices.Concat(keep...)
+			resp.Skipped, resp.LeftOut, judged = v.skipped, v.left, v
+			if v.keep != nil {
+				blob = slices.Concat(v.keep...)
 			}
 		}
 		if len(blob) == 0 {
 			return nil, resp, nil
 		}
-		watch := s.watchStaff(d, req.Guard)
+		watch := watchStaff(d, judged.candidateOnly)
 		if err := d.am.LoadIncremental(blob); err != nil {
 			return nil, resp, err
 		}
 		watch()
-		if req.Guard != nil {
-			d.noteQueued(blob)
-		}
+		d.noteQueued(judged.taken)
 		inc := d.am.SaveIncremental()
 		// Changes whose dependencies have not come yet stay in Automerge's
 		// queue, to apply when those come, rather than dropped: dropping
@@ -293,17 +291,17 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 			if err != nil {
 				return nil, resp, &RuleError{What: "sent a document that " + errDecode.Error() + " (" + err.Error() + ")"}
 			}
-			keep, skipped, left, err := s.judgeLeft(d, req.Guard, chs)
+			v, err := s.judgeAll(d, req.Guard, chs)
 			if err != nil {
 				return nil, resp, err
 			}
-			resp.LeftOut = left
-			if resp.Skipped = skipped; keep != nil {
+			resp.LeftOut = v.left
+			if resp.Skipped = v.skipped; v.keep != nil {
 				// Not all of it may be taken: what may, change by change.
-				if err := d.am.LoadIncremental(slices.Concat(keep...)); err != nil {
+				if err := d.am.LoadIncremental(slices.Concat(v.keep...)); err != nil {
 					return nil, resp, err
 				}
-				d.noteQueued(slices.Concat(keep...))
+				d.noteQueued(v.taken)
 				d.invalidate()
 				var err error
 				resp.Settled, err = s.settle(req.Doc, d, req.Guard)
@@ -378,28 +376,33 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 	case "syncrecv":
 		d.invalidate()
 		before := heads(d)
+		var judged verdict // nothing judged: this node's own data
 		if req.Guard != nil {
 			msg, err := DecodeSyncMessage(blob)
 			if err != nil {
 				return nil, resp, &RuleError{What: "sent a sync message that " + errDecode.Error() + " (" + err.Error() + ")"}
 			}
-			keep, skipped, left, err := s.judgeLeft(d, req.Guard, msg.Changes)
+			v, err := s.judgeAll(d, req.Guard, msg.Changes)
 			if err != nil {
 				return nil, resp, err
 			}
-			resp.LeftOut = left
-			if resp.Skipped = skipped; keep != nil {
+			resp.LeftOut, judged = v.left, v
+			if resp.Skipped = v.skipped; v.keep != nil {
 				// Take what may be taken, and start the exchange with the
 				// peer afresh: its sync state thinks it gave us the rest.
-				if len(keep) > 0 {
-					watch := s.watchStaff(d, req.Guard)
-					if err := d.am.LoadIncremental(slices.Concat(keep...)); err != nil {
+				if len(v.keep) > 0 {
+					watch := watchStaff(d, v.candidateOnly)
+					if err := d.am.LoadIncremental(slices.Concat(v.keep...)); err != nil {
 						return nil, resp, err
 					}
 					watch()
 				}
 				inc := d.am.SaveIncremental()
-				if resp.Queued, err = s.dropQueued(req.Doc, d, hashesIn(slices.Concat(keep...))); err != nil {
+				hs := make([]ChangeHash, len(v.taken))
+				for i, c := range v.taken {
+					hs[i] = c.Hash
+				}
+				if resp.Queued, err = s.dropQueued(req.Doc, d, hs); err != nil {
 					return nil, resp, err
 				}
 				delete(s.syncs, [2]string{req.Doc, req.Peer})
@@ -413,7 +416,7 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 			}
 		}
 		ss := s.sync(req.Doc, req.Peer, d)
-		watch := s.watchStaff(d, req.Guard)
+		watch := watchStaff(d, judged.candidateOnly)
 		msg, err := ss.ReceiveMessage(blob)
 		if err != nil {
 			return nil, resp, err
@@ -534,8 +537,8 @@ func sameHeads(a, b []string) bool {
 // change does, and Automerge cannot undo a merge: the worker stops, the
 // node reloads the document as stored and blames the sender, as for any
 // data that kills the worker.
-func (s *server) watchStaff(d *doc, g *Guard) func() {
-	if g == nil || !s.last.candidateOnly || d.kind != Shared {
+func watchStaff(d *doc, candidateOnly bool) func() {
+	if !candidateOnly || d.kind != Shared {
 		return func() {}
 	}
 	before := d.staffPrint()
