@@ -18,13 +18,7 @@ import (
 // document, saved, loads again.
 func TestSecondVersionRefused(t *testing.T) {
 	at := time.Unix(1700000000, 0)
-	base, err := newDoc("s", Shared, "aaaaaaaaaaaaaaaa")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := base.apply([]Edit{{Op: "add", Name: "f", Text: "x\n"}}, at); err != nil {
-		t.Fatal(err)
-	}
+	base := sharedBase(t, Edit{Op: "add", Name: "f", Text: "x\n"})
 	saved := base.am.Save()
 	const mallory = "6d616c6c6f727921"
 	version := func(text string) *Change {
@@ -76,7 +70,7 @@ func TestSecondVersionRefused(t *testing.T) {
 	if err := d.am.LoadIncremental(a.Raw); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = s.judge(d, g, []*Change{b})
+	_, _, err := s.judge(d, g, []*Change{b})
 	refused("the second version after the first", err)
 	if _, err := loadDoc(Shared, "cccccccccccccccc", d.am.Save()); err != nil {
 		t.Fatalf("the document no longer loads: %v", err)
@@ -120,13 +114,7 @@ func TestSecondVersionRefused(t *testing.T) {
 // refused is left out, and listed as left out for good.
 func TestSecondVersionOfHeldBack(t *testing.T) {
 	at := time.Unix(1700000000, 0)
-	base, err := newDoc("s", Shared, "aaaaaaaaaaaaaaaa")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := base.apply([]Edit{{Op: "add", Name: "f", Text: "x\n"}}, at); err != nil {
-		t.Fatal(err)
-	}
+	base := sharedBase(t, Edit{Op: "add", Name: "f", Text: "x\n"})
 	saved := base.am.Save()
 	const mallory = "6d616c6c6f727921"
 	m, err := loadDoc(Shared, mallory, saved)
@@ -193,4 +181,18 @@ func TestSecondVersionOfHeldBack(t *testing.T) {
 	if _, resp, err := s.do(request{Op: "apply", Doc: "d2", Guard: refused}, b); err != nil || resp.Skipped != 0 || !resp.Changed {
 		t.Fatalf("the arbiter sends it: skipped %d, changed %v, %v", resp.Skipped, resp.Changed, err)
 	}
+}
+
+// sharedBase returns a shared document, its genesis made by actor aaaa…,
+// with edits made by that actor.
+func sharedBase(t *testing.T, edits ...Edit) *doc {
+	t.Helper()
+	d, err := newDoc("s", Shared, "aaaaaaaaaaaaaaaa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.apply(edits, time.Unix(1700000000, 0)); err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

@@ -14,14 +14,7 @@ import (
 func TestEvictRetypes(t *testing.T) {
 	at := time.Unix(1700000000, 0)
 	const own, fresh, mallory = "bbbbbbbbbbbbbbbb0000000000000000", "bbbbbbbbbbbbbbbb1111111111111111", "6d616c6c6f7279216d616c6c6f727921"
-	base, err := newDoc("s", Shared, "aaaaaaaaaaaaaaaa")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := base.apply([]Edit{{Op: "add", Name: "f", Text: "x\n"}, {Op: "add", Name: "g", Text: "g\n"}}, at); err != nil {
-		t.Fatal(err)
-	}
-	saved := base.am.Save()
+	saved := sharedBase(t, Edit{Op: "add", Name: "f", Text: "x\n"}, Edit{Op: "add", Name: "g", Text: "g\n"}).am.Save()
 	m, err := loadDoc(Shared, mallory, saved)
 	if err != nil {
 		t.Fatal(err)
@@ -117,17 +110,10 @@ func TestSpliceBetween(t *testing.T) {
 // list or the languages.
 func TestWatchStaff(t *testing.T) {
 	at := time.Unix(1700000000, 0)
-	d, err := newDoc("s", Shared, "aaaaaaaaaaaaaaaa")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.apply([]Edit{{Op: "add", Name: "f", Text: "x\n"}, {Op: "splice", Target: "question", Text: "Print hello"}}, at); err != nil {
-		t.Fatal(err)
-	}
-	s := &server{last: judged{candidateOnly: true}}
+	d := sharedBase(t, Edit{Op: "add", Name: "f", Text: "x\n"}, Edit{Op: "splice", Target: "question", Text: "Print hello"})
 	stops := func(e Edit) (stopped bool) {
 		t.Helper()
-		check := s.watchStaff(d, &Guard{})
+		check := watchStaff(d, true)
 		if _, err := d.apply([]Edit{e}, at); err != nil {
 			t.Fatal(err)
 		}
@@ -149,8 +135,7 @@ func TestWatchStaff(t *testing.T) {
 		}
 	}
 	// Not watched: a merge with an interviewer's change in it.
-	s.last.candidateOnly = false
-	check := s.watchStaff(d, &Guard{})
+	check := watchStaff(d, false)
 	d.apply([]Edit{{Op: "splice", Target: "question", Pos: 0, Text: "Q"}}, at)
 	check()
 }

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -111,11 +110,7 @@ func TestLiveChangeFrames(t *testing.T) {
 // holds main.go ("package main\n").
 func anaInterview(t *testing.T, title string) (company *node.Node, companyWeb *Server, ana *node.Node, anaWeb *Server, id string) {
 	t.Helper()
-	r, err := node.NewRelay(node.RelayConfig{Dir: filepath.Join(t.TempDir(), "relay"), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: discard()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
+	r := startRelay(t)
 	ctx := context.Background()
 	company, companyWeb = up(t, node.InitOptions{Org: "Acme Inc", Bootstrap: r.Addrs()})
 	ana, anaWeb = up(t, node.InitOptions{})

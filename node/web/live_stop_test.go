@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,11 +15,7 @@ import (
 // that a page reconnects and finds the session again once the node is
 // back; 1000 would tell it that the node left the session for good.
 func TestLiveNodeStopping(t *testing.T) {
-	r, err := node.NewRelay(node.RelayConfig{Dir: filepath.Join(t.TempDir(), "relay"), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: discard()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := startRelay(t)
 	ctx := context.Background()
 	company, _ := up(t, node.InitOptions{Org: "Acme Inc", Bootstrap: r.Addrs()})
 	ana, anaWeb := up(t, node.InitOptions{})

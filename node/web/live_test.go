@@ -84,13 +84,20 @@ type interview struct {
 	id                string
 }
 
-func startInterview(t testing.TB, companyCfg node.Config) interview {
+// startRelay starts a relay on loopback, closed when the test ends.
+func startRelay(t testing.TB) *node.Relay {
 	t.Helper()
 	r, err := node.NewRelay(node.RelayConfig{Dir: filepath.Join(t.TempDir(), "relay"), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: discard()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func startInterview(t testing.TB, companyCfg node.Config) interview {
+	t.Helper()
+	r := startRelay(t)
 	ctx := context.Background()
 	var iv interview
 	iv.company, _ = upNode(t, node.InitOptions{Org: "Acme Inc", Bootstrap: r.Addrs()}, companyCfg, Config{})
@@ -400,11 +407,7 @@ func (p *page) last(typ string, cond func(wsOut) bool) (wsOut, bool) {
 }
 
 func TestLivePage(t *testing.T) {
-	r, err := node.NewRelay(node.RelayConfig{Dir: filepath.Join(t.TempDir(), "relay"), ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Logger: discard()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := startRelay(t)
 	ctx := context.Background()
 	company, _ := up(t, node.InitOptions{Org: "Acme Inc", Bootstrap: r.Addrs()})
 	ana, anaWeb := up(t, node.InitOptions{})
