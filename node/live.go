@@ -114,7 +114,8 @@ type participant struct {
 	name   string
 	since  time.Time
 	credID invite.CredentialID
-	email  string // an interviewer's, from their credential
+	email  string    // an interviewer's, from their credential
+	heard  time.Time // the last envelope from it, or its admission
 }
 
 // Participant is someone present in a session.
@@ -294,14 +295,26 @@ func (c *Cursor) valid() bool {
 
 const heartbeatEvery = 5 * time.Second
 
+// silentFor is how long a peer this node has no connection to may send
+// nothing before it counts as gone. A departure is normally seen at once,
+// from the peer's "left" or from pubsub's leave event; this catches a node
+// that crashed, lost its network, or whose goodbye and leave were both lost.
+// A peer still connected is never dropped so: it may only be slow.
+const silentFor = 3 * heartbeatEvery
+
 // heartbeatLoop sends presence with the control records.
 func (l *live) heartbeatLoop() {
 	t := time.NewTicker(heartbeatEvery)
 	defer t.Stop()
+	check := time.NewTicker(time.Second)
+	defer check.Stop()
 	for {
 		select {
 		case <-l.ctx.Done():
 			return
+		case now := <-check.C:
+			l.dropSilent(now)
+			continue
 		case <-t.C:
 		}
 		l.mu.Lock()
@@ -311,6 +324,35 @@ func (l *live) heartbeatLoop() {
 			l.sendHere()
 		}
 		l.liftExpired()
+	}
+}
+
+// heardFrom notes that an envelope came from a peer.
+func (l *live) heardFrom(id peer.ID) {
+	l.mu.Lock()
+	if p := l.peers[id]; p != nil {
+		p.heard = time.Now()
+	}
+	l.mu.Unlock()
+}
+
+// dropSilent removes the peers that sent nothing for silentFor and to which
+// this node has no connection.
+func (l *live) dropSilent(now time.Time) {
+	var gone []peer.ID
+	l.mu.Lock()
+	for id, p := range l.peers {
+		if now.Sub(p.heard) > silentFor {
+			gone = append(gone, id)
+		}
+	}
+	l.mu.Unlock()
+	for _, id := range gone {
+		if c := l.n.p2p.host.Network().Connectedness(id); c == network.Connected || c == network.Limited {
+			continue
+		}
+		l.log.Info("no word from a peer, and no connection to it: it counts as gone", "peer", id)
+		l.removePeer(id)
 	}
 }
 
@@ -336,6 +378,7 @@ func (l *live) readLoop() {
 		}
 		author := msg.GetFrom()
 		l.log.Debug("envelope", "from", author, "type", e.typ)
+		l.heardFrom(author)
 		switch e.typ {
 		case msgPresence:
 			var p presence
@@ -596,6 +639,7 @@ func (l *live) finish(id peer.ID, res admitResult, err error) error {
 	if known && old.credID == p.credID && p.email == "" {
 		p.email = old.email // learnt from its document stream
 	}
+	p.heard = time.Now()
 	l.peers[id] = p
 	if p.role == RoleCandidate {
 		l.candidates[id] = true

@@ -428,3 +428,29 @@ func TestRelayMetrics(t *testing.T) {
 		t.Fatalf("second close: %v", err)
 	}
 }
+
+// A peer that sends nothing for a while and to which no connection is left
+// (a node that crashed, or whose goodbye and pubsub's leave were both lost)
+// leaves the roster; one that is still connected stays, however slow.
+func TestSilentPeerDropped(t *testing.T) {
+	tm, _, cand, s := interview(t, "Ana", "Sam")
+	l, err := tm.company.lookupLive(s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ghost := testPeerID(t)
+	long := time.Now().Add(-2 * silentFor)
+	l.mu.Lock()
+	l.peers[ghost] = &participant{id: ghost, role: RoleInterviewer, name: "Ghost", since: long, heard: long}
+	l.peers[cand.ID()].heard = long
+	l.mu.Unlock()
+	l.dropSilent(time.Now())
+	l.mu.Lock()
+	_, ghostIn := l.peers[ghost]
+	_, candIn := l.peers[cand.ID()]
+	l.mu.Unlock()
+	if ghostIn || !candIn {
+		t.Fatalf("after the check: the silent, unconnected peer present: %v; the silent, connected candidate present: %v", ghostIn, candIn)
+	}
+	waitRoster(t, s.ID, []string{"Ana/interviewer", "Sam/candidate"}, tm.company)
+}
