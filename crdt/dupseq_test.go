@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"encoding/binary"
 	"errors"
 	"slices"
 	"strings"
@@ -195,4 +196,112 @@ func sharedBase(t *testing.T, edits ...Edit) *doc {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// An actor's changes follow each other: one that skips a number, or
+// numbers its operations below its predecessor's, is refused naming its
+// author. Automerge takes either, and its save then no longer loads
+// ("changes out of order"), which is what the rule spares every node.
+func TestOutOfOrderRefused(t *testing.T) {
+	at := time.Unix(1700000000, 0)
+	base := sharedBase(t, Edit{Op: "add", Name: "f", Text: "x\n"})
+	saved := base.am.Save()
+	const mallory = "6d616c6c6f727921"
+	d, err := loadDoc(Shared, mallory, saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, text := range []string{"AB", "C"} {
+		if _, err := d.apply([]Edit{{Op: "splice", Target: "file:f", Pos: 0, Text: text}}, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	chs, err := d.am.Changes(base.am.Heads()...)
+	if err != nil || len(chs) != 2 {
+		t.Fatalf("changes: %v %v", chs, err)
+	}
+	first, second := decodeOne(t, chs[0]), decodeOne(t, chs[1])
+	if first.Seq+1 != second.Seq || len(first.Ops) != 2 || len(second.Ops) != 1 {
+		t.Fatalf("not two changes of 2 and 1 operations in a row: %d %d, %d %d", first.Seq, len(first.Ops), second.Seq, len(second.Ops))
+	}
+	// rewrite changes the second's number and first operation's counter.
+	rewrite := func(seq, startOp uint64) *Change {
+		t.Helper()
+		b := second.Raw
+		i := 4 + 4 + 1 // magic, checksum, type
+		_, n := binary.Uvarint(b[i:])
+		i += n
+		body := b[i:]
+		j := 0
+		deps, n := binary.Uvarint(body)
+		j += n + 32*int(deps)
+		alen, n := binary.Uvarint(body[j:])
+		j += n + int(alen)
+		_, n = binary.Uvarint(body[j:]) // seq
+		k := j + n
+		_, n = binary.Uvarint(body[k:]) // start op
+		rest := body[k+n:]
+		nb := slices.Concat(body[:j], uleb(nil, seq), uleb(nil, startOp), rest)
+		c := decodeOneBytes(t, frame(nb))
+		if c.Seq != seq || c.StartOp != startOp || c.Actor != second.Actor {
+			t.Fatalf("rewritten: %d %d %s", c.Seq, c.StartOp, c.Actor)
+		}
+		return c
+	}
+	gap := rewrite(second.Seq+1, second.StartOp)
+	low := rewrite(second.Seq, first.StartOp)
+
+	target := func() *doc {
+		t.Helper()
+		d, err := loadDoc(Shared, "bbbbbbbbbbbbbbbb", saved)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.am.LoadIncremental(first.Raw); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	// Taken unjudged, each makes a save that does not load.
+	for _, c := range []*Change{gap, low} {
+		d := target()
+		if err := d.am.LoadIncremental(c.Raw); err != nil {
+			t.Fatalf("automerge-go refuses the crafted change itself: %v", err)
+		}
+		if _, err := automerge.Load(d.am.Save()); err == nil || !strings.Contains(err.Error(), "out of order") {
+			t.Fatalf("the save of a document holding change %d (start %d) loads: %v", c.Seq, c.StartOp, err)
+		}
+	}
+	g := &Guard{Sender: ActorKey(mallory), SenderRole: RoleStaff, Open: true}
+	s := &server{docs: map[string]*doc{}}
+	for _, tc := range []struct {
+		c    *Change
+		want string
+	}{{gap, "is not among what it depends on"}, {low, "below those of change"}} {
+		_, _, err := s.judge(target(), g, []*Change{tc.c})
+		var rule *RuleError
+		if !errors.As(err, &rule) || rule.Actor != mallory || !strings.Contains(rule.What, tc.want) {
+			t.Fatalf("change %d (start %d): %v", tc.c.Seq, tc.c.StartOp, err)
+		}
+	}
+	// Both honest changes, alone or together, are taken.
+	if keep, _, err := s.judge(target(), g, []*Change{second}); err != nil || keep != nil {
+		t.Fatalf("the honest second change: %v %v", keep, err)
+	}
+	d2, err := loadDoc(Shared, "bbbbbbbbbbbbbbbb", saved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if keep, _, err := s.judge(d2, g, []*Change{second, first}); err != nil || keep != nil {
+		t.Fatalf("both honest changes, the second first: %v %v", keep, err)
+	}
+}
+
+func decodeOneBytes(t *testing.T, b []byte) *Change {
+	t.Helper()
+	chs, err := DecodeChanges(b)
+	if err != nil || len(chs) != 1 {
+		t.Fatalf("decode: %v %v", chs, err)
+	}
+	return chs[0]
 }

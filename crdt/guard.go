@@ -132,6 +132,7 @@ func (s *server) judgeAll(d *doc, g *Guard, chs []*Change) (v verdict, err error
 	lasting := make([]bool, len(fresh)) // left out for a reason that lasts
 	v.candidateOnly = true
 	numbers := map[actorSeq]ChangeHash{}
+	maxOps := map[actorSeq]uint64{} // of the changes taken so far
 	blame := func(c *Change, err error) (verdict, error) {
 		var rule *RuleError
 		if errors.As(err, &rule) && rule.Hash == "" {
@@ -195,7 +196,18 @@ func (s *server) judgeAll(d *doc, g *Guard, chs []*Change) (v verdict, err error
 			}
 			return blame(c, &RuleError{Actor: c.Actor, What: fmt.Sprintf("is a second version of change %d of actor %s (another has that number: %s)", c.Seq, c.Actor, other)})
 		}
+		// An actor's changes follow each other: Automerge refuses to
+		// load a save where one skips a number or numbers its operations
+		// below its predecessor's, though it takes such a change. Left
+		// out, and blamed, as a second version is.
+		if what := d.outOfOrder(c, maxOps, fresh); what != "" {
+			if author != g.Sender && (role != RoleCandidate || author == g.Self) {
+				continue
+			}
+			return blame(c, &RuleError{Actor: c.Actor, What: what})
+		}
 		numbers[k] = c.Hash
+		maxOps[k] = c.maxOp()
 		take[i], lasting[i] = true, false
 		if role != RoleCandidate {
 			v.candidateOnly = false
@@ -387,4 +399,68 @@ func (d *doc) staffPrint() string {
 		}
 	}
 	return b.String()
+}
+
+// maxOp is the counter of a change's last operation (StartOp-1 when it has
+// none), as Automerge orders an actor's changes by it.
+func (c *Change) maxOp() uint64 { return c.StartOp + uint64(len(c.Ops)) - 1 }
+
+// outOfOrder says how change c breaks its actor's order, or "": a change
+// numbered seq > 1 needs the actor's change seq-1, in the document or
+// among those taken (batch: their last operation, by actor and number),
+// with operations numbered no higher than its own. A change whose
+// dependencies are not all here yet is not judged so: Automerge leaves it
+// out until they come, and it is judged again then.
+func (d *doc) outOfOrder(c *Change, batch map[actorSeq]uint64, fresh []*Change) string {
+	if c.Seq <= 1 {
+		return ""
+	}
+	prev := actorSeq{c.Actor, c.Seq - 1}
+	max, ok := batch[prev]
+	if !ok {
+		max, ok = d.maxOpOf(prev)
+	}
+	if !ok {
+		// Later in the batch (a second version there is judged then).
+		if i := slices.IndexFunc(fresh, func(f *Change) bool { return f.Actor == c.Actor && f.Seq == c.Seq-1 }); i >= 0 {
+			max, ok = fresh[i].maxOp(), true
+		}
+	}
+	if !ok {
+		for _, dep := range c.Deps {
+			if _, err := d.am.Change(automerge.ChangeHash(dep)); err != nil && !slices.ContainsFunc(fresh, func(f *Change) bool { return f.Hash == dep }) {
+				return "" // waits for what it depends on
+			}
+		}
+		return fmt.Sprintf("is change %d of actor %s, and the actor's change %d is not among what it depends on", c.Seq, c.Actor, c.Seq-1)
+	}
+	if max > c.maxOp() {
+		return fmt.Sprintf("numbers its operations (up to %d) below those of change %d of actor %s (up to %d)", c.maxOp(), c.Seq-1, c.Actor, max)
+	}
+	return ""
+}
+
+// maxOpOf returns the counter of the last operation of the document's
+// change k.
+func (d *doc) maxOpOf(k actorSeq) (uint64, bool) {
+	if m, ok := d.maxOps[k]; ok {
+		return m, true
+	}
+	h, ok := d.numbered(k.actor, k.seq)
+	if !ok {
+		return 0, false
+	}
+	ch, err := d.am.Change(h)
+	if err != nil {
+		return 0, false
+	}
+	chs, err := DecodeChanges(ch.Save())
+	if err != nil || len(chs) != 1 {
+		return 0, false
+	}
+	if d.maxOps == nil {
+		d.maxOps = map[actorSeq]uint64{}
+	}
+	d.maxOps[k] = chs[0].maxOp()
+	return d.maxOps[k], true
 }

@@ -68,7 +68,8 @@ func startNode(t testing.TB, o nodeOpts) *Node {
 	cfg := o.cfg
 	cfg.Dir = dir
 	if cfg.Logger == nil {
-		cfg.Logger = testLogger(t)
+		// Each node's lines name its directory; its first line, its peer.
+		cfg.Logger = testLogger(t).With("node", filepath.Base(filepath.Dir(dir)))
 	}
 	cfg.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
 	if bin := os.Getenv("PARLEY_TEST_WORKER"); bin != "" && cfg.Worker.Command == nil {
@@ -83,6 +84,7 @@ func startNode(t testing.TB, o nodeOpts) *Node {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.Logger.Debug("test node", "peer", n.ID())
 	if err := n.Start(context.Background()); err != nil {
 		n.Close()
 		t.Fatal(err)
