@@ -257,6 +257,9 @@ func (n *Node) recoverLocked() (found bool) {
 						badSnap = d
 					case ok:
 						hit, at = &poisoned{inc}, d
+					default:
+						n.log.Error("a document fails its check, and no stored increment explains it", "doc", d.id)
+						n.loadDoc(d, false) // as stored: what it holds stays
 					}
 					break
 				}
@@ -301,14 +304,33 @@ func (n *Node) removeIncrementLocked(d *sessionDoc, inc store.Increment) {
 	}
 }
 
-// locatePoison finds the stored increment after which a document no longer
-// survives a full save, load and read. The worker may die on the way; the
-// caller reloads everything anyway. Call with n.docMu held.
+// locatePoison finds the stored increment without which a document
+// survives a full save, load and read again: the first after which that
+// check fails, provided the document rebuilt without it passes. A check
+// that fails for another cause (poison earlier that shows only later, two
+// poisoned increments, a worker that died on the way) removes nothing: an
+// honest increment is never removed on a guess. The worker may die on the
+// way; the caller reloads everything anyway. Call with n.docMu held.
 // The snapshot is checked first: when it fails alone, it is the poison
 // (errPoisonedSnapshot), not the increments after it.
 func (n *Node) locatePoison(d *sessionDoc) (store.Increment, bool, error) {
+	inc, ok, err := n.firstFailing(d, nil)
+	if err != nil || !ok {
+		return inc, false, err
+	}
+	if _, still, err := n.firstFailing(d, map[uint64]bool{inc.Seq: true}); err != nil || still {
+		n.log.Warn("a document fails its check, and not for want of the increment after which it first fails; none removed", "doc", d.id, "seq", inc.Seq, "from", inc.From)
+		return inc, false, nil
+	}
+	return inc, true, nil
+}
+
+// firstFailing rebuilds a document without the increments in skip, checking
+// it after each increment, and returns the first after which the check
+// fails. It reports false when every check passed.
+func (n *Node) firstFailing(d *sessionDoc, skip map[uint64]bool) (store.Increment, bool, error) {
 	n.worker.CloseDoc(d.id)
-	fromSnap, err := n.startDoc(d, nil)
+	fromSnap, err := n.startDoc(d, skip)
 	if err != nil {
 		return store.Increment{}, false, nil
 	}
@@ -322,6 +344,9 @@ func (n *Node) locatePoison(d *sessionDoc) (store.Increment, bool, error) {
 		return store.Increment{}, false, nil
 	}
 	for _, inc := range incs {
+		if skip[inc.Seq] {
+			continue
+		}
 		_, err := n.worker.Apply(d.id, inc.Bytes, nil)
 		if errors.Is(err, crdt.ErrQueued) {
 			err = nil
