@@ -100,9 +100,9 @@ type doc struct {
 	// against what came meanwhile; so a second version of one must be
 	// refused while it waits (see judge).
 	queued map[actorSeq]ChangeHash
-	// maxOps caches the counter of the last operation of changes looked
-	// up by outOfOrder.
-	maxOps map[actorSeq]uint64
+	// lastOps is, by actor, its latest change looked up or applied (see
+	// maxOpOf).
+	lastOps map[string]actorOps
 }
 
 type actorSeq struct {

@@ -13,10 +13,10 @@ import (
 
 // An actor's change number is taken once: a second version of a change
 // (same actor and number, other content), alone or beside the first in
-// one message, is refused: as a broken rule naming its author when the
-// author sends it or it is a candidate's, left out without blame when
-// another node passes on an interviewer's or this node's own; and the
-// document, saved, loads again.
+// one message, is refused: as a broken rule naming its author when it is
+// a candidate's, left out without blame when it is an interviewer's
+// (whoever sends it: the first may have been the forgery) or this node's
+// own; and the document, saved, loads again.
 func TestSecondVersionRefused(t *testing.T) {
 	at := time.Unix(1700000000, 0)
 	base := sharedBase(t, Edit{Op: "add", Name: "f", Text: "x\n"})
@@ -45,7 +45,7 @@ func TestSecondVersionRefused(t *testing.T) {
 	if a.Actor != b.Actor || a.Seq != b.Seq || a.Hash == b.Hash {
 		t.Fatalf("not two versions of one change: %s/%d %s, %s/%d %s", a.Actor, a.Seq, a.Hash, b.Actor, b.Seq, b.Hash)
 	}
-	g := &Guard{Sender: ActorKey(mallory), SenderRole: RoleStaff, Open: true}
+	g := &Guard{Sender: ActorKey(mallory), SenderRole: RoleCandidate, Open: true}
 	s := &server{docs: map[string]*doc{}}
 
 	target := func() *doc {
@@ -101,6 +101,12 @@ func TestSecondVersionRefused(t *testing.T) {
 	if keep, skipped, err := s.judge(target(), relay, []*Change{a, b}); err != nil || skipped != 1 || len(keep) != 1 || string(keep[0]) != string(a.Raw) {
 		t.Fatalf("both versions passed on at once: keep %d, skipped %d, %v", len(keep), skipped, err)
 	}
+	// An interviewer's, sent by her own node: left out, not blamed (a
+	// colleague's modified node may have forged the first).
+	own := &Guard{Sender: ActorKey(mallory), SenderRole: RoleStaff, Open: true}
+	if keep, skipped, err := s.judge(d2, own, []*Change{b}); err != nil || skipped != 1 || len(keep) != 0 {
+		t.Fatalf("an interviewer's second version from her own node: keep %d, skipped %d, %v", len(keep), skipped, err)
+	}
 
 	// The very same change again is no second version.
 	if _, _, err := s.judge(d, g, []*Change{a}); err != nil {
@@ -153,7 +159,7 @@ func TestSecondVersionOfHeldBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.docs["d"] = d
-	g := &Guard{Sender: ActorKey(mallory), SenderRole: RoleStaff, Open: true}
+	g := &Guard{Sender: ActorKey(mallory), SenderRole: RoleCandidate, Open: true}
 	if _, _, err := s.do(request{Op: "apply", Doc: "d", Guard: g}, a); err != nil {
 		t.Fatalf("the first version, held back: %v", err)
 	}
@@ -199,9 +205,11 @@ func sharedBase(t *testing.T, edits ...Edit) *doc {
 }
 
 // An actor's changes follow each other: one that skips a number, or
-// numbers its operations below its predecessor's, is refused naming its
-// author. Automerge takes either, and its save then no longer loads
-// ("changes out of order"), which is what the rule spares every node.
+// numbers its operations below its predecessor's, is refused: naming its
+// author when it is a candidate's, without blame when an interviewer's
+// (as a second version is). Automerge takes either, and its save then no
+// longer loads ("changes out of order"), which is what the rule spares
+// every node.
 func TestOutOfOrderRefused(t *testing.T) {
 	at := time.Unix(1700000000, 0)
 	base := sharedBase(t, Edit{Op: "add", Name: "f", Text: "x\n"})
@@ -272,7 +280,8 @@ func TestOutOfOrderRefused(t *testing.T) {
 			t.Fatalf("the save of a document holding change %d (start %d) loads: %v", c.Seq, c.StartOp, err)
 		}
 	}
-	g := &Guard{Sender: ActorKey(mallory), SenderRole: RoleStaff, Open: true}
+	g := &Guard{Sender: ActorKey(mallory), SenderRole: RoleCandidate, Open: true}
+	staff := &Guard{Sender: ActorKey(mallory), SenderRole: RoleStaff, Open: true}
 	s := &server{docs: map[string]*doc{}}
 	for _, tc := range []struct {
 		c    *Change
@@ -282,6 +291,9 @@ func TestOutOfOrderRefused(t *testing.T) {
 		var rule *RuleError
 		if !errors.As(err, &rule) || rule.Actor != mallory || !strings.Contains(rule.What, tc.want) {
 			t.Fatalf("change %d (start %d): %v", tc.c.Seq, tc.c.StartOp, err)
+		}
+		if keep, skipped, err := s.judge(target(), staff, []*Change{tc.c}); err != nil || skipped != 1 || len(keep) != 0 {
+			t.Fatalf("an interviewer's change %d (start %d): keep %d, skipped %d, %v", tc.c.Seq, tc.c.StartOp, len(keep), skipped, err)
 		}
 	}
 	// Both honest changes, alone or together, are taken.

@@ -171,16 +171,20 @@ func (s *server) judgeAll(d *doc, g *Guard, chs []*Change) (v verdict, err error
 		// An actor numbers its changes once: a second version of a
 		// numbered change is never taken (a node that took one could
 		// never take the other, nor what depends on it, and Automerge
-		// refuses such a pair when it loads a save), and its author is
-		// blamed: it made both. But actors are not authenticated, so a
-		// second version another node passes on may be that node's
-		// forgery: one of an interviewer's or the company node's change
-		// is left out without blame (else a modified interviewer's node
-		// could get a colleague quarantined), and so is one of this
-		// node's own (it knows it made only one). A candidate's is still
-		// blamed on the candidate: honest nodes that took different
-		// versions agree sooner on refusing its author (the crasher
-		// tests split less often so).
+		// refuses such a pair when it loads a save). Nor is a change that
+		// does not follow its actor's previous one (outOfOrder). But
+		// actors are not authenticated: a modified node can forge an
+		// interviewer's next change before she makes it, and her own is
+		// then the second version, or out of order, wherever the forgery
+		// came first. So one of an interviewer's, the company node's or
+		// this node's own is left out without blame, whoever sends it: the
+		// company node settles which version the session keeps
+		// (leftout.go). A candidate's is blamed on the candidate, as
+		// staff cannot be framed by it (its changes are taken only from
+		// its own node), and honest nodes that took different versions
+		// agree sooner on refusing its author (the crasher tests split
+		// less often so). A node's own page is told.
+		forgeable := !g.Own && (role != RoleCandidate || author == g.Self)
 		k := actorSeq{c.Actor, c.Seq}
 		other, twice := numbers[k]
 		if !twice {
@@ -191,17 +195,13 @@ func (s *server) judgeAll(d *doc, g *Guard, chs []*Change) (v verdict, err error
 			}
 		}
 		if twice && other != c.Hash {
-			if author != g.Sender && (role != RoleCandidate || author == g.Self) {
+			if forgeable {
 				continue
 			}
 			return blame(c, &RuleError{Actor: c.Actor, What: fmt.Sprintf("is a second version of change %d of actor %s (another has that number: %s)", c.Seq, c.Actor, other)})
 		}
-		// An actor's changes follow each other: Automerge refuses to
-		// load a save where one skips a number or numbers its operations
-		// below its predecessor's, though it takes such a change. Left
-		// out, and blamed, as a second version is.
 		if what := d.outOfOrder(c, maxOps, fresh); what != "" {
-			if author != g.Sender && (role != RoleCandidate || author == g.Self) {
+			if forgeable {
 				continue
 			}
 			return blame(c, &RuleError{Actor: c.Actor, What: what})
@@ -348,10 +348,12 @@ func (s *server) dropSyncs(id string) {
 const maxQueued = 1 << 16
 
 // noteQueued notes which of the changes just given to Automerge it holds
-// back, waiting for their dependencies.
+// back, waiting for their dependencies (and the numbering of those it
+// applied).
 func (d *doc) noteQueued(taken []*Change) {
 	for _, c := range taken {
 		if _, err := d.am.Change(automerge.ChangeHash(c.Hash)); err == nil {
+			d.noteOps(c)
 			continue
 		}
 		if d.queued == nil || len(d.queued) >= maxQueued {
@@ -443,8 +445,8 @@ func (d *doc) outOfOrder(c *Change, batch map[actorSeq]uint64, fresh []*Change) 
 // maxOpOf returns the counter of the last operation of the document's
 // change k.
 func (d *doc) maxOpOf(k actorSeq) (uint64, bool) {
-	if m, ok := d.maxOps[k]; ok {
-		return m, true
+	if e, ok := d.lastOps[k.actor]; ok && e.seq == k.seq {
+		return e.max, true
 	}
 	h, ok := d.numbered(k.actor, k.seq)
 	if !ok {
@@ -458,9 +460,22 @@ func (d *doc) maxOpOf(k actorSeq) (uint64, bool) {
 	if err != nil || len(chs) != 1 {
 		return 0, false
 	}
-	if d.maxOps == nil {
-		d.maxOps = map[actorSeq]uint64{}
+	d.noteOps(chs[0])
+	return chs[0].maxOp(), true
+}
+
+// actorOps is an actor's latest change a document holds: its number and
+// the counter of its last operation.
+type actorOps struct{ seq, max uint64 }
+
+// noteOps notes a change the document holds, for maxOpOf: an actor's next
+// change is judged against it.
+func (d *doc) noteOps(c *Change) {
+	if e, ok := d.lastOps[c.Actor]; ok && e.seq > c.Seq {
+		return
 	}
-	d.maxOps[k] = chs[0].maxOp()
-	return d.maxOps[k], true
+	if d.lastOps == nil {
+		d.lastOps = map[string]actorOps{}
+	}
+	d.lastOps[c.Actor] = actorOps{c.Seq, c.maxOp()}
 }

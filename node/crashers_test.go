@@ -830,3 +830,30 @@ func validFile(t testing.TB, saved []byte, actor, name, text string) []byte {
 	})
 	return v.changes[0]
 }
+
+// An interviewer cannot be framed by a colleague's modified node: Mallory's
+// node forges Ana's next change (her actor, her next number) and sends it
+// to the company node and the candidate's before Ana makes hers. Ana's own
+// is then a second version where the forgery came first; it is left out
+// without blame, the company node settles on the version it holds, and
+// Ana's edits reach everyone all the same (her node types them again).
+// Nobody is quarantined.
+func TestForgedChangeFramesNobody(t *testing.T) {
+	cs := startCrashSession(t)
+	v := validEdits(t, crdt.Shared, cs.saved[crdt.Shared], cs.ana.actor(), false, func(d *automerge.Doc, step func(func() error)) {
+		step(func() error { return d.Path("files").Map().Set("forged.txt", automerge.NewText("FORGED")) })
+	})
+	forged := v.changes[0]
+	for _, n := range []*Node{cs.company, cs.cand} {
+		sendFrames(t, cs.mallory, n, cs.id, docFrame{typ: frameChange, kind: crdt.Shared, data: forged})
+		if f := view(t, n, cs.id, crdt.Shared).Files["forged.txt"]; f != "FORGED" {
+			t.Fatalf("%s did not take the forgery: %q", cs.name(n), f)
+		}
+	}
+	if missing := cs.editsFlow(t, []*Node{cs.ana}, []*Node{cs.company, cs.cand, cs.mallory, cs.ana}); missing != "" {
+		t.Fatalf("Ana's edit does not reach everyone%s", missing)
+	}
+	cs.onlyBlamed(t, nil, "the forgery")
+	cs.editingGoesOn(t, []*Node{cs.ana, cs.cand}, []*Node{cs.company, cs.cand, cs.ana})
+	cs.onlyBlamed(t, nil, "editing after the forgery")
+}
