@@ -2,6 +2,7 @@ package node
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -183,7 +184,7 @@ func (l *live) evict(from peer.ID, d *sessionDoc, hashes []string) {
 		n.docMu.Unlock()
 		return
 	}
-	actor := newActor(n.id)
+	actor, before := newActor(n.id), d.actor
 	dropped, err := n.worker.Evict(d.id, hashes, actor, l.role == RoleCandidate, n.now())
 	if err == nil && dropped > 0 {
 		d.actor = actor
@@ -198,6 +199,17 @@ func (l *live) evict(from peer.ID, d *sessionDoc, hashes []string) {
 		}
 	}
 	if err != nil {
+		if dropped > 0 {
+			// Dropped in the worker but not stored: back to what is
+			// stored, so that the two agree (the next word of the company
+			// node tries again). A dead worker's recovery reloads it.
+			d.actor = before
+			if !errors.Is(err, crdt.ErrWorkerDied) {
+				if lerr := n.loadDocLocked(d); lerr != nil {
+					n.log.Error("reloading a document", "doc", d.id, "err", lerr)
+				}
+			}
+		}
 		n.workerFailed(err)
 		n.docMu.Unlock()
 		l.log.Error("dropping the changes the company node left out", "doc", d.kind, "err", err)
