@@ -464,6 +464,16 @@ func (d *doc) maxOpOf(k actorSeq) (uint64, bool) {
 	return chs[0].maxOp(), true
 }
 
+// noteApplied notes the numbering of those of the changes taken that the
+// document now holds.
+func (d *doc) noteApplied(taken []*Change) {
+	for _, c := range taken {
+		if _, err := d.am.Change(automerge.ChangeHash(c.Hash)); err == nil {
+			d.noteOps(c)
+		}
+	}
+}
+
 // actorOps is an actor's latest change a document holds: its number and
 // the counter of its last operation.
 type actorOps struct{ seq, max uint64 }

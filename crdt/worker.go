@@ -396,6 +396,7 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 						return nil, resp, err
 					}
 					watch()
+					d.noteApplied(v.taken)
 				}
 				inc := d.am.SaveIncremental()
 				hs := make([]ChangeHash, len(v.taken))
@@ -422,6 +423,7 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 			return nil, resp, err
 		}
 		watch()
+		d.noteApplied(judged.taken)
 		inc := d.am.SaveIncremental()
 		var hs []ChangeHash
 		for _, c := range msg.Changes() {
