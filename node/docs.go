@@ -552,6 +552,7 @@ func (n *Node) applyGuarded(d *sessionDoc, from peer.ID, b []byte, g *crdt.Guard
 	}
 	if queued && d.l != nil {
 		d.l.kickSync()
+		d.l.askResend(from, d.kind)
 	}
 	if res.Skipped > 0 && d.l != nil {
 		d.l.skipped.Add(int64(res.Skipped))

@@ -57,9 +57,15 @@ const (
 	// frameLeftOut, from the company node, names changes of the sender's
 	// that it left out for good (leftout.go).
 	frameLeftOut byte = 7
+	// frameResend asks the peer to start its sync with the sender afresh:
+	// the sender was given changes it cannot place, whose dependencies
+	// the peer's sync state holds as sent already (sent while this node
+	// refused its data, or lost in a worker that died), and Automerge
+	// sends nothing twice on one sync state.
+	frameResend byte = 8
 	// frameLast is the newest type this node knows: frames of newer types
 	// (a newer node's) are skipped.
-	frameLast = frameLeftOut
+	frameLast = frameResend
 )
 
 // maxRecordsFrame bounds a records frame.
@@ -148,6 +154,7 @@ type link struct {
 	mu       sync.Mutex
 	needs    map[crdt.Kind]bool      // snapshots the peer asked for and has not had
 	answered map[crdt.Kind]time.Time // when a snapshot last went out to the peer
+	resends  map[[2]byte]time.Time   // the last resend asked of the peer (0) or by it (1), by document
 
 	retrying atomic.Bool // a retry round is scheduled
 }
@@ -590,6 +597,15 @@ func (l *live) receive(from peer.ID, f docFrame) {
 			k.poke()
 		}
 		return
+	case frameResend:
+		l.mu.Lock()
+		k := l.links[from]
+		l.mu.Unlock()
+		if k != nil && k.resendDue(f.kind, 1) {
+			l.n.syncReset(d, from)
+			k.poke()
+		}
+		return
 	case frameLeftOut:
 		hashes, err := decodeLeftOut(f.data)
 		switch {
@@ -686,6 +702,41 @@ func (l *live) sendTo(id peer.ID, f docFrame) {
 	case k.out <- f:
 	default:
 		k.poke()
+	}
+}
+
+// resendEvery bounds how often a node asks a peer to resend, and how often
+// it does so when asked: each is a sync round from scratch.
+const resendEvery = 5 * time.Second
+
+// resendDue reports whether a resend of kind may be asked of the peer (way
+// 0) or done for it (way 1) now, and notes it.
+func (k *link) resendDue(kind crdt.Kind, way byte) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	key := [2]byte{kindCode(kind), way}
+	if time.Since(k.resends[key]) < resendEvery {
+		return false
+	}
+	if k.resends == nil {
+		k.resends = map[[2]byte]time.Time{}
+	}
+	k.resends[key] = time.Now()
+	return true
+}
+
+// askResend asks a peer that sent changes this node could not place to
+// send again what they depend on (frameResend), at most every resendEvery.
+func (l *live) askResend(id peer.ID, kind crdt.Kind) {
+	l.mu.Lock()
+	k := l.links[id]
+	l.mu.Unlock()
+	if k != nil && k.mayHave(kind) && k.resendDue(kind, 0) {
+		l.log.Debug("asked a peer to send again what its changes depend on", "peer", id, "doc", kind)
+		select {
+		case k.out <- docFrame{typ: frameResend, kind: kind, data: []byte{0}}:
+		default:
+		}
 	}
 }
 
@@ -850,6 +901,7 @@ func (n *Node) syncExchange(d *sessionDoc, from peer.ID, msg []byte) (bool, []by
 	})
 	if queued {
 		d.l.kickSync()
+		d.l.askResend(from, d.kind)
 	}
 	if err != nil {
 		return false, nil, err
