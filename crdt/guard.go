@@ -179,11 +179,12 @@ func (s *server) judgeAll(d *doc, g *Guard, chs []*Change) (v verdict, err error
 		// came first. So one of an interviewer's, the company node's or
 		// this node's own is left out without blame, whoever sends it: the
 		// company node settles which version the session keeps
-		// (leftout.go). A candidate's is blamed on the candidate, as
-		// staff cannot be framed by it (its changes are taken only from
-		// its own node), and honest nodes that took different versions
-		// agree sooner on refusing its author (the crasher tests split
-		// less often so). A node's own page is told.
+		// (leftout.go). A candidate's is blamed on the candidate: honest
+		// nodes that took different versions agree sooner on refusing
+		// its author (the crasher tests split less often so). A
+		// colleague's modified node could frame the candidate so; an
+		// interviewer can end the interview anyway. A node's own page is
+		// told.
 		forgeable := !g.Own && (role != RoleCandidate || author == g.Self)
 		k := actorSeq{c.Actor, c.Seq}
 		other, twice := numbers[k]
