@@ -228,13 +228,12 @@ func BenchmarkGuardSnapshot(b *testing.B) {
 	b.ReportMetric(float64(len(edits)), "changes")
 }
 
-// BenchmarkSecondVersionCheck measures the lookup that refuses a second
-// version of a change (guard.go): on a document of 20k changes of the
-// rustcode trace, one more change each time, the index brought up to date
-// and asked once. The first lookup reads every change.
-func BenchmarkSecondVersionCheck(b *testing.B) {
-	tr := loadTrace(b, "rustcode")
-	edits := traceEdits(tr, "f")
+// rustcodeDoc returns a shared document holding file f as the first n
+// transactions of the rustcode trace typed it, a change each, and the
+// trace's transactions.
+func rustcodeDoc(b *testing.B, n int) (*doc, [][]Edit) {
+	b.Helper()
+	edits := traceEdits(loadTrace(b, "rustcode"), "f")
 	at := time.Unix(0, 0)
 	d, err := newDoc("s", Shared, "aaaa")
 	if err != nil {
@@ -243,12 +242,22 @@ func BenchmarkSecondVersionCheck(b *testing.B) {
 	if _, err := d.apply([]Edit{{Op: "add", Name: "f"}}, at); err != nil {
 		b.Fatal(err)
 	}
-	const base = 20000
-	for _, e := range edits[:base] {
+	for _, e := range edits[:n] {
 		if _, err := d.apply(e, at); err != nil {
 			b.Fatal(err)
 		}
 	}
+	return d, edits
+}
+
+// BenchmarkSecondVersionCheck measures the lookup that refuses a second
+// version of a change (guard.go): on a document of 20k changes of the
+// rustcode trace, one more change each time, the index brought up to date
+// and asked once. The first lookup reads every change.
+func BenchmarkSecondVersionCheck(b *testing.B) {
+	const base = 20000
+	d, edits := rustcodeDoc(b, base)
+	at := time.Unix(0, 0)
 	start := time.Now()
 	d.numbered("x", 1)
 	first := time.Since(start)
@@ -328,21 +337,7 @@ func BenchmarkTouchGrowth(b *testing.B) {
 // "miss" when the predecessor must be read from the document (the first
 // change of an actor after a load).
 func BenchmarkOrderCheck(b *testing.B) {
-	tr := loadTrace(b, "rustcode")
-	edits := traceEdits(tr, "f")
-	at := time.Unix(0, 0)
-	d, err := newDoc("s", Shared, "aaaa")
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := d.apply([]Edit{{Op: "add", Name: "f"}}, at); err != nil {
-		b.Fatal(err)
-	}
-	for _, e := range edits[:20001] {
-		if _, err := d.apply(e, at); err != nil {
-			b.Fatal(err)
-		}
-	}
+	d, _ := rustcodeDoc(b, 20001)
 	heads := d.am.Heads()
 	last, err := d.am.Change(heads[0])
 	if err != nil {
@@ -363,7 +358,7 @@ func BenchmarkOrderCheck(b *testing.B) {
 				} else {
 					d.lastOps = nil
 				}
-				if what := d.outOfOrder(c, nil, nil); what != "" {
+				if what := d.outOfOrder(c, batch{}); what != "" {
 					b.Fatal(what)
 				}
 			}

@@ -110,6 +110,7 @@ type verdict struct {
 // judgeAll is judge, with all it found.
 func (s *server) judgeAll(d *doc, g *Guard, chs []*Change) (v verdict, err error) {
 	seen := map[ChangeHash]bool{}
+	came := map[actorSeq]*Change{} // the first of each number among fresh
 	var fresh []*Change
 	for _, c := range chs {
 		if seen[c.Hash] {
@@ -120,6 +121,9 @@ func (s *server) judgeAll(d *doc, g *Guard, chs []*Change) (v verdict, err error
 			continue // the document has it
 		}
 		fresh = append(fresh, c)
+		if _, ok := came[actorSeq{c.Actor, c.Seq}]; !ok {
+			came[actorSeq{c.Actor, c.Seq}] = c
+		}
 	}
 	if len(fresh) == 0 {
 		return verdict{}, nil
@@ -132,7 +136,7 @@ func (s *server) judgeAll(d *doc, g *Guard, chs []*Change) (v verdict, err error
 	lasting := make([]bool, len(fresh)) // left out for a reason that lasts
 	v.candidateOnly = true
 	numbers := map[actorSeq]ChangeHash{}
-	maxOps := map[actorSeq]uint64{} // of the changes taken so far
+	b := batch{taken: map[actorSeq]uint64{}, came: came, hashes: seen}
 	blame := func(c *Change, err error) (verdict, error) {
 		var rule *RuleError
 		if errors.As(err, &rule) && rule.Hash == "" {
@@ -201,14 +205,14 @@ func (s *server) judgeAll(d *doc, g *Guard, chs []*Change) (v verdict, err error
 			}
 			return blame(c, &RuleError{Actor: c.Actor, What: fmt.Sprintf("is a second version of change %d of actor %s (another has that number: %s)", c.Seq, c.Actor, other)})
 		}
-		if what := d.outOfOrder(c, maxOps, fresh); what != "" {
+		if what := d.outOfOrder(c, b); what != "" {
 			if forgeable {
 				continue
 			}
 			return blame(c, &RuleError{Actor: c.Actor, What: what})
 		}
 		numbers[k] = c.Hash
-		maxOps[k] = c.maxOp()
+		b.taken[k] = c.maxOp()
 		take[i], lasting[i] = true, false
 		if role != RoleCandidate {
 			v.candidateOnly = false
@@ -408,30 +412,37 @@ func (d *doc) staffPrint() string {
 // none), as Automerge orders an actor's changes by it.
 func (c *Change) maxOp() uint64 { return c.StartOp + uint64(len(c.Ops)) - 1 }
 
+// batch is what outOfOrder knows of the changes that came with the one it
+// judges, as maps: a sync message may carry tens of thousands.
+type batch struct {
+	taken  map[actorSeq]uint64  // the last operation of those taken so far
+	came   map[actorSeq]*Change // the first of each number, judged or not yet
+	hashes map[ChangeHash]bool  // all of them
+}
+
 // outOfOrder says how change c breaks its actor's order, or "": a change
-// numbered seq > 1 needs the actor's change seq-1, in the document or
-// among those taken (batch: their last operation, by actor and number),
-// with operations numbered no higher than its own. A change whose
-// dependencies are not all here yet is not judged so: Automerge leaves it
-// out until they come, and it is judged again then.
-func (d *doc) outOfOrder(c *Change, batch map[actorSeq]uint64, fresh []*Change) string {
+// numbered seq > 1 needs the actor's change seq-1, in the document or in
+// the batch, with operations numbered no higher than its own. A change
+// whose dependencies are not all here yet is not judged so: Automerge
+// leaves it out until they come, and it is judged again then.
+func (d *doc) outOfOrder(c *Change, b batch) string {
 	if c.Seq <= 1 {
 		return ""
 	}
 	prev := actorSeq{c.Actor, c.Seq - 1}
-	max, ok := batch[prev]
+	max, ok := b.taken[prev]
 	if !ok {
 		max, ok = d.maxOpOf(prev)
 	}
 	if !ok {
 		// Later in the batch (a second version there is judged then).
-		if i := slices.IndexFunc(fresh, func(f *Change) bool { return f.Actor == c.Actor && f.Seq == c.Seq-1 }); i >= 0 {
-			max, ok = fresh[i].maxOp(), true
+		if p := b.came[prev]; p != nil {
+			max, ok = p.maxOp(), true
 		}
 	}
 	if !ok {
 		for _, dep := range c.Deps {
-			if _, err := d.am.Change(automerge.ChangeHash(dep)); err != nil && !slices.ContainsFunc(fresh, func(f *Change) bool { return f.Hash == dep }) {
+			if _, err := d.am.Change(automerge.ChangeHash(dep)); err != nil && !b.hashes[dep] {
 				return "" // waits for what it depends on
 			}
 		}

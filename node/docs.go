@@ -259,7 +259,9 @@ func (n *Node) recoverLocked() (found bool) {
 						hit, at = &poisoned{inc}, d
 					default:
 						n.log.Error("a document fails its check, and no stored increment explains it", "doc", d.id)
-						n.loadDoc(d, false) // as stored: what it holds stays
+						if err := n.loadDoc(d, false); err != nil { // as stored: what it holds stays
+							n.log.Error("reloading a document", "doc", d.id, "err", err)
+						}
 					}
 					break
 				}
