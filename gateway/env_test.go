@@ -249,12 +249,31 @@ func newTestCert(t testing.TB) testCert {
 // waitFor polls cond until it holds, or fails the test after d.
 func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
+	waitUntil(t, d, what, func() string {
+		if cond() {
+			return ""
+		}
+		return "no"
+	})
+}
+
+// waitUntil is waitFor with a reason: check says what is still missing,
+// or "" when done, and the failure quotes its last answer.
+func waitUntil(t testing.TB, d time.Duration, what string, check func() string) {
+	t.Helper()
 	deadline := time.Now().Add(d)
 	poll := time.NewTicker(20 * time.Millisecond)
 	defer poll.Stop()
-	for !cond() {
+	for {
+		missing := check()
+		if missing == "" {
+			return
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, d)
+			if missing == "no" {
+				t.Fatalf("%s: not within %v", what, d)
+			}
+			t.Fatalf("%s: not within %v: %s", what, d, missing)
 		}
 		<-poll.C
 	}

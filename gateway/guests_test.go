@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -101,15 +102,19 @@ func TestGuestInterview(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "# Ana ✓\nprint('héllo')\n# Zoë 🙂 漢字\n"
-	same := func() bool {
-		for _, n := range []*node.Node{e.ana, e.company, hosted} {
-			if text, _, _ := n.Code(ctx, e.session, "main.py"); text != want {
-				return false
+	// Which copy differs, or "" when all four are the same.
+	differs := func() string {
+		for i, n := range []*node.Node{e.ana, e.company, hosted} {
+			if text, _, err := n.Code(ctx, e.session, "main.py"); text != want {
+				return fmt.Sprintf("%s node has %q (%v)", []string{"Ana's", "the company", "the guest's"}[i], text, err)
 			}
 		}
-		return page.file("main.py") == want
+		if text := page.file("main.py"); text != want {
+			return fmt.Sprintf("the guest's page has %q", text)
+		}
+		return ""
 	}
-	waitFor(t, 15*time.Second, "the same code, byte for byte, everywhere", same)
+	waitUntil(t, 15*time.Second, "the same code, byte for byte, everywhere", differs)
 
 	// A reload: the same participant, the same seat.
 	page.close()
