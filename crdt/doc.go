@@ -611,8 +611,21 @@ func (d *doc) edit(e Edit, tally func(target string, ins, del int)) error {
 }
 
 // view reads the whole document.
-func (d *doc) view() (View, error) {
+func (d *doc) view() (View, error) { return d.read(true) }
+
+// read reads the document as view does, but renders its texts only with
+// render: without, it looks up every object and value view would and takes
+// each text's length (which Automerge keeps counted) instead of walking its
+// characters, which costs in proportion to the text's whole history.
+func (d *doc) read(render bool) (View, error) {
 	var v View
+	textGet := func(t *automerge.Text) (string, error) {
+		if render {
+			return t.Get()
+		}
+		t.Len()
+		return "", nil
+	}
 	root := d.am.RootMap()
 	str := func(key string) string {
 		x, err := root.Get(key)
@@ -629,7 +642,7 @@ func (d *doc) view() (View, error) {
 		if x.Kind() != automerge.KindText {
 			return "", nil
 		}
-		return x.Text().Get()
+		return textGet(x.Text())
 	}
 	var err error
 	switch d.kind {
@@ -649,7 +662,7 @@ func (d *doc) view() (View, error) {
 				return v, err
 			}
 			if x.Kind() == automerge.KindText {
-				if v.Files[name], err = x.Text().Get(); err != nil {
+				if v.Files[name], err = textGet(x.Text()); err != nil {
 					return v, err
 				}
 			}
