@@ -333,6 +333,13 @@ func (w *Worker) Check(id string) ([]byte, error) {
 	return b, err
 }
 
+// HoldsBack reports whether the document holds back changes it was given
+// whose dependencies have not come.
+func (w *Worker) HoldsBack(id string) (bool, error) {
+	resp, _, err := w.call(request{Op: "holdsback", Doc: id}, nil)
+	return resp.Queued, err
+}
+
 // Heads returns the document's heads.
 func (w *Worker) Heads(id string) ([]string, error) {
 	resp, _, err := w.call(request{Op: "heads", Doc: id}, nil)

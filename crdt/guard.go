@@ -368,6 +368,17 @@ func (d *doc) noteQueued(taken []*Change) {
 	}
 }
 
+// holdsBack reports whether any change noted as held back is still
+// missing from the document, forgetting those Automerge has applied since.
+func (d *doc) holdsBack() bool {
+	for k, h := range d.queued {
+		if _, err := d.am.Change(automerge.ChangeHash(h)); err == nil {
+			delete(d.queued, k)
+		}
+	}
+	return len(d.queued) > 0
+}
+
 // staffPrint sums up what only interviewers may change in a shared
 // document: the root's keys and kinds, the question, the files' names and
 // kinds, their languages and the active file.

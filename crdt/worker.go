@@ -51,7 +51,7 @@ type response struct {
 	Err     string       `json:"err,omitempty"`
 	Heads   []string     `json:"heads,omitempty"`
 	Changed bool         `json:"changed,omitempty"`
-	Queued  bool         `json:"queued,omitempty"` // changes lacking dependencies were dropped
+	Queued  bool         `json:"queued,omitempty"` // changes lacking dependencies were dropped, or (holdsback) are held back
 	View    *View        `json:"view,omitempty"`
 	History []ChangeInfo `json:"history,omitempty"`
 	Replay  *Replay      `json:"replay,omitempty"`
@@ -338,6 +338,8 @@ func (s *server) do(req request, blob []byte) ([]byte, response, error) {
 		return d.am.Save(), resp, nil
 	case "saveinc":
 		return d.am.SaveIncremental(), resp, nil
+	case "holdsback":
+		resp.Queued = d.holdsBack()
 	case "heads":
 		resp.Heads = heads(d)
 	case "view":

@@ -1,11 +1,16 @@
 package node
 
 import (
+	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/automerge/automerge-go"
+
 	"parley/crdt"
+	"parley/node/store"
 )
 
 // A resend frame makes the peer start its sync with the sender afresh: its
@@ -58,4 +63,37 @@ func TestResendDue(t *testing.T) {
 	if !k.resendDue(crdt.Shared, 0) {
 		t.Fatal("still refused after resendEvery")
 	}
+}
+
+// A change frame that cannot be placed, because the change it follows has
+// not come, is repaired by a sync round with its sender once that change
+// has not come by another way within gapWait: Mallory's node holds two
+// changes (taken as from a third node) and sends Ana's node only the second.
+func TestGapRepaired(t *testing.T) {
+	cs := startCrashSession(t)
+	v := validEdits(t, crdt.Shared, cs.saved[crdt.Shared], actorKey(cs.mallory.actor())+"6761702121212121", false, func(d *automerge.Doc, step func(func() error)) {
+		step(func() error { return d.Path("files").Map().Set("first.txt", automerge.NewText("FIRST")) })
+		step(func() error { return d.Path("files").Map().Set("second.txt", automerge.NewText("SECOND")) })
+	})
+	if len(v.changes) < 2 {
+		t.Fatalf("%d changes", len(v.changes))
+	}
+	// Into Mallory's document as its worker holds it, with no frame sent.
+	err := cs.mallory.withDoc(cs.id, crdt.Shared, func(d *sessionDoc, _ store.Session) error {
+		_, err := cs.mallory.worker.Apply(d.id, slices.Concat(v.changes[:2]...), nil)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Ana types meanwhile (her change frames move no sync state): her
+	// round's message then says what she has, and what she needs.
+	ctx := context.Background()
+	edit(t, cs.ana, cs.id, crdt.Shared, crdt.Edit{Op: "add", Name: "ana.txt", Text: "ANA"})
+	sendFrames(t, cs.mallory, cs.ana, cs.id, docFrame{typ: frameChange, kind: crdt.Shared, data: v.changes[1]})
+	waitFor(t, 10*time.Second, "Ana's node has both files", func() bool {
+		first, _, _ := cs.ana.Code(ctx, cs.id, "first.txt")
+		second, _, _ := cs.ana.Code(ctx, cs.id, "second.txt")
+		return first == "FIRST" && second == "SECOND"
+	})
 }

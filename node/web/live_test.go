@@ -61,7 +61,7 @@ func upNode(t testing.TB, opts node.InitOptions, ncfg node.Config, cfg Config) (
 	if _, err := node.Init(dir, opts); err != nil {
 		t.Fatal(err)
 	}
-	ncfg.Dir, ncfg.Logger, ncfg.ListenAddrs, ncfg.JoinWait = dir, discard(), []string{"/ip4/127.0.0.1/tcp/0"}, 5*time.Second
+	ncfg.Dir, ncfg.Logger, ncfg.ListenAddrs, ncfg.JoinWait = dir, nodeLogger(filepath.Base(filepath.Dir(filepath.Dir(dir)))), []string{"/ip4/127.0.0.1/tcp/0"}, 5*time.Second
 	n, err := node.New(ncfg)
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,6 +16,15 @@ import (
 )
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// nodeLogger is a test node's logger: silent, or with PARLEY_TEST_LOG set,
+// everything to stderr, each line naming the node.
+func nodeLogger(name string) *slog.Logger {
+	if os.Getenv("PARLEY_TEST_LOG") == "" {
+		return discard()
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", name)
+}
 
 // serve starts a server for a fresh company node on loopback.
 func serve(t *testing.T) (*Server, *node.Node) {
