@@ -317,10 +317,11 @@ func (w *Worker) SaveIncremental(id string) ([]byte, error) {
 	return b, err
 }
 
-// Touch makes the worker do with a document what the next honest request
-// might (save what is new, read it, generate a first sync message), in one
-// request that returns none of it: some crafted input is accepted and
-// kills the worker only at one of these.
+// Touch makes the worker do with a document what kills it when some
+// crafted input was accepted (the next incremental save, and a lookup of
+// every object and value a read makes), in one request that returns none
+// of it. TestTouchFindsWhatKillsLater shows that what passes it survives a
+// full read, a save, a snapshot's check, a sync message and typing.
 func (w *Worker) Touch(id string) error {
 	_, _, err := w.call(request{Op: "touch", Doc: id}, nil)
 	return err

@@ -188,9 +188,9 @@ func (n *Node) loadDocSkipping(d *sessionDoc, check bool, skip map[uint64]bool) 
 	return nil
 }
 
-// touch makes the worker do with a document what the next honest request
-// might: save what is new, read it, and generate a first sync message.
-// Some poisoned input is accepted and kills only one of these.
+// touch makes the worker do with a document what kills it when some
+// poisoned input was accepted: the next incremental save, and a lookup of
+// every object and value a read makes (crdt.Worker.Touch).
 func (n *Node) touch(d *sessionDoc) error {
 	return n.worker.Touch(d.id)
 }
