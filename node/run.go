@@ -492,14 +492,20 @@ func (n *Node) StopRun(ctx context.Context, id, runID string) error {
 	if err != nil {
 		return err
 	}
+	// The entry's fields change as its frames come: read under the lock.
 	l.runs.mu.Lock()
 	e := l.runs.runs[runID]
 	stop := l.runs.active[runID]
+	known, running := e != nil, e != nil && e.view.State == RunRunning
+	var runnerPeer peer.ID
+	if e != nil {
+		runnerPeer = e.runner
+	}
 	l.runs.mu.Unlock()
 	switch {
-	case e == nil:
+	case !known:
 		return fmt.Errorf("session %s has no run %s", id, runID)
-	case e.view.State != RunRunning:
+	case !running:
 		return nil
 	case stop != nil:
 		stop()
@@ -507,7 +513,7 @@ func (n *Node) StopRun(ctx context.Context, id, runID string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, runOpenWait)
 	defer cancel()
-	s, err := n.p2p.host.NewStream(network.WithAllowLimitedConn(ctx, "run"), e.runner, RunProtocol)
+	s, err := n.p2p.host.NewStream(network.WithAllowLimitedConn(ctx, "run"), runnerPeer, RunProtocol)
 	if err != nil {
 		return fmt.Errorf("the runner cannot be reached: %w", err)
 	}
