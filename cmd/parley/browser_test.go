@@ -350,10 +350,10 @@ func TestBrowserInterview(t *testing.T) {
 		const sels = [...document.querySelectorAll(".scorecard select")];
 		return sels.length === 3 && sels.every(s => { const r = s.getBoundingClientRect(); return r.left >= box.left && r.right <= box.right; });
 	})()`)
-	ana.run("claim the recorder", chromedp.Click(`#claim-recorder`, chromedp.ByQuery))
+	ana.run("claim the recorder", clickFresh(`#claim-recorder`))
 	ana.waitJS("the interviewer records the feedback", `document.querySelector("#recorder").textContent.includes("(you)")`)
 	ana.run("draft the feedback",
-		chromedp.Click(`input[name="recommendation"][value="yes"]`, chromedp.ByQuery),
+		clickFresh(`input[name="recommendation"][value="yes"]`),
 		chromedp.SetValue(`select[data-criterion="Problem solving"]`, "3", chromedp.ByQuery),
 		chromedp.SendKeys(`#feedback-text`, "Clear thinking. FEEDBACK-MARKER", chromedp.ByQuery),
 		chromedp.Click(`#save-draft`, chromedp.ByQuery))
@@ -575,4 +575,21 @@ func TestBrowserCall(t *testing.T) {
 	tabs["sam"].run("mute", chromedp.Click("#mic", chromedp.ByQuery))
 	tabs["ana"].waitJS("the candidate's tile says muted", `[...document.querySelectorAll(".tile figcaption")].some(c => c.textContent.startsWith("Sam Doe") && c.textContent.includes("muted"))`)
 	tabs["ana"].shot("muted")
+}
+
+// clickFresh clicks the element sel selects, as chromedp.Click does, but
+// finds it again when the page drew it anew between the lookup and the
+// click (the room redraws a part when the session's state changes; CDP then
+// says "Could not find node with given id"). At most five tries.
+func clickFresh(sel string) chromedp.Action {
+	return chromedp.ActionFunc(func(ctx context.Context) error {
+		var err error
+		for range 5 {
+			err = chromedp.Click(sel, chromedp.ByQuery).Do(ctx)
+			if err == nil || !strings.Contains(err.Error(), "Could not find node") {
+				return err
+			}
+		}
+		return err
+	})
 }
