@@ -73,17 +73,8 @@ func TestTouchFindsWhatKillsLater(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var syncs [][]byte
 	fresh("s/shared", "aaaa")
-	for range 4 {
-		if msg, _ := w.SyncGenerate("b/shared", "s"); msg != nil {
-			syncs = append(syncs, msg)
-			w.SyncReceive("s/shared", "b", msg, nil)
-		}
-		if msg, _ := w.SyncGenerate("s/shared", "b"); msg != nil {
-			w.SyncReceive("b/shared", "s", msg, nil)
-		}
-	}
+	syncs := catchUp(w)
 	w.CloseDoc("b/shared")
 
 	type input struct {

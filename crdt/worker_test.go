@@ -221,15 +221,7 @@ func TestMutantsInWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range 4 {
-		if msg, _ := w.SyncGenerate("b/shared", "s"); msg != nil {
-			syncs = append(syncs, msg)
-			w.SyncReceive("s/shared", "b", msg, nil)
-		}
-		if msg, _ := w.SyncGenerate("s/shared", "b"); msg != nil {
-			w.SyncReceive("b/shared", "s", msg, nil)
-		}
-	}
+	syncs = catchUp(w)
 	w.CloseDoc("s/shared")
 	open()
 
@@ -288,4 +280,20 @@ func FuzzWorkerFrame(f *testing.F) {
 			t.Fatal("a blob larger than its frame")
 		}
 	})
+}
+
+// catchUp runs sync rounds from document "b/shared" to "s/shared" until
+// they agree (four at most) and returns the messages b sent.
+func catchUp(w *Worker) [][]byte {
+	var syncs [][]byte
+	for range 4 {
+		if msg, _ := w.SyncGenerate("b/shared", "s"); msg != nil {
+			syncs = append(syncs, msg)
+			w.SyncReceive("s/shared", "b", msg, nil)
+		}
+		if msg, _ := w.SyncGenerate("s/shared", "b"); msg != nil {
+			w.SyncReceive("b/shared", "s", msg, nil)
+		}
+	}
+	return syncs
 }
