@@ -219,6 +219,13 @@ func loadDoc(kind Kind, actor string, saved []byte) (*doc, error) {
 	if err := am.SetActorID(actor); err != nil {
 		return nil, err
 	}
+	// Automerge 0.5 starts a loaded document's incremental saves from
+	// nothing: the first would hold the whole history, uncompressed (5.8
+	// MB for rustcode's 37k changes, a 238 KB save), and it is what the
+	// node stores, feeds its pages and sends its peers as the next edit's
+	// change. A save moves the start to what was loaded (13 ms for 30k
+	// changes, where the incremental save would take 42).
+	am.Save()
 	return &doc{kind: kind, am: am}, nil
 }
 
