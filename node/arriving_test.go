@@ -100,6 +100,24 @@ func TestArrivingDocument(t *testing.T) {
 	if b, err := f.Saved(crdt.Shared); err != nil || string(b) != string(saved) {
 		t.Fatalf("a page that comes now gets %d bytes (%v), not the document on its way", len(b), err)
 	}
+	// A page that opens now is followed at once: it has the view to show
+	// and the document to load, and the load takes seconds.
+	followed := make(chan error, 1)
+	go func() {
+		f2, err := cand.Follow(ctx, s.ID)
+		followed <- err
+		if err == nil {
+			f2.Close() // (its sync states are forgotten once the load is done)
+		}
+	}()
+	select {
+	case err := <-followed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a page that opens while the node loads the document waits for the load")
+	}
 	cand.docMu.Unlock()
 	locked = false
 	if err := <-sent; err != nil {

@@ -405,8 +405,10 @@ func (k *link) run() {
 				// node loads the snapshot.
 				if v, err := l.n.viewDoc(d); err == nil && v != nil {
 					send(docFrame{typ: frameView, kind: kind, data: v})
+					l.log.Debug("view sent", "peer", k.peer, "doc", kind, "bytes", len(v))
 				}
 				if snap, err := l.n.saveDoc(d); err == nil && snap != nil {
+					l.log.Debug("snapshot made", "peer", k.peer, "doc", kind, "bytes", len(snap))
 					if !send(docFrame{typ: frameSnapshot, kind: kind, data: snap}) {
 						k.unanswered(kind, true) // again, on the next round
 						k.retrySoon()
@@ -644,13 +646,16 @@ func (l *live) receive(from peer.ID, f docFrame) {
 		}
 		return
 	case frameView:
+		l.log.Debug("view arrived", "peer", from, "doc", f.kind, "bytes", len(f.data))
 		if err := l.arrivingView(from, d, f.data); err != nil {
 			l.refuse(from, "", "sent "+err.Error())
 		}
 		return
 	case frameSnapshot:
+		l.log.Debug("snapshot arrived", "peer", from, "doc", f.kind, "bytes", len(f.data))
 		l.arrivingSaved(from, d, f.data)
 		changed, err = l.n.applySnapshot(d, from, f.data)
+		l.log.Debug("snapshot loaded", "peer", from, "doc", f.kind, "changed", changed, "err", err)
 		l.arrived(f.kind)
 		if err == nil {
 			l.awaited(f.kind)

@@ -48,13 +48,11 @@ func (n *Node) Follow(ctx context.Context, id string) (*Follower, error) {
 	if err := n.addStarter(l); err != nil {
 		l.log.Warn("adding the starter file", "err", err)
 	}
-	f := &Follower{n: n, l: l, id: fmt.Sprintf("local-client-%d", followers.Add(1))}
-	for _, k := range docKinds(l.role) {
-		if d, err := l.doc(k); err == nil {
-			n.syncResetName(d, f.id)
-		}
-	}
-	return f, nil
+	// Its name is new to the worker: its sync states start afresh without
+	// a reset, which would wait for a worker busy loading a late joiner's
+	// document (seconds), and the page with it, which has a preview to
+	// show and a document to load meanwhile (arriving.go).
+	return &Follower{n: n, l: l, id: fmt.Sprintf("local-client-%d", followers.Add(1))}, nil
 }
 
 // Kinds lists the documents the follower may have: the shared one (empty in
