@@ -439,13 +439,19 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 	if err := writeJSON(hello); err != nil {
 		return
 	}
+	// A document this node is still loading goes as its preview, then the
+	// peer's document: the preview shows at once, where the page takes
+	// seconds to load a long history.
+	if err := arrivingOut(); err != nil {
+		return
+	}
 	for _, k := range hello.Saved {
+		if sentSaved[k] {
+			continue
+		}
 		if err := savedOut(k, saved[k]); err != nil {
 			return
 		}
-	}
-	if err := arrivingOut(); err != nil {
-		return
 	}
 	for _, k := range f.Kinds() {
 		if err := syncOut(k); err != nil {

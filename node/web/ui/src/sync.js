@@ -160,6 +160,16 @@ function codePoints(s, from, to) {
   return n;
 }
 
+// afterPaint resolves once the page has painted its next frame (a task
+// queued from the frame's callback runs after the paint), or after 100 ms
+// in a hidden tab, which paints nothing.
+function afterPaint() {
+  return new Promise((done) => {
+    requestAnimationFrame(() => setTimeout(done));
+    setTimeout(done, 100);
+  });
+}
+
 // Channel connects to a session's WebSocket and reconnects when it drops.
 // It may be made before Automerge's WebAssembly is ready: the documents'
 // messages wait for it, the call's offer does not.
@@ -216,9 +226,14 @@ export class Channel {
         }
         // The call needs no Automerge: its offer is taken at once, while
         // the WebAssembly may still compile (a reload mid-call comes back
-        // sooner).
+        // sooner). Nor does a preview of the code, which a late joiner
+        // sees while everything else loads.
         if (m.type === "media-offer") {
           this.on.onMedia?.(m);
+          return;
+        }
+        if (m.type === "preview") {
+          this.on.onPreview?.(m);
           return;
         }
       }
@@ -269,7 +284,6 @@ export class Channel {
         this.on.onHello?.(m);
       } else if (m.type === "state") this.on.onState?.(m);
       else if (m.type === "run") this.on.onRun?.(m.run);
-      else if (m.type === "preview") this.on.onPreview?.(m);
       else if (m.type === "error") {
         this.on.onError?.(m.error);
         // The node refused a change this page made (it breaks the
@@ -283,6 +297,14 @@ export class Channel {
     if (b.length < 2) return;
     const kind = Object.keys(DOC_CODES).find((k) => DOC_CODES[k] === (b[0] & ~(SAVED | CHANGES)));
     if (!kind) return;
+    // A document saved whole holds the main thread while it loads, seconds
+    // for a long interview's: what the page drew before (the preview of
+    // the code that came just before it) is painted first.
+    if (b[0] & SAVED) return afterPaint().then(() => this.apply(kind, b));
+    this.apply(kind, b);
+  }
+
+  apply(kind, b) {
     try {
       if (b[0] & SAVED) this.doc(kind).load(b.subarray(1));
       else if (b[0] & CHANGES) this.doc(kind).receiveChanges(b.subarray(1));
