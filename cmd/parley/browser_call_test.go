@@ -347,6 +347,12 @@ func TestBrowserCallNetworkDrop(t *testing.T) {
 // data directory, the web app at the same address and with the same token,
 // as a restarted `parley up` does. It returns when the web app serves.
 func (d *demo) restart(t *testing.T, i int) {
+	d.restartWith(t, i, slog.New(slog.DiscardHandler), nil)
+}
+
+// restartWith restarts as restart does, the node logging to log, and runs
+// between, if not nil, on the node's data directory while it is stopped.
+func (d *demo) restartWith(t testing.TB, i int, log *slog.Logger, between func(dir string)) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -358,7 +364,10 @@ func (d *demo) restart(t *testing.T, i int) {
 	if err := old.Close(); err != nil {
 		t.Fatal(err)
 	}
-	n, err := node.New(node.Config{Dir: old.Dir(), Logger: slog.New(slog.DiscardHandler), ListenAddrs: []string{demoLoopback}})
+	if between != nil {
+		between(old.Dir())
+	}
+	n, err := node.New(node.Config{Dir: old.Dir(), Logger: log, ListenAddrs: []string{demoLoopback}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,7 +379,7 @@ func (d *demo) restart(t *testing.T, i int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err = web.NewServer(n, l, web.Config{Token: srv.Token(), Logger: slog.New(slog.DiscardHandler)})
+	srv, err = web.NewServer(n, l, web.Config{Token: srv.Token(), Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
