@@ -131,3 +131,61 @@ func TestArrivingDocument(t *testing.T) {
 		t.Fatalf("the node's own saved document: %d bytes, %v", len(b), err)
 	}
 }
+
+// A late joiner asks every interviewer's node and the company node for the
+// document: the second answer, which the first brought already, is not
+// merged (that takes as long as the load), and one that holds more is.
+func TestSecondSnapshotSkipped(t *testing.T) {
+	_, i1, cand, s := interview(t, "Ana", "Sam")
+	edit(t, i1, s.ID, crdt.Shared, crdt.Edit{Op: "add", Name: "main.py", Text: "print('hi')\n"})
+	if _, err := i1.StartSession(context.Background(), s.ID); err != nil {
+		t.Fatal(err)
+	}
+	d, err := liveOf(i1, s.ID).doc(crdt.Shared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved, err := i1.saveDoc(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cd, err := liveOf(cand, s.ID).doc(crdt.Shared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the candidate's node has the file", func() bool {
+		return sharedView(t, cand, s.ID).Files["main.py"] == "print('hi')\n"
+	})
+	if !cand.holdsAll(cd, saved) {
+		t.Fatal("the candidate's copy does not hold the interviewer's document it has")
+	}
+	changed, err := cand.applySnapshot(cd, i1.ID(), saved)
+	if changed || err != nil {
+		t.Fatalf("a document held already: changed %v, %v", changed, err)
+	}
+	// A document with a change more (made apart, so that it reaches the
+	// candidate no other way) is merged.
+	w := i1.worker
+	if err := w.Load("apart", d.id, crdt.Shared, i1.actor(), saved); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Edit("apart", []crdt.Edit{{Op: "splice", Target: "file:main.py", Pos: 0, Text: "# more\n"}}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	more, err := w.Save("apart")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.CloseDoc("apart")
+	for _, b := range [][]byte{more, []byte("not a document"), nil} {
+		if cand.holdsAll(cd, b) {
+			t.Fatalf("the candidate's copy holds all of %.20q", b)
+		}
+	}
+	if changed, err := cand.applySnapshot(cd, i1.ID(), more); !changed || err != nil {
+		t.Fatalf("a document with one change more: changed %v, %v", changed, err)
+	}
+	if got := sharedView(t, cand, s.ID).Files["main.py"]; got != "# more\nprint('hi')\n" {
+		t.Fatalf("the candidate's copy reads %q", got)
+	}
+}

@@ -862,7 +862,34 @@ func (n *Node) applySnapshot(d *sessionDoc, from peer.ID, saved []byte) (bool, e
 		return true, n.db.PutSnapshot(d.session, string(d.kind), store.Snapshot{Bytes: saved, Upto: d.upto})
 	}
 	n.docMu.Unlock()
+	if n.holdsAll(d, saved) {
+		return false, nil
+	}
 	return n.applyRemote(d, from, saved)
+}
+
+// holdsAll reports whether d holds every head a saved document names: a
+// second answer to a late joiner's need (it asks each interviewer's node
+// and the company node) that the first already brought. Merging it would
+// take the worker as long as loading it (seconds for a long history),
+// change by change, for nothing, and the page's edits would wait. Heads
+// that lie cost nothing: what the copy lacks comes by the sync protocol.
+func (n *Node) holdsAll(d *sessionDoc, saved []byte) bool {
+	hs, err := crdt.DocumentHeads(saved)
+	if err != nil || len(hs) == 0 {
+		return false
+	}
+	hashes := make([]string, len(hs))
+	for i, h := range hs {
+		hashes[i] = h.String()
+	}
+	n.docMu.Lock()
+	defer n.docMu.Unlock()
+	if err := n.ensureLoaded(d); err != nil {
+		return false
+	}
+	lacking, err := n.worker.Lacking(d.id, hashes)
+	return err == nil && len(lacking) == 0
 }
 
 // docEmpty reports whether a document holds nothing but its genesis.
