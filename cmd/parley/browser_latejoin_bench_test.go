@@ -74,14 +74,7 @@ func BenchmarkBrowserLateJoin(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	batches := [][]crdt.Edit{{{Op: "add", Name: "late.rs"}}}
-	for _, tx := range tr.Txns {
-		var e []crdt.Edit
-		for _, p := range tx.Patches {
-			e = append(e, crdt.Edit{Op: "splice", Target: "file:late.rs", Pos: p.Pos, Del: p.Del, Text: p.Ins})
-		}
-		batches = append(batches, e)
-	}
+	batches := traceBatches(tr, "late.rs")
 	log := slog.New(slog.DiscardHandler)
 	if os.Getenv("PARLEY_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -70,14 +70,7 @@ func BenchmarkBrowserReplay(b *testing.B) {
 	}
 
 	// The long session, stored as the company node's document of it.
-	batches := [][]crdt.Edit{{{Op: "add", Name: "skiplist.rs"}}}
-	for _, tx := range tr.Txns {
-		var e []crdt.Edit
-		for _, p := range tx.Patches {
-			e = append(e, crdt.Edit{Op: "splice", Target: "file:skiplist.rs", Pos: p.Pos, Del: p.Del, Text: p.Ins})
-		}
-		batches = append(batches, e)
-	}
+	batches := traceBatches(tr, "skiplist.rs")
 	rng := rand.New(rand.NewPCG(17, 1))
 	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	times := make([]time.Time, len(batches))
@@ -194,4 +187,18 @@ func pct(xs []float64, p int) float64 {
 		i = len(s) - 1
 	}
 	return s[i]
+}
+
+// traceBatches is a trace typed into a new file: the file added, then each
+// transaction as one batch of splices (one change each, for crdt.Build).
+func traceBatches(tr *trace.Trace, file string) [][]crdt.Edit {
+	batches := [][]crdt.Edit{{{Op: "add", Name: file}}}
+	for _, tx := range tr.Txns {
+		var e []crdt.Edit
+		for _, p := range tx.Patches {
+			e = append(e, crdt.Edit{Op: "splice", Target: "file:" + file, Pos: p.Pos, Del: p.Del, Text: p.Ins})
+		}
+		batches = append(batches, e)
+	}
+	return batches
 }
