@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -45,7 +44,8 @@ type Worker struct {
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
-	stdin  io.WriteCloser
+	stdin  *os.File      // requests to the worker
+	out    *os.File      // its responses, read through stdout
 	stdout *bufio.Reader
 	gen    int // incremented at every start: documents belong to one
 	closed bool
@@ -108,18 +108,38 @@ func (w *Worker) start() error {
 	cmd.Env = append(cmd.Environ(), fmt.Sprintf("%s=%d", WorkerMemEnv, w.cfg.Mem))
 	w.stderr = &tailBuffer{}
 	cmd.Stderr = w.stderr
-	stdin, err := cmd.StdinPipe()
+	// Pipes of our own rather than exec's: a request is written and its
+	// response read by the caller, bounded by the pipes' deadlines, with
+	// no goroutine, channel or timer between (each hand-off between
+	// goroutines costs a wake-up, and a keystroke makes a request on
+	// each node it crosses).
+	inR, inW, err := os.Pipe()
 	if err != nil {
-		return err
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("crdt: starting the worker: %w", err)
 	}
-	w.cmd, w.stdin, w.stdout = cmd, stdin, bufio.NewReaderSize(stdout, 64<<10)
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		inR.Close()
+		inW.Close()
+		return fmt.Errorf("crdt: starting the worker: %w", err)
+	}
+	cmd.Stdin, cmd.Stdout = inR, outW
+	err = cmd.Start()
+	inR.Close() // the worker's ends: its own now
+	outW.Close()
+	if err == nil {
+		err = errors.Join(inW.SetWriteDeadline(time.Time{}), outR.SetReadDeadline(time.Time{}))
+		if err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	}
+	if err != nil {
+		inW.Close()
+		outR.Close()
+		return fmt.Errorf("crdt: starting the worker: %w", err)
+	}
+	w.cmd, w.stdin, w.out, w.stdout = cmd, inW, outR, bufio.NewReaderSize(outR, 64<<10)
 	w.gen++
 	return nil
 }
@@ -141,6 +161,7 @@ func (w *Worker) kill() string {
 	w.cmd.Process.Kill()
 	w.stdin.Close()
 	w.cmd.Wait()
+	w.out.Close()
 	w.cmd = nil
 	if c := w.stderr.cause(); c != "" {
 		return " (" + c + ")"
@@ -166,6 +187,7 @@ func (w *Worker) Close() error {
 			w.cmd.Process.Kill()
 			<-done
 		}
+		w.out.Close()
 		w.cmd = nil
 	}
 	return nil
@@ -184,39 +206,29 @@ func (w *Worker) call(req request, blob []byte) (response, []byte, error) {
 			return response{}, nil, err
 		}
 	}
-	type result struct {
-		resp response
-		blob []byte
-		err  error
+	deadline := time.Now().Add(w.cfg.Deadline)
+	var resp response
+	err := errors.Join(w.stdin.SetWriteDeadline(deadline), w.out.SetReadDeadline(deadline))
+	if err == nil {
+		err = writeFrame(w.stdin, req, blob)
 	}
-	done := make(chan result, 1)
-	go func() {
-		var r result
-		if r.err = writeFrame(w.stdin, req, blob); r.err == nil {
-			r.blob, r.err = readFrame(w.stdout, &r.resp)
-		}
-		done <- r
-	}()
-	timer := time.NewTimer(w.cfg.Deadline)
-	defer timer.Stop()
-	select {
-	case r := <-done:
-		if r.err != nil {
-			cause := w.kill()
-			return response{}, nil, fmt.Errorf("%w: %s: %v%s", ErrWorkerDied, req.Op, r.err, cause)
-		}
-		if r.resp.Rule != nil {
-			return r.resp, r.blob, r.resp.Rule
-		}
-		if r.resp.Err != "" {
-			return r.resp, r.blob, &RequestError{Op: req.Op, Msg: r.resp.Err}
-		}
-		return r.resp, r.blob, nil
-	case <-timer.C:
-		w.kill()
-		<-done
-		return response{}, nil, fmt.Errorf("%w: %s overran its %v deadline", ErrWorkerDied, req.Op, w.cfg.Deadline)
+	if err == nil {
+		blob, err = readFrame(w.stdout, &resp)
 	}
+	if err != nil {
+		cause := w.kill()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return response{}, nil, fmt.Errorf("%w: %s overran its %v deadline", ErrWorkerDied, req.Op, w.cfg.Deadline)
+		}
+		return response{}, nil, fmt.Errorf("%w: %s: %v%s", ErrWorkerDied, req.Op, err, cause)
+	}
+	if resp.Rule != nil {
+		return resp, blob, resp.Rule
+	}
+	if resp.Err != "" {
+		return resp, blob, &RequestError{Op: req.Op, Msg: resp.Err}
+	}
+	return resp, blob, nil
 }
 
 // RequestError is a request the worker refused: bad input it caught.

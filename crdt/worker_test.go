@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -51,6 +52,46 @@ func TestWorker(t *testing.T) {
 	}
 	if _, err := w.Edit("s/shared", []Edit{{Op: "splice", Target: "file:nope"}}, time.Now()); !errors.As(err, new(*RequestError)) {
 		t.Fatalf("bad edit: %v", err)
+	}
+}
+
+// A worker that stops answering is killed at the request's deadline,
+// whether it stopped reading (a request larger than the pipe holds) or
+// only writing, and the next request starts another.
+func TestWorkerOverrunsDeadline(t *testing.T) {
+	var started []*exec.Cmd
+	w := NewWorker(WorkerConfig{Deadline: 300 * time.Millisecond, Command: func() *exec.Cmd {
+		if len(started) == 2 {
+			return ReexecCommand()
+		}
+		cmd := exec.Command("sleep", "600") // reads nothing, answers nothing
+		started = append(started, cmd)
+		return cmd
+	}})
+	t.Cleanup(func() { w.Close() })
+	for _, c := range []struct {
+		what string
+		call func() error
+	}{
+		{"a small request, read by no one", func() error { return w.New("s/shared", Shared, "aaaa") }},
+		{"a request larger than the pipe holds", func() error {
+			_, err := w.Apply("s/shared", bytes.Repeat([]byte{1}, 1<<20), nil)
+			return err
+		}},
+	} {
+		err := c.call()
+		if !errors.Is(err, ErrWorkerDied) || !strings.Contains(err.Error(), "overran its 300ms deadline") {
+			t.Fatalf("%s: %v, want the worker killed at its deadline", c.what, err)
+		}
+		if cmd := started[len(started)-1]; cmd.ProcessState == nil {
+			t.Fatalf("%s: the worker (pid %d) was not killed and reaped", c.what, cmd.Process.Pid)
+		}
+	}
+	if err := w.New("s/shared", Shared, "aaaa"); err != nil {
+		t.Fatalf("a worker after two killed: %v", err)
+	}
+	if g := w.Generation(); g != 3 {
+		t.Fatalf("generation %d after two workers killed, want 3", g)
 	}
 }
 
