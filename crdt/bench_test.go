@@ -84,7 +84,8 @@ func BenchmarkLayerOverhead(b *testing.B) {
 
 // BenchmarkWorkerBoundary measures a keystroke through the worker (one
 // splice, committed, its change returned) against the same in this process:
-// the cost of the process boundary per keystroke.
+// the cost of the process boundary per keystroke; and a request that asks
+// next to nothing of the worker (the document's heads): the round trip.
 func BenchmarkWorkerBoundary(b *testing.B) {
 	w := NewWorker(WorkerConfig{Command: ReexecCommand})
 	defer w.Close()
@@ -98,7 +99,7 @@ func BenchmarkWorkerBoundary(b *testing.B) {
 	d, _ := newDoc("s", Shared, "aaaa")
 	d.apply(add, time.Now())
 	key := []Edit{{Op: "splice", Target: "file:main.go", Pos: 0, Text: "x"}}
-	var through, local time.Duration
+	var through, local, trip time.Duration
 	for b.Loop() {
 		start := time.Now()
 		if _, err := w.Edit("s/shared", key, time.Now()); err != nil {
@@ -110,10 +111,16 @@ func BenchmarkWorkerBoundary(b *testing.B) {
 			b.Fatal(err)
 		}
 		local += time.Since(start)
+		start = time.Now()
+		if _, err := w.Heads("s/shared"); err != nil {
+			b.Fatal(err)
+		}
+		trip += time.Since(start)
 	}
 	b.ReportMetric(float64(through.Nanoseconds())/float64(b.N)/1000, "worker-µs/key")
 	b.ReportMetric(float64(local.Nanoseconds())/float64(b.N)/1000, "inproc-µs/key")
 	b.ReportMetric(float64((through-local).Nanoseconds())/float64(b.N)/1000, "boundary-µs/key")
+	b.ReportMetric(float64(trip.Nanoseconds())/float64(b.N)/1000, "roundtrip-µs")
 }
 
 // BenchmarkLoad measures automerge-go's own Load of the documents the
