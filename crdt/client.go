@@ -44,8 +44,8 @@ type Worker struct {
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
-	stdin  *os.File      // requests to the worker
-	out    *os.File      // its responses, read through stdout
+	stdin  *os.File // requests to the worker
+	out    *os.File // its responses, read through stdout
 	stdout *bufio.Reader
 	gen    int // incremented at every start: documents belong to one
 	closed bool
