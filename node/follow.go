@@ -123,6 +123,15 @@ func (f *Follower) Receive(kind crdt.Kind, msg []byte) error {
 	return err
 }
 
+// Resync starts the follower's sync exchange of a document afresh: the
+// next message the node generates for it says the node's heads whatever
+// it said before.
+func (f *Follower) Resync(kind crdt.Kind) {
+	if d, err := f.l.doc(kind); err == nil {
+		f.n.syncResetName(d, f.id)
+	}
+}
+
 // ReceiveChanges takes changes the follower made (a change frame), as
 // Receive does. It reports whether some wait for changes the node lacks:
 // a sync round finds them.

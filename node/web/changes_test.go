@@ -16,12 +16,13 @@ import (
 // other through two nodes without a sync round per keystroke: the
 // interviewer's page sends each change as a change frame, the company's
 // page gets each as one, and the sync messages either way are the first
-// exchange's few, whatever the number of keystrokes. A page of the sync
+// exchange's few, whatever the number of keystrokes, and whatever the
+// carets that move with them (each changes the session's state, not the
+// documents). A page of the sync
 // protocol alone on the same node keeps up as before. A change whose
 // dependency the node lacks (the page held one back) costs one sync
 // round, which brings both.
 func TestLiveChangeFrames(t *testing.T) {
-	ctx := context.Background()
 	company, companyWeb, _, anaWeb, id := anaInterview(t, "Frames")
 	typist, reader, old := openAppPage(t, anaWeb, id), openAppPage(t, companyWeb, id), openPage(t, anaWeb, id)
 	for _, p := range []*page{typist, reader, old} {
@@ -55,6 +56,13 @@ func TestLiveChangeFrames(t *testing.T) {
 		c := string(rune('a' + i%26))
 		typist.splice("main.go", len(want), 0, c)
 		want += c
+		// The caret after it, as the room sends it (here with every key:
+		// the node passes carets on at most every 50 ms).
+		typist.sendText(map[string]any{"type": "cursor", "file": "main.go", "anchor": len(want), "head": len(want)})
+		if i%20 == 19 {
+			// A typist's pace now and then, so that carets go out.
+			waitFor(t, "the reader's page has the keystroke", func() bool { return reader.file("main.go") == want })
+		}
 	}
 	for _, p := range []*page{reader, old} {
 		waitWithin(t, 30*time.Second, "every keystroke reaches the other pages", func() bool { return p.file("main.go") == want })
@@ -73,7 +81,32 @@ func TestLiveChangeFrames(t *testing.T) {
 			n, keys, tIn-tIn0, tOut-tOut0, rIn-rIn0, rOut-rOut0)
 	}
 
-	// A change that depends on one the page held back.
+	heldBack(t, typist, company, id, reader)
+}
+
+// A page's change that depends on one its node lacks is repaired by a sync
+// round even right after the page's first exchange, when the node's sync
+// state says the page has what the node has (it heard nothing since: the
+// change came as a change frame), and would say nothing.
+func TestLiveGapAfterExchange(t *testing.T) {
+	company, _, _, anaWeb, id := anaInterview(t, "Gap")
+	typist := openAppPage(t, anaWeb, id)
+	waitFor(t, "the page has the code", func() bool { return typist.file("main.go") == "package main\n" })
+	waitFor(t, "the first exchange is over", func() bool {
+		typist.mu.Lock()
+		defer typist.mu.Unlock()
+		_, ok := typist.syncs[crdt.Shared].GenerateMessage()
+		return !ok
+	})
+	heldBack(t, typist, company, id)
+}
+
+// heldBack has the page make two changes and send only the second, as a
+// change frame, and waits for both to reach the company node and the other
+// pages.
+func heldBack(t *testing.T, typist *page, company *node.Node, id string, others ...*page) {
+	t.Helper()
+	ctx := context.Background()
 	typist.mu.Lock()
 	d := typist.docs[crdt.Shared]
 	if err := d.Path("files", "main.go").Text().Splice(0, 0, "// one\n"); err != nil {
@@ -99,7 +132,9 @@ func TestLiveChangeFrames(t *testing.T) {
 		text, _, _ := company.Code(ctx, id, "main.go")
 		return strings.HasPrefix(text, "// two\n// one\npackage main\n")
 	})
-	waitFor(t, "and the reader's page", func() bool { return strings.HasPrefix(reader.file("main.go"), "// two\n// one\n") })
+	for _, p := range others {
+		waitFor(t, "and the other pages", func() bool { return strings.HasPrefix(p.file("main.go"), "// two\n// one\n") })
+	}
 	if m, ok := typist.last("error", nil); ok {
 		t.Errorf("the typist's page was told: %s", m.Error)
 	}

@@ -527,7 +527,13 @@ func (lv Live) Serve(w http.ResponseWriter, r *http.Request, n LiveNode, session
 			}
 			docs, st := f.Versions()
 			for _, k := range f.Kinds() {
-				if st == sentState && docs[k] == sentDocs[k] {
+				// Only a document that changed: a caret moved, or anything
+				// else of the session's state, says nothing new of the
+				// documents, and for a page fed changes a sync message
+				// then would start a round (the node's sync state does not
+				// know what the feed gave the page): two worker requests
+				// and a message each way per keystroke and page.
+				if docs[k] == sentDocs[k] {
 					continue
 				}
 				if err := docOut(k); err != nil && !errors.Is(err, node.ErrNoDoc) {
@@ -580,11 +586,15 @@ func fromPage(ctx context.Context, f *node.Follower, typ websocket.MessageType, 
 		}
 		if changes {
 			// A page's changes need no answer, unless some wait for
-			// changes this node lacks: a sync round finds them.
+			// changes this node lacks: a sync round finds them. It
+			// starts afresh: a round still under way (its last message
+			// unanswered) makes the node say nothing new, and the page
+			// would never be asked for what is missing.
 			queued, err := f.ReceiveChanges(kind, msg)
 			if err != nil || !queued {
 				return err
 			}
+			f.Resync(kind)
 			return syncReply(kind, nil)
 		}
 		if err := f.Receive(kind, msg); err != nil {
