@@ -18,6 +18,9 @@ import (
 	"parley/node/web"
 )
 
+// PARLEY_PAGE_PROFILE=dir writes the page's JavaScript CPU profile there
+// (admin.cpuprofile), taken over all the iterations.
+//
 // BenchmarkBrowserReplay opens the Replay page of a long session in a
 // headless Chromium and plays it at 32x (issue 17, target 5: no frame over
 // 50 ms). The session is the rustcode trace (37k changes) typed at human
@@ -116,6 +119,8 @@ func BenchmarkBrowserReplay(b *testing.B) {
 	viewer := newTab(b, "admin")
 	var first, hist, ready, jumps, frames, renders []float64
 	over := 0
+	stopProfile := profilePages(b, viewer)
+	defer stopProfile()
 	for b.Loop() {
 		viewer.run("open the replay", chromedp.Navigate(srv.PageURL("/r/"+id)))
 		viewer.waitJS("the replay shows its first frame", `window.parleyReplay && window.parleyReplay.stats().firstFrame > 0`)

@@ -211,23 +211,25 @@ export async function replay(main, id) {
       const name = file && st.files.has(file) ? file : st.files.has(st.active) ? st.active : files[0] || null;
       const text = name ? st.files.get(name) : Text.empty;
       const ps = name === shownFile && index >= first - 1 && i > index && i - index <= CHECKPOINT ? splicesOf(name, index + 1, i) : null;
+      let changes;
       if (ps) {
-        let cs = ChangeSet.empty(view.state.doc.length);
-        for (const p of ps) cs = cs.compose(ChangeSet.of({ from: p.p, to: p.p + p.d, insert: textOf(p.i) }, cs.newLength));
-        view.dispatch({ changes: cs });
+        changes = ChangeSet.empty(view.state.doc.length);
+        for (const p of ps) changes = changes.compose(ChangeSet.of({ from: p.p, to: p.p + p.d, insert: textOf(p.i) }, changes.newLength));
       } else {
-        view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: text } });
+        changes = ChangeSet.of({ from: 0, to: view.state.doc.length, insert: text }, view.state.doc.length);
       }
       index = i;
       shownFile = name;
-      const len = view.state.doc.length;
+      const len = changes.newLength;
       const deco = [];
       for (const r of name ? recentMarks(i, name) : []) {
         const from = Math.min(r.from, len), to = Math.min(r.to, len);
         if (to > from) deco.push(Decoration.mark({ attributes: { style: `background:${r.color}${r.age ? "22" : "44"}` } }).range(from, to));
       }
       deco.sort((a, b) => a.from - b.from);
-      view.dispatch({ effects: setMarks.of(Decoration.set(deco, true)) });
+      // One update a frame, the text and its marks together: each update
+      // costs CodeMirror a layout of the page.
+      view.dispatch({ changes, effects: setMarks.of(Decoration.set(deco, true)) });
       const tabs = files.join("\n") + "\n" + name;
       if (tabs !== tabsFor) {
         tabsFor = tabs;
