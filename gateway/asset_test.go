@@ -17,7 +17,7 @@ import (
 func TestAssets(t *testing.T) {
 	g := &Gateway{now: time.Now}
 	h := http.HandlerFunc(g.asset)
-	for _, name := range assets {
+	for _, name := range web.Assets {
 		want, _ := fs.ReadFile(web.Static(), name)
 		req := httptest.NewRequest("GET", "/"+name, nil)
 		req.Header.Set("Accept-Encoding", "br, gzip;q=0.8")

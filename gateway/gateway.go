@@ -51,6 +51,7 @@ import (
 	"time"
 
 	"parley/node"
+	"parley/node/web"
 )
 
 // Defaults of Config.
@@ -178,7 +179,7 @@ func New(cfg Config) (*Gateway, error) {
 		ErrorLog:          slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
 	}
 	g.wg.Go(g.loop)
-	g.wg.Go(func() { staticFiles() }) // compressed before the first guest asks
+	g.wg.Go(web.WarmAssets) // compressed before the first guest asks
 	return g, nil
 }
 

@@ -2,20 +2,13 @@ package gateway
 
 import (
 	"bytes"
-	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
-	"path"
 	"regexp"
-	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"parley/invite"
@@ -29,17 +22,13 @@ const maxBody = 16 << 10
 // sessionPattern is what a session ID looks like (invite.NewSessionID).
 var sessionPattern = regexp.MustCompile(`^[a-z2-7]{16}$`)
 
-// assets are the web app's files a guest's page loads; nothing else of the
-// app's directory is served.
-var assets = []string{"app.js", "app.css", "automerge.wasm", "favicon.svg"}
-
 // Handler returns the gateway's routes behind its checks: security
 // headers, per-client rate limits, and the checks each route makes.
 func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /join", g.page)
 	mux.HandleFunc("GET /guest/s/{id}", g.page)
-	for _, a := range assets {
+	for _, a := range web.Assets {
 		mux.HandleFunc("GET /"+a, g.asset)
 	}
 	mux.HandleFunc("POST /guest/inspect", g.inspect)
@@ -139,69 +128,11 @@ var guestIndex = func() []byte {
 		`<link rel="preload" href="/automerge.wasm" as="fetch" type="application/wasm" crossorigin>`), 1)
 }()
 
-// staticFile is one of the web app's files as the gateway serves it: with
-// an ETag, so that a browser coming back revalidates rather than fetches,
-// and gzipped for a browser that takes it (Automerge's WebAssembly is 3.6
-// MB, 1.2 MB gzipped).
-type staticFile struct {
-	typ  string
-	etag string
-	raw  []byte
-	gz   []byte
-}
-
-// staticFiles are made at the first request for one: not in every
-// command's start.
-var staticFiles = sync.OnceValue(func() map[string]*staticFile {
-	types := map[string]string{".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".wasm": "application/wasm", ".svg": "image/svg+xml"}
-	out := map[string]*staticFile{}
-	for _, name := range assets {
-		b, err := fs.ReadFile(web.Static(), name)
-		if err != nil {
-			panic(err) // embedded at build time
-		}
-		sum := sha256.Sum256(b)
-		var gz bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
-		zw.Write(b)
-		zw.Close()
-		out[name] = &staticFile{typ: types[path.Ext(name)], etag: `"` + hex.EncodeToString(sum[:12]) + `"`, raw: b, gz: gz.Bytes()}
-	}
-	return out
-})
-
 // asset serves one of the web app's files.
 func (g *Gateway) asset(w http.ResponseWriter, r *http.Request) {
-	f := staticFiles()[strings.TrimPrefix(r.URL.Path, "/")]
-	h := w.Header()
-	h.Set("Cache-Control", "no-cache")
-	h.Set("ETag", f.etag)
-	h.Set("Vary", "Accept-Encoding")
-	h.Set("Content-Type", f.typ)
-	if slices.Contains(strings.Split(strings.ReplaceAll(r.Header.Get("If-None-Match"), " ", ""), ","), f.etag) {
-		w.WriteHeader(http.StatusNotModified)
-		return
+	if !web.ServeAsset(w, r, strings.TrimPrefix(r.URL.Path, "/"), true) {
+		http.NotFound(w, r)
 	}
-	body := f.raw
-	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
-		h.Set("Content-Encoding", "gzip")
-		body = f.gz
-	}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	if r.Method != http.MethodHead {
-		w.Write(body)
-	}
-}
-
-// acceptsGzip reports whether an Accept-Encoding takes gzip.
-func acceptsGzip(ae string) bool {
-	for _, part := range strings.Split(ae, ",") {
-		coding, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		if strings.EqualFold(strings.TrimSpace(coding), "gzip") {
-			return strings.ReplaceAll(params, " ", "") != "q=0"
-		}
-	}
-	return false
 }
 
 // sameOrigin refuses a request a page of another site made: its Origin, if

@@ -4,7 +4,6 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
-	"path"
 	"strings"
 )
 
@@ -63,12 +62,10 @@ func (s *Server) app(w http.ResponseWriter, r *http.Request) {
 		http.ServeFileFS(w, r, staticFS, "static/index.html")
 		return
 	}
-	name := path.Clean(strings.TrimPrefix(p, "/"))
-	if name == "index.html" || !fs.ValidPath(name) || strings.Contains(name, "/") {
+	// On loopback: not compressed.
+	if !ServeAsset(w, r, strings.TrimPrefix(p, "/"), false) {
 		http.NotFound(w, r)
-		return
 	}
-	http.ServeFileFS(w, r, staticFS, "static/"+name)
 }
 
 // Static returns the web app's files: index.html, app.js, app.css and

@@ -44,6 +44,12 @@ func TestApp(t *testing.T) {
 		if r.StatusCode != 200 || !strings.Contains(r.Header.Get("Content-Type"), ctype) {
 			t.Fatalf("%s: %d %s", path, r.StatusCode, r.Header.Get("Content-Type"))
 		}
+		// A browser coming back revalidates: its copy, and what it
+		// compiled of it, serve again.
+		etag := r.Header.Get("ETag")
+		if r := get(path, func(r *http.Request) { r.Header.Set("If-None-Match", etag) }); etag == "" || r.StatusCode != http.StatusNotModified {
+			t.Fatalf("%s revalidated with ETag %q: %d", path, etag, r.StatusCode)
+		}
 	}
 	for _, p := range []string{"/nope", "/index.html", "/static/app.js", "/s/a/b", "/../web.go"} {
 		if r := get(p, nil); r.StatusCode != 404 {
