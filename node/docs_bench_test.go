@@ -3,7 +3,8 @@ package node
 import (
 	"context"
 	"os"
-	"parley/internal/procstat"
+	"runtime"
+	"runtime/pprof"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"parley/crdt"
+	"parley/internal/procstat"
 	"parley/internal/trace"
 	"parley/node/store"
 )
@@ -132,6 +134,24 @@ func BenchmarkKeystroke(b *testing.B) {
 	// binary shares (procstat): what a node and its worker allocate.
 	b.ReportMetric(float64(self.Anon+workers.Anon)/4/(1<<20), "MB-anon/node")
 	b.ReportMetric(float64(workers.Anon)/4/(1<<20), "MB-anon-worker/node")
+	// The nodes' process, after a collection: the Go heap in use (Badger's
+	// memtables and caches, libp2p, the nodes; the relay and this test's
+	// own are in it too). PARLEY_HEAP_PROFILE=file writes its profile, to
+	// split it by package (go tool pprof -sample_index=inuse_space).
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	b.ReportMetric(float64(m.HeapInuse)/4/(1<<20), "MB-goheap/node")
+	if path := os.Getenv("PARLEY_HEAP_PROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // workersMem sums the memory of this process's child processes (the
