@@ -162,8 +162,10 @@ func BenchmarkPageKeystroke(b *testing.B) {
 // CPU time of the three nodes' Automerge workers (worker-CPU-ms/key) and of
 // this process (test-CPU-ms/key: the three nodes, and the two pages'
 // automerge-go, which a browser would run instead), and for the sync
-// messages the two pages sent and received (page-msgs/key). Between the
-// windows the trace is typed as fast as the path takes it.
+// messages and change frames the two pages sent and received
+// (page-msgs/key). In the windows the typist's page sends its caret as the
+// room does, at most every 50 ms. Between the windows the trace is typed as
+// fast as the path takes it.
 func BenchmarkPageKeystrokeGrowth(b *testing.B) {
 	tr, anaPage, samPage := typingPages(b)
 
@@ -226,9 +228,16 @@ func BenchmarkPageKeystrokeGrowth(b *testing.B) {
 		w0, s0 := cpu()
 		m0 := msgs()
 		tick := time.NewTicker(10 * time.Millisecond)
+		var caretSent time.Time
 		for range window {
 			<-tick.C
 			typeTx()
+			if tx := tr.Txns[(typed-1)%len(tr.Txns)]; len(tx.Patches) > 0 && time.Since(caretSent) >= 50*time.Millisecond {
+				caretSent = time.Now()
+				p := tx.Patches[len(tx.Patches)-1]
+				caret := p.Pos + len([]rune(p.Ins))
+				samPage.sendText(map[string]any{"type": "cursor", "file": "f", "anchor": caret, "head": caret})
+			}
 		}
 		tick.Stop()
 		drain()
