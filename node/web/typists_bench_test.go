@@ -156,9 +156,11 @@ func mb(n int64) float64 { return float64(n) / (1 << 20) }
 // the other typist's concurrent inserts can land on either side of the
 // boundary, so over a long run a region's length drifts from what its
 // typist counts: positions are kept within the text (in the hour, a few
-// hundred transactions before the end, they left it).
+// hundred transactions before the end, they left it). The page sends its
+// caret as the room does, at most every 50 ms.
 func typeRegion(b *testing.B, p *page, txns []trace.Txn, suffix bool) {
 	region := 0 // code points
+	var caretSent time.Time
 	for i, tx := range txns {
 		p.mu.Lock()
 		t := p.docs[crdt.Shared].Path("files", "f").Text()
@@ -180,7 +182,16 @@ func typeRegion(b *testing.B, p *page, txns []trace.Txn, suffix bool) {
 			p.mu.Unlock()
 			b.Fatal(err)
 		}
+		caret := -1
+		if n := len(tx.Patches); n > 0 && time.Since(caretSent) >= 50*time.Millisecond {
+			x := tx.Patches[n-1]
+			caret = min(max(base+x.Pos, 0), t.Len()) + utf8.RuneCountInString(x.Ins)
+			caretSent = time.Now()
+		}
 		p.mu.Unlock()
+		if caret >= 0 {
+			p.sendText(map[string]any{"type": "cursor", "file": "f", "anchor": caret, "head": caret})
+		}
 		if p.changes {
 			select {
 			case <-p.done:
