@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -178,15 +179,14 @@ func BenchmarkBrowserLateJoin(b *testing.B) {
 // as late.rs, for up to 2 minutes.
 func waitView(b *testing.B, n *node.Node, session, text string) {
 	b.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		v, err := n.View(context.Background(), session, crdt.Shared)
-		if err == nil && v.Files["late.rs"] == text {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.Fatalf("%s's node does not hold the text after 2 minutes (%d of %d characters; %v)", n.ID(), len(v.Files["late.rs"]), len(text), err)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a condition, with a deadline
-	}
+	var have int
+	var err error
+	waitFor(b, 2*time.Minute, func() bool {
+		var v crdt.View
+		v, err = n.View(context.Background(), session, crdt.Shared)
+		have = len(v.Files["late.rs"])
+		return err == nil && v.Files["late.rs"] == text
+	}, func() string {
+		return fmt.Sprintf("%s's node holds the text (%d of %d characters; %v)", n.ID(), have, len(text), err)
+	})
 }

@@ -402,12 +402,16 @@ func TestParseDuration(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds, failing the test after timeout.
-func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
+// waitFor polls cond until it holds, failing the test after timeout; with
+// what it was waiting for in the failure, if said.
+func waitFor(t testing.TB, timeout time.Duration, cond func() bool, said ...func() string) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
+			for _, s := range said {
+				t.Fatalf("%s: not within %v", s(), timeout)
+			}
 			t.Fatalf("condition not met within %v", timeout)
 		}
 		<-time.After(20 * time.Millisecond)
