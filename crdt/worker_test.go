@@ -60,7 +60,9 @@ func TestWorker(t *testing.T) {
 // only writing, and the next request starts another.
 func TestWorkerOverrunsDeadline(t *testing.T) {
 	var started []*exec.Cmd
-	w := NewWorker(WorkerConfig{Deadline: 300 * time.Millisecond, Command: func() *exec.Cmd {
+	// Long enough for the third, a real worker, to start and answer on a
+	// loaded machine under -race.
+	w := NewWorker(WorkerConfig{Deadline: 2 * time.Second, Command: func() *exec.Cmd {
 		if len(started) == 2 {
 			return ReexecCommand()
 		}
@@ -80,7 +82,7 @@ func TestWorkerOverrunsDeadline(t *testing.T) {
 		}},
 	} {
 		err := c.call()
-		if !errors.Is(err, ErrWorkerDied) || !strings.Contains(err.Error(), "overran its 300ms deadline") {
+		if !errors.Is(err, ErrWorkerDied) || !strings.Contains(err.Error(), "overran its 2s deadline") {
 			t.Fatalf("%s: %v, want the worker killed at its deadline", c.what, err)
 		}
 		if cmd := started[len(started)-1]; cmd.ProcessState == nil {

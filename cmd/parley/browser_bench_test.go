@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/input"
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/profiler"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -210,10 +209,7 @@ func browserKeystrokes(b *testing.B, readerClicked bool, tabOpts ...chromedp.Exe
 		url string
 	}{{typist, d.CandidateURL}, {reader, d.InterviewerURL}} {
 		x.tb.run("open the room",
-			chromedp.ActionFunc(func(ctx context.Context) error {
-				_, err := page.AddScriptToEvaluateOnNewDocument(pageClock).Do(ctx)
-				return err
-			}),
+			beforeScripts(pageClock),
 			chromedp.Navigate(x.url))
 		x.tb.waitJS("the editor holds the starter file", `window.parleyRoom && window.parleyRoom.text() !== null && document.querySelector(".editor .cm-content[contenteditable=true]")`)
 	}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/network"
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"parley/node"
@@ -122,10 +121,7 @@ type flowSample struct {
 // record makes every document of the tab keep a flow log.
 func (tb *tab) record() {
 	tb.t.Helper()
-	tb.run("record the flows", chromedp.ActionFunc(func(ctx context.Context) error {
-		_, err := page.AddScriptToEvaluateOnNewDocument(flowRecorder).Do(ctx)
-		return err
-	}))
+	tb.run("record the flows", beforeScripts(flowRecorder))
 }
 
 // flowLog returns the page's samples since a time; none while it loads.

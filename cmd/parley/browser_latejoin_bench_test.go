@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/input"
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
@@ -126,10 +125,7 @@ func BenchmarkBrowserLateJoin(b *testing.B) {
 		// candidate comes.
 		waitView(b, d.Company, s.ID, tr.EndContent)
 		tb := newTab(b, "late")
-		tb.run("prepare the clock", chromedp.ActionFunc(func(ctx context.Context) error {
-			_, err := page.AddScriptToEvaluateOnNewDocument(joinClock).Do(ctx)
-			return err
-		}))
+		tb.run("prepare the clock", beforeScripts(joinClock))
 		b.StartTimer()
 		start := time.Now()
 		if _, err := d.Candidate.Join(ctx, s.Link, demoCandidate); err != nil {

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"testing"
 
-	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -41,10 +40,7 @@ func BenchmarkBrowserReload(b *testing.B) {
 		b.Fatal(err)
 	}
 	tb := newTab(b, "candidate", chromedp.Flag("use-fake-device-for-media-stream", false))
-	tb.run("clock the loads", chromedp.ActionFunc(func(ctx context.Context) error {
-		_, err := page.AddScriptToEvaluateOnNewDocument(loadClock).Do(ctx)
-		return err
-	}))
+	tb.run("clock the loads", beforeScripts(loadClock))
 	type load struct{ Hello, Editable float64 }
 	measure := func(action chromedp.Action) load {
 		tb.run("load the room", action)

@@ -130,6 +130,15 @@ func (tb *tab) waitJS(what, expr string) {
 	tb.t.Fatalf("%s: %s: not within 25s (last error: %v; editor holds %q; run bar and alerts: %q)", tb.name, what, last, text, bar)
 }
 
+// beforeScripts has the tab run js in every page it loads from now on,
+// before the page's own scripts.
+func beforeScripts(js string) chromedp.Action {
+	return chromedp.ActionFunc(func(ctx context.Context) error {
+		_, err := page.AddScriptToEvaluateOnNewDocument(js).Do(ctx)
+		return err
+	})
+}
+
 func (tb *tab) eval(expr string, out any) {
 	tb.t.Helper()
 	tb.run("evaluate "+expr, chromedp.Evaluate(expr, out))

@@ -587,9 +587,10 @@ func fromPage(ctx context.Context, f *node.Follower, typ websocket.MessageType, 
 		if changes {
 			// A page's changes need no answer, unless some wait for
 			// changes this node lacks: a sync round finds them. It
-			// starts afresh: a round still under way (its last message
-			// unanswered) makes the node say nothing new, and the page
-			// would never be asked for what is missing.
+			// starts afresh: after the last round the node's sync state
+			// holds that the page has the node's heads (the change
+			// frames since bypassed it), so it would say nothing, and
+			// the page would never be asked for what is missing.
 			queued, err := f.ReceiveChanges(kind, msg)
 			if err != nil || !queued {
 				return err
